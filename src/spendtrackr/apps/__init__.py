@@ -1,0 +1,1 @@
+"""Business domains. Each owns its tables; cross-domain work lives in a domain's flows.py."""

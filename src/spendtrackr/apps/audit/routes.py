@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from spendtrackr.apps.audit import service
+from spendtrackr.apps.audit.schemas import AuditEntryRead, VerifyResult
+from spendtrackr.apps.users.deps import FinanceUser
+from spendtrackr.core.db import SessionDep
+from spendtrackr.core.openapi import errors
+from spendtrackr.core.pagination import Page, PageDep
+
+router = APIRouter(prefix="/audit-logs", tags=["audit"], responses=errors(401, 403))
+
+Text = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get("", response_model=Page[AuditEntryRead])
+def list_audit_logs(
+    session: SessionDep,
+    actor: FinanceUser,
+    page: PageDep,
+    action: Text = None,
+    entity_type: Text = None,
+    entity_id: Text = None,
+    actor_id: Annotated[uuid.UUID | None, Query()] = None,
+    date_from: Annotated[date | None, Query()] = None,
+    date_to: Annotated[date | None, Query()] = None,
+) -> Page[AuditEntryRead]:
+    """The company's audit log, newest first. Entries are never changed or deleted."""
+    filters = service.AuditFilters(
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        actor_id=actor_id,
+        date_from=date_from,
+        date_to=date_to,
+    )
+    total, items = service.list_entries(session, company_id=actor.company_id, filters=filters, page=page)
+    return Page(total=total, items=[AuditEntryRead.model_validate(e) for e in items])
+
+
+@router.get("/verify", response_model=VerifyResult)
+def verify_audit_chain(session: SessionDep, actor: FinanceUser) -> VerifyResult:
+    """Recompute the company's hash chain; `first_invalid_id` names the first entry that was
+    changed (null with `valid: false` when entries were removed from its end)."""
+    result = service.verify_chain(session, company_id=actor.company_id)
+    return VerifyResult(valid=result.valid, checked=result.checked, first_invalid_id=result.first_invalid_id)

@@ -1,0 +1,233 @@
+"""The audit log: every state change in the product records one entry here, in the same transaction.
+
+Entries are staged by `record()` and appended just before the transaction commits (a `before_commit`
+hook): the company's chain head is locked only for that last moment, not for the whole request, so
+concurrent requests of one company serialize on the chain for microseconds, and the chain stays a
+single line per company under any number of writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, event, select
+from sqlalchemy.orm import Session, SessionTransaction
+
+from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
+from spendtrackr.core.db import utcnow
+from spendtrackr.core.pagination import PageParams, paginate
+
+GENESIS_HASH = "0" * 64
+_PENDING = "audit_pending"
+
+
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    company_id: uuid.UUID
+    actor_id: uuid.UUID | None
+    action: str
+    entity_type: str
+    entity_id: str | None
+    metadata: dict[str, Any]
+
+
+def record(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    action: str,
+    entity_type: str,
+    entity_id: uuid.UUID | str | None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Stage one audit entry; it is written with the transaction's commit or not at all."""
+    session.info.setdefault(_PENDING, []).append(
+        _Staged(
+            company_id=company_id,
+            actor_id=actor_id,
+            action=action,
+            entity_type=entity_type,
+            entity_id=None if entity_id is None else str(entity_id),
+            metadata=_jsonable(metadata or {}),
+        )
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal | uuid.UUID | datetime | date):
+        return str(value)
+    return value
+
+
+# The columns that an entry's hash covers, in the order `canonical` reads them.
+_HASHED = (
+    AuditLog.id,
+    AuditLog.company_id,
+    AuditLog.seq,
+    AuditLog.actor_id,
+    AuditLog.action,
+    AuditLog.entity_type,
+    AuditLog.entity_id,
+    AuditLog.meta.label("meta"),
+    AuditLog.created_at,
+)
+
+
+def canonical(entry: Any) -> bytes:
+    """The entry as canonical JSON; `entry` is an AuditLog or a row of the `_HASHED` columns."""
+    body = {
+        "id": str(entry.id),
+        "company_id": str(entry.company_id),
+        "seq": entry.seq,
+        "actor_id": None if entry.actor_id is None else str(entry.actor_id),
+        "action": entry.action,
+        "entity_type": entry.entity_type,
+        "entity_id": entry.entity_id,
+        "metadata": entry.meta,
+        "created_at": entry.created_at.isoformat(timespec="microseconds"),
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(prev_hash: str, entry: Any) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
+
+
+@event.listens_for(Session, "before_commit")
+def _append_staged(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint is released; the entries wait for the real commit
+    staged: list[_Staged] = session.info.pop(_PENDING, [])
+    if not staged:
+        return
+    by_company: dict[uuid.UUID, list[_Staged]] = {}
+    for item in staged:
+        by_company.setdefault(item.company_id, []).append(item)
+    # Lock heads in a fixed order so two transactions touching two companies cannot deadlock.
+    for company_id in sorted(by_company, key=str):
+        head = session.scalars(
+            select(AuditChainHead)
+            .where(AuditChainHead.company_id == company_id)
+            .with_for_update()
+        ).one_or_none()
+        if head is None:
+            # The first entry of a company is written by the transaction that creates it, so no
+            # other writer can race this insert.
+            head = AuditChainHead(company_id=company_id, seq=0, last_hash=GENESIS_HASH)
+            session.add(head)
+        now = utcnow()
+        for item in by_company[company_id]:
+            entry = AuditLog(
+                id=uuid.uuid4(),
+                company_id=company_id,
+                seq=head.seq + 1,
+                actor_id=item.actor_id,
+                action=item.action,
+                entity_type=item.entity_type,
+                entity_id=item.entity_id,
+                meta=item.metadata,
+                created_at=now,
+                prev_hash=head.last_hash,
+            )
+            entry.hash = chain_hash(head.last_hash, entry)
+            head.seq = entry.seq
+            head.last_hash = entry.hash
+            session.add(entry)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_staged(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended: after a commit the list is already empty; after a
+    # rollback its entries describe changes that never happened. (Savepoints do not count: stage
+    # an entry only once the savepoint that makes its change has been released.)
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilters:
+    action: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    actor_id: uuid.UUID | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def _filtered(company_id: uuid.UUID, filters: AuditFilters) -> Select[tuple[AuditLog]]:
+    stmt = select(AuditLog).where(AuditLog.company_id == company_id)
+    if filters.action:
+        stmt = stmt.where(AuditLog.action == filters.action)
+    if filters.entity_type:
+        stmt = stmt.where(AuditLog.entity_type == filters.entity_type)
+    if filters.entity_id:
+        stmt = stmt.where(AuditLog.entity_id == filters.entity_id)
+    if filters.actor_id:
+        stmt = stmt.where(AuditLog.actor_id == filters.actor_id)
+    if filters.date_from:
+        stmt = stmt.where(AuditLog.created_at >= _day_start(filters.date_from))
+    if filters.date_to:
+        stmt = stmt.where(AuditLog.created_at < _day_start(filters.date_to, plus_days=1))
+    return stmt
+
+
+def _day_start(day: date, *, plus_days: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=plus_days)
+
+
+def list_entries(
+    session: Session, *, company_id: uuid.UUID, filters: AuditFilters, page: PageParams
+) -> tuple[int, list[AuditLog]]:
+    stmt = _filtered(company_id, filters).order_by(AuditLog.seq.desc())
+    return paginate(session, stmt, page)
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    valid: bool
+    checked: int
+    first_invalid_id: uuid.UUID | None
+
+
+def verify_chain(session: Session, *, company_id: uuid.UUID, batch: int = 2000) -> Verification:
+    """Walk the company's chain in order, recomputing every hash; stream in batches by seq."""
+    prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    while True:
+        rows = list(
+            session.execute(
+                select(*_HASHED, AuditLog.prev_hash, AuditLog.hash)
+                .where(AuditLog.company_id == company_id, AuditLog.seq >= expected_seq)
+                .order_by(AuditLog.seq)
+                .limit(batch)
+            )
+        )
+        if not rows:
+            break
+        for entry in rows:
+            checked += 1
+            if (
+                entry.seq != expected_seq
+                or entry.prev_hash != prev
+                or chain_hash(prev, entry) != entry.hash
+            ):
+                return Verification(valid=False, checked=checked, first_invalid_id=entry.id)
+            prev = entry.hash
+            expected_seq += 1
+    head = session.get(AuditChainHead, company_id)
+    if head is not None and (head.seq != expected_seq - 1 or head.last_hash != prev):
+        # Entries at the end were removed (or the head was forged).
+        return Verification(valid=False, checked=checked, first_invalid_id=None)
+    return Verification(valid=True, checked=checked, first_invalid_id=None)

@@ -1,0 +1,232 @@
+"""Sign-up, login, token rotation, invites and the caller's own profile."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.auth import service as auth_service
+from spendtrackr.apps.auth.schemas import SignupRequest, SignupResult, TokenPair
+from spendtrackr.apps.companies import service as companies_service
+from spendtrackr.apps.companies.models import Company
+from spendtrackr.apps.companies.schemas import CompanyRead
+from spendtrackr.apps.users import service as users_service
+from spendtrackr.apps.users.models import AuthSession, Role, User
+from spendtrackr.apps.users.schemas import MeUpdate, UserRead
+from spendtrackr.core.config import Settings
+from spendtrackr.core.db import utcnow
+from spendtrackr.core.errors import BadRequest, Unauthorized
+from spendtrackr.core.security import Passwords, Tokens
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    settings: Settings
+    passwords: Passwords
+    tokens: Tokens
+
+
+def _tokens_for(session: Session, ctx: AuthContext, user: User, auth_session: AuthSession) -> TokenPair:
+    refresh = auth_service.issue_refresh_token(session, session_id=auth_session.id)
+    access = ctx.tokens.issue_access(
+        user_id=user.id,
+        company_id=user.company_id,
+        session_id=auth_session.id,
+        role=user.role,
+        now=utcnow(),
+    )
+    return TokenPair(
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=int(ctx.tokens.access_ttl.total_seconds()),
+    )
+
+
+def _new_session(session: Session, ctx: AuthContext, user: User) -> TokenPair:
+    auth_session = users_service.start_session(
+        session, user=user, ttl=timedelta(days=ctx.settings.refresh_token_days)
+    )
+    return _tokens_for(session, ctx, user, auth_session)
+
+
+def create_company_with_admin(
+    session: Session,
+    passwords: Passwords,
+    *,
+    company_name: str,
+    base_currency: str,
+    email: str,
+    full_name: str,
+    password: str,
+) -> tuple[Company, User]:
+    """A new tenant and its first admin (sign-up, and `spendtrackr create-superuser`)."""
+    company = companies_service.create_company(session, name=company_name, base_currency=base_currency)
+    audit.record(
+        session,
+        company_id=company.id,
+        actor_id=None,
+        action="company.created",
+        entity_type="company",
+        entity_id=company.id,
+        metadata={"name": company.name, "base_currency": company.base_currency},
+    )
+    user = users_service.create_user(
+        session,
+        company_id=company.id,
+        actor_id=None,
+        email=email,
+        full_name=full_name,
+        role=Role.admin,
+        password_hash=passwords.hash(password),
+    )
+    return company, user
+
+
+def signup(session: Session, ctx: AuthContext, body: SignupRequest) -> SignupResult:
+    company, user = create_company_with_admin(
+        session,
+        ctx.passwords,
+        company_name=body.company_name,
+        base_currency=body.base_currency,
+        email=body.email,
+        full_name=body.full_name,
+        password=body.password,
+    )
+    tokens = _new_session(session, ctx, user)
+    return SignupResult(
+        **tokens.model_dump(),
+        company=CompanyRead.model_validate(company),
+        user=users_service.to_read(session, [user])[0],
+    )
+
+
+INVALID_CREDENTIALS = "Invalid email or password"
+
+
+def login(session: Session, ctx: AuthContext, *, email: str, password: str) -> TokenPair:
+    """Same answer, in the same time, for an unknown email and a wrong password."""
+    user = users_service.get_by_email(session, email)
+    ok = ctx.passwords.verify(password, user.password_hash if user else None)
+    if user is None:
+        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+    if not ok:
+        audit.record(
+            session,
+            company_id=user.company_id,
+            actor_id=user.id,
+            action="auth.login_failed",
+            entity_type="user",
+            entity_id=user.id,
+        )
+        raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials", keep_writes=True)
+    if not user.is_active:
+        raise Unauthorized("This account is deactivated", code="account_disabled")
+    audit.record(
+        session,
+        company_id=user.company_id,
+        actor_id=user.id,
+        action="auth.login_succeeded",
+        entity_type="user",
+        entity_id=user.id,
+    )
+    return _new_session(session, ctx, user)
+
+
+def refresh(session: Session, ctx: AuthContext, *, token: str) -> TokenPair:
+    invalid = Unauthorized("Invalid or expired refresh token", code="invalid_refresh_token")
+    spent = auth_service.spend_refresh_token(session, token=token)
+    if spent is None:
+        raise invalid
+    auth_session = session.get(AuthSession, spent.session_id)
+    if auth_session is None:
+        raise invalid
+    if spent.reused:
+        # A spent token came back: someone holds a copy. Kill the whole family (the legitimate
+        # client logs in again) and keep that revocation although the request fails.
+        if auth_session.revoked_at is None:
+            users_service.revoke_session(session, session_id=auth_session.id)
+            audit.record(
+                session,
+                company_id=auth_session.company_id,
+                actor_id=auth_session.user_id,
+                action="auth.refresh_token_reused",
+                entity_type="auth_session",
+                entity_id=auth_session.id,
+            )
+        raise Unauthorized(
+            "Refresh token already used; the session has been revoked",
+            code="refresh_token_reused",
+            keep_writes=True,
+        )
+    user = session.get(User, auth_session.user_id)
+    if (
+        user is None
+        or not user.is_active
+        or auth_session.revoked_at is not None
+        or auth_session.expires_at <= utcnow()
+        or auth_session.token_version != user.token_version
+    ):
+        raise invalid
+    return _tokens_for(session, ctx, user, auth_session)
+
+
+def logout(session: Session, *, token: str) -> None:
+    session_id = auth_service.session_of(session, token=token)
+    if session_id is None:
+        return  # nothing to revoke; answering the same either way leaks nothing
+    auth_session = session.get(AuthSession, session_id)
+    if auth_session is None or auth_session.revoked_at is not None:
+        return
+    users_service.revoke_session(session, session_id=session_id)
+    audit.record(
+        session,
+        company_id=auth_session.company_id,
+        actor_id=auth_session.user_id,
+        action="auth.logout",
+        entity_type="auth_session",
+        entity_id=session_id,
+    )
+
+
+def accept_invite(session: Session, ctx: AuthContext, *, token: str, password: str) -> TokenPair:
+    user = users_service.consume_invite(session, token=token, password_hash=ctx.passwords.hash(password))
+    return _new_session(session, ctx, user)
+
+
+def read_me(session: Session, user: User) -> UserRead:
+    return users_service.to_read(session, [user])[0]
+
+
+def update_me(
+    session: Session, ctx: AuthContext, *, user: User, session_id: uuid.UUID, body: MeUpdate
+) -> UserRead:
+    if body.new_password is not None:
+        if body.current_password is None or not ctx.passwords.verify(
+            body.current_password, user.password_hash
+        ):
+            raise BadRequest("current_password is missing or wrong", code="invalid_current_password")
+        users_service.change_password(
+            session,
+            user=user,
+            password_hash=ctx.passwords.hash(body.new_password),
+            keep_session_id=session_id,
+        )
+    elif body.current_password is not None:
+        raise BadRequest("current_password is only used with new_password", code="invalid_request")
+    if body.full_name is not None and body.full_name != user.full_name:
+        before = user.full_name
+        user.full_name = body.full_name
+        audit.record(
+            session,
+            company_id=user.company_id,
+            actor_id=user.id,
+            action="user.updated",
+            entity_type="user",
+            entity_id=user.id,
+            metadata={"changes": {"full_name": [before, user.full_name]}},
+        )
+    return read_me(session, user)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pydantic import EmailStr, Field
+
+from spendtrackr.apps.companies.schemas import CompanyRead
+from spendtrackr.apps.users.schemas import UserRead
+from spendtrackr.core.currency import CurrencyCode
+from spendtrackr.core.schemas import Name, Password, Schema, WriteSchema
+
+
+class SignupRequest(WriteSchema):
+    company_name: Name
+    email: EmailStr
+    password: Password
+    full_name: Name
+    base_currency: CurrencyCode = "USD"
+
+
+class LoginRequest(WriteSchema):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshRequest(WriteSchema):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class AcceptInviteRequest(WriteSchema):
+    token: str = Field(min_length=1, max_length=512)
+    password: Password
+
+
+class TokenPair(Schema):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires")
+
+
+class SignupResult(TokenPair):
+    company: CompanyRead
+    user: UserRead

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from spendtrackr.core.db import Entity
+
+
+class Company(Entity):
+    __tablename__ = "company"
+
+    name: Mapped[str] = mapped_column(String(200))
+    base_currency: Mapped[str] = mapped_column(String(3), default="USD")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # SHA-256 of the card-network / directory-sync secret; the secret itself is shown once.
+    webhook_secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)

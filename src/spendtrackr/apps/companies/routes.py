@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from spendtrackr.apps.companies import service
+from spendtrackr.apps.companies.schemas import CompanyRead, CompanyUpdate, WebhookSecret
+from spendtrackr.apps.users.deps import AdminUser, CurrentUser
+from spendtrackr.core.db import SessionDep
+from spendtrackr.core.openapi import errors
+
+router = APIRouter(prefix="/companies/me", tags=["companies"], responses=errors(401))
+
+
+@router.get("", response_model=CompanyRead)
+def read_company(session: SessionDep, user: CurrentUser) -> CompanyRead:
+    """The caller's company."""
+    return CompanyRead.model_validate(service.get_company_or_404(session, user.company_id))
+
+
+@router.patch("", response_model=CompanyRead, responses=errors(403, 422))
+def update_company(body: CompanyUpdate, session: SessionDep, actor: AdminUser) -> CompanyRead:
+    changes = body.changes()
+    company = service.update_company(
+        session, company_id=actor.company_id, actor_id=actor.id, changes=changes
+    )
+    return CompanyRead.model_validate(company)
+
+
+@router.post("/webhook-secret", response_model=WebhookSecret, status_code=201, responses=errors(403))
+def rotate_webhook_secret(session: SessionDep, actor: AdminUser) -> WebhookSecret:
+    """A new secret for the card network and directory-sync webhooks. Shown once; the previous
+    secret stops working at once."""
+    secret = service.rotate_webhook_secret(session, company_id=actor.company_id, actor_id=actor.id)
+    return WebhookSecret(secret=secret)

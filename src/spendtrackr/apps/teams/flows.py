@@ -1,0 +1,84 @@
+"""Team use cases that touch users: manager checks and membership."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.teams import service as teams_service
+from spendtrackr.apps.teams.models import Team
+from spendtrackr.apps.teams.schemas import TeamMemberRead, TeamRead
+from spendtrackr.apps.users import service as users_service
+from spendtrackr.apps.users.models import User
+from spendtrackr.core.errors import NotFound, ValidationFailed
+from spendtrackr.core.pagination import Page, PageParams
+
+
+def _check_manager(session: Session, company_id: uuid.UUID, manager_id: uuid.UUID | None) -> None:
+    if manager_id is None:
+        return
+    try:
+        users_service.get_user_or_404(session, company_id=company_id, user_id=manager_id)
+    except NotFound:
+        raise ValidationFailed("manager_id is not a user of this company", code="invalid_manager") from None
+
+
+def _read(session: Session, team: Team) -> TeamRead:
+    read = TeamRead.model_validate(team)
+    read.member_ids = users_service.team_member_ids(session, team_id=team.id)
+    return read
+
+
+def list_teams(session: Session, *, actor: User, page: PageParams) -> Page[TeamRead]:
+    total, teams = teams_service.list_teams(session, company_id=actor.company_id, page=page)
+    return Page(total=total, items=[_read(session, t) for t in teams])
+
+
+def get_team(session: Session, *, actor: User, team_id: uuid.UUID) -> TeamRead:
+    team = teams_service.get_team_or_404(session, company_id=actor.company_id, team_id=team_id)
+    return _read(session, team)
+
+
+def create_team(session: Session, *, actor: User, name: str, manager_id: uuid.UUID | None) -> TeamRead:
+    _check_manager(session, actor.company_id, manager_id)
+    team = teams_service.create_team(
+        session, company_id=actor.company_id, actor_id=actor.id, name=name, manager_id=manager_id
+    )
+    return _read(session, team)
+
+
+def update_team(session: Session, *, actor: User, team_id: uuid.UUID, changes: dict[str, object]) -> TeamRead:
+    manager_id = changes.get("manager_id")
+    assert manager_id is None or isinstance(manager_id, uuid.UUID)
+    _check_manager(session, actor.company_id, manager_id)
+    team = teams_service.update_team(
+        session, company_id=actor.company_id, actor_id=actor.id, team_id=team_id, changes=changes
+    )
+    return _read(session, team)
+
+
+def delete_team(session: Session, *, actor: User, team_id: uuid.UUID) -> None:
+    team = teams_service.get_team_or_404(session, company_id=actor.company_id, team_id=team_id)
+    users_service.remove_all_members(session, company_id=actor.company_id, team_id=team.id)
+    session.flush()
+    teams_service.delete_team(session, company_id=actor.company_id, actor_id=actor.id, team=team)
+
+
+def add_member(session: Session, *, actor: User, team_id: uuid.UUID, user_id: uuid.UUID) -> TeamMemberRead:
+    team = teams_service.get_team_or_404(session, company_id=actor.company_id, team_id=team_id)
+    member = users_service.add_team_member(
+        session, company_id=actor.company_id, team_id=team.id, user_id=user_id
+    )
+    teams_service.record_membership(
+        session, company_id=actor.company_id, actor_id=actor.id, team_id=team.id, user_id=user_id, added=True
+    )
+    return TeamMemberRead.model_validate(member)
+
+
+def remove_member(session: Session, *, actor: User, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    team = teams_service.get_team_or_404(session, company_id=actor.company_id, team_id=team_id)
+    users_service.remove_team_member(session, company_id=actor.company_id, team_id=team.id, user_id=user_id)
+    teams_service.record_membership(
+        session, company_id=actor.company_id, actor_id=actor.id, team_id=team.id, user_id=user_id, added=False
+    )

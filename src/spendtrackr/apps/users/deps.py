@@ -1,0 +1,75 @@
+"""Who is calling: `CurrentUser` and capability checks for routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
+
+from spendtrackr.apps.users.models import AuthSession, User
+from spendtrackr.apps.users.permissions import Capability, can
+from spendtrackr.core.db import SessionDep, utcnow
+from spendtrackr.core.errors import Forbidden, Unauthorized
+from spendtrackr.core.ratelimit import RateLimiter
+from spendtrackr.core.security import InvalidToken, Tokens
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+def get_current_user(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> User:
+    """The token's user, if the token verifies and its session is alive.
+
+    One indexed join per request: a logout, a refresh-token reuse, a password change or a
+    deactivation takes effect on the very next request, not when the access token expires.
+    """
+    if not token:
+        raise Unauthorized("Not authenticated")
+    tokens: Tokens = request.app.state.tokens
+    try:
+        claims = tokens.verify_access(token)
+    except InvalidToken:
+        raise Unauthorized("Invalid or expired token", code="invalid_token") from None
+    row = session.execute(
+        select(User, AuthSession.token_version, AuthSession.revoked_at, AuthSession.expires_at)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
+    ).one_or_none()
+    if row is None:
+        raise Unauthorized("Invalid or expired token", code="invalid_token")
+    user, version, revoked_at, expires_at = row
+    if (
+        user.company_id != claims.company_id
+        or not user.is_active
+        or revoked_at is not None
+        or version != user.token_version
+        or expires_at <= utcnow()
+    ):
+        raise Unauthorized("Session is no longer valid", code="invalid_token")
+    request.state.session_id = claims.session_id
+    limiter: RateLimiter = request.app.state.limiter
+    limiter.check("api", request.app.state.settings.rate_limit_api_user, str(user.id))
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require(capability: Capability) -> Callable[[User], User]:
+    def _check(user: CurrentUser) -> User:
+        if not can(user.role, capability):
+            raise Forbidden("Insufficient permissions", code="insufficient_permissions")
+        return user
+
+    return _check
+
+
+AdminUser = Annotated[User, Depends(require(Capability.administer))]
+FinanceUser = Annotated[User, Depends(require(Capability.read_company_spends))]
+CardManager = Annotated[User, Depends(require(Capability.manage_cards))]

@@ -1,0 +1,80 @@
+"""Company users, managed by admins (`/admin/users`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from spendtrackr.apps.users import service
+from spendtrackr.apps.users.deps import AdminUser
+from spendtrackr.apps.users.models import Role
+from spendtrackr.apps.users.schemas import UserCreate, UserCreated, UserRead, UserUpdate
+from spendtrackr.core.db import SessionDep
+from spendtrackr.core.openapi import errors
+from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.schemas import Message
+
+router = APIRouter(prefix="/admin/users", tags=["users"], responses=errors(401, 403))
+
+
+@router.get("", response_model=Page[UserRead])
+def list_users(
+    session: SessionDep,
+    actor: AdminUser,
+    page: PageDep,
+    role: Annotated[Role | None, Query()] = None,
+    is_active: Annotated[bool | None, Query()] = None,
+) -> Page[UserRead]:
+    """The company's users, newest first."""
+    total, users = service.list_users(
+        session, company_id=actor.company_id, role=role, is_active=is_active, page=page
+    )
+    return Page(total=total, items=service.to_read(session, users))
+
+
+@router.post("", response_model=UserCreated, status_code=201, responses=errors(409, 422))
+def create_user(body: UserCreate, request: Request, session: SessionDep, actor: AdminUser) -> UserCreated:
+    """Create a user. Without a password the answer carries a one-time `invite_token` for
+    `POST /auth/accept-invite`."""
+    passwords = request.app.state.passwords
+    user = service.create_user(
+        session,
+        company_id=actor.company_id,
+        actor_id=actor.id,
+        email=body.email,
+        full_name=body.full_name,
+        role=body.role,
+        password_hash=passwords.hash(body.password) if body.password else None,
+        manager_id=body.manager_id,
+    )
+    invite = None
+    if body.password is None:
+        settings = request.app.state.settings
+        invite = service.create_invite(session, user=user, ttl=timedelta(days=settings.invite_token_days))
+    read = service.to_read(session, [user])[0]
+    return UserCreated(**read.model_dump(), invite_token=invite)
+
+
+@router.get("/{user_id}", response_model=UserRead, responses=errors(404))
+def get_user(user_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> UserRead:
+    user = service.get_user_or_404(session, company_id=actor.company_id, user_id=user_id)
+    return service.to_read(session, [user])[0]
+
+
+@router.patch("/{user_id}", response_model=UserRead, responses=errors(404, 409, 422))
+def update_user(user_id: uuid.UUID, body: UserUpdate, session: SessionDep, actor: AdminUser) -> UserRead:
+    """Change name, role, manager or active state. The last active admin cannot be demoted or
+    deactivated (409 `last_admin`). A deactivation revokes the user's tokens at once."""
+    changes = body.changes()
+    user = service.update_user(session, actor=actor, user_id=user_id, changes=changes)
+    return service.to_read(session, [user])[0]
+
+
+@router.delete("/{user_id}", response_model=Message, responses=errors(404, 409))
+def delete_user(user_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> Message:
+    """Soft delete: the user is deactivated and their tokens revoked; history is kept."""
+    service.delete_user(session, actor=actor, user_id=user_id)
+    return Message(message="Deleted successfully")

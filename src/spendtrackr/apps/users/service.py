@@ -1,0 +1,335 @@
+"""Users of a company, their invites and their team memberships."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.users.models import AuthSession, Role, TeamMember, User, UserInvite
+from spendtrackr.apps.users.schemas import UserRead
+from spendtrackr.core.db import get_in_company_or_404, utcnow
+from spendtrackr.core.errors import Conflict, NotFound, ValidationFailed
+from spendtrackr.core.pagination import PageParams, paginate
+from spendtrackr.core.security import new_opaque_token, token_digest
+
+USER_NOT_FOUND = "User not found"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+
+
+class LastAdmin(Conflict):
+    code = "last_admin"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def get_user_or_404(session: Session, *, company_id: uuid.UUID, user_id: uuid.UUID) -> User:
+    return get_in_company_or_404(session, User, user_id, company_id, detail=USER_NOT_FOUND)
+
+
+def get_by_email(session: Session, email: str) -> User | None:
+    return session.scalars(select(User).where(User.email == normalize_email(email))).one_or_none()
+
+
+def _check_manager(
+    session: Session, *, company_id: uuid.UUID, manager_id: uuid.UUID | None, user_id: uuid.UUID | None
+) -> None:
+    if manager_id is None:
+        return
+    if manager_id == user_id:
+        raise ValidationFailed("A user cannot be their own manager", code="invalid_manager")
+    try:
+        get_user_or_404(session, company_id=company_id, user_id=manager_id)
+    except NotFound:
+        raise ValidationFailed("manager_id is not a user of this company", code="invalid_manager") from None
+
+
+def create_user(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    email: str,
+    full_name: str,
+    role: Role,
+    password_hash: str | None,
+    manager_id: uuid.UUID | None = None,
+) -> User:
+    _check_manager(session, company_id=company_id, manager_id=manager_id, user_id=None)
+    user = User(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        email=normalize_email(email),
+        full_name=full_name,
+        role=role.value,
+        password_hash=password_hash,
+        manager_id=manager_id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise EmailTaken("A user with this email already exists") from None
+    audit.record(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        action="user.created",
+        entity_type="user",
+        entity_id=user.id,
+        metadata={"email": user.email, "role": user.role, "invited": password_hash is None},
+    )
+    return user
+
+
+def create_invite(session: Session, *, user: User, ttl: timedelta) -> str:
+    token = new_opaque_token()
+    session.add(
+        UserInvite(
+            company_id=user.company_id,
+            user_id=user.id,
+            token_hash=token_digest(token),
+            expires_at=utcnow() + ttl,
+        )
+    )
+    return token
+
+
+def consume_invite(session: Session, *, token: str, password_hash: str) -> User:
+    """Use a one-time invite: set the password. Locked, so two accepts of one token give one."""
+    invite = session.scalars(
+        select(UserInvite).where(UserInvite.token_hash == token_digest(token)).with_for_update()
+    ).one_or_none()
+    now = utcnow()
+    if invite is None or invite.used_at is not None or invite.expires_at <= now:
+        raise NotFound("Invite not found or expired", code="invalid_invite")
+    user = session.get(User, invite.user_id)
+    if user is None or not user.is_active:
+        raise NotFound("Invite not found or expired", code="invalid_invite")
+    invite.used_at = now
+    user.password_hash = password_hash
+    audit.record(
+        session,
+        company_id=user.company_id,
+        actor_id=user.id,
+        action="user.invite_accepted",
+        entity_type="user",
+        entity_id=user.id,
+    )
+    return user
+
+
+def list_users(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    role: Role | None,
+    is_active: bool | None,
+    page: PageParams,
+) -> tuple[int, list[User]]:
+    stmt = select(User).where(User.company_id == company_id)
+    if role is not None:
+        stmt = stmt.where(User.role == role.value)
+    if is_active is not None:
+        stmt = stmt.where(User.is_active == is_active)
+    return paginate(session, stmt.order_by(User.created_at.desc(), User.id), page)
+
+
+def _ensure_other_active_admin(session: Session, user: User) -> None:
+    """Refuse to leave a company without an active admin.
+
+    The active admins' rows are locked, so two admins demoting each other at once cannot both
+    succeed: the second waits for the first and then counts again.
+    """
+    if user.role != Role.admin or not user.is_active:
+        return
+    admins = session.scalars(
+        select(User.id)
+        .where(User.company_id == user.company_id, User.role == Role.admin.value, User.is_active)
+        .with_for_update()
+    ).all()
+    if len([a for a in admins if a != user.id]) == 0:
+        raise LastAdmin("The company's last active admin cannot be demoted or deactivated")
+
+
+def _deactivate(user: User, now: datetime) -> None:
+    user.is_active = False
+    user.deactivated_at = now
+    user.token_version += 1  # every session and access token of this user stops working now
+
+
+def update_user(
+    session: Session,
+    *,
+    actor: User,
+    user_id: uuid.UUID,
+    changes: dict[str, object],
+) -> User:
+    user = get_in_company_or_404(session, User, user_id, actor.company_id, detail=USER_NOT_FOUND, for_update=True)
+    if "manager_id" in changes:
+        manager_id = changes["manager_id"]
+        assert manager_id is None or isinstance(manager_id, uuid.UUID)
+        _check_manager(session, company_id=actor.company_id, manager_id=manager_id, user_id=user.id)
+    demoting = "role" in changes and changes["role"] != Role.admin and user.role == Role.admin
+    deactivating = changes.get("is_active") is False and user.is_active
+    if demoting or deactivating:
+        _ensure_other_active_admin(session, user)
+    before = {k: getattr(user, k) for k in changes}
+    for key, value in changes.items():
+        if key == "is_active":
+            continue
+        setattr(user, key, value.value if isinstance(value, Role) else value)
+    if deactivating:
+        _deactivate(user, utcnow())
+    elif changes.get("is_active") is True and not user.is_active:
+        user.is_active = True
+        user.deactivated_at = None
+    if "role" in changes and before.get("role") != user.role:
+        user.token_version += 1  # access tokens carry the role: re-issue them
+    audit.record(
+        session,
+        company_id=actor.company_id,
+        actor_id=actor.id,
+        action="user.updated",
+        entity_type="user",
+        entity_id=user.id,
+        metadata={"changes": {k: [before[k], getattr(user, k)] for k in changes}},
+    )
+    return user
+
+
+def delete_user(session: Session, *, actor: User, user_id: uuid.UUID) -> None:
+    """Soft delete: deactivate, revoke every token, keep the row and its history."""
+    user = get_in_company_or_404(session, User, user_id, actor.company_id, detail=USER_NOT_FOUND, for_update=True)
+    if not user.is_active:
+        raise NotFound(USER_NOT_FOUND)
+    _ensure_other_active_admin(session, user)
+    _deactivate(user, utcnow())
+    audit.record(
+        session,
+        company_id=actor.company_id,
+        actor_id=actor.id,
+        action="user.deleted",
+        entity_type="user",
+        entity_id=user.id,
+    )
+
+
+def set_password(user: User, password_hash: str) -> None:
+    user.password_hash = password_hash
+    user.token_version += 1
+
+
+def team_ids_for(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    ids = list(user_ids)
+    result: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    if not ids:
+        return result
+    rows = session.execute(
+        select(TeamMember.user_id, TeamMember.team_id)
+        .where(TeamMember.user_id.in_(ids))
+        .order_by(TeamMember.created_at)
+    )
+    for user_id, team_id in rows:
+        result[user_id].append(team_id)
+    return result
+
+
+def add_team_member(
+    session: Session, *, company_id: uuid.UUID, team_id: uuid.UUID, user_id: uuid.UUID
+) -> TeamMember:
+    get_user_or_404(session, company_id=company_id, user_id=user_id)
+    member = TeamMember(team_id=team_id, user_id=user_id, company_id=company_id)
+    try:
+        with session.begin_nested():
+            session.add(member)
+    except IntegrityError:
+        raise Conflict("User is already a member of this team", code="already_member") from None
+    return member
+
+
+def remove_team_member(
+    session: Session, *, company_id: uuid.UUID, team_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    member = session.scalars(
+        select(TeamMember).where(
+            TeamMember.company_id == company_id,
+            TeamMember.team_id == team_id,
+            TeamMember.user_id == user_id,
+        )
+    ).one_or_none()
+    if member is None:
+        raise NotFound("Team member not found")
+    session.delete(member)
+
+
+def team_member_ids(session: Session, *, team_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        session.scalars(
+            select(TeamMember.user_id).where(TeamMember.team_id == team_id).order_by(TeamMember.created_at)
+        )
+    )
+
+
+def remove_all_members(session: Session, *, company_id: uuid.UUID, team_id: uuid.UUID) -> None:
+    for member in session.scalars(
+        select(TeamMember).where(TeamMember.company_id == company_id, TeamMember.team_id == team_id)
+    ):
+        session.delete(member)
+
+
+def to_read(session: Session, users: list[User]) -> list[UserRead]:
+    teams = team_ids_for(session, (u.id for u in users))
+    return [UserRead.model_validate(u).model_copy(update={"team_ids": teams.get(u.id, [])}) for u in users]
+
+
+def start_session(session: Session, *, user: User, ttl: timedelta) -> AuthSession:
+    auth_session = AuthSession(
+        id=uuid.uuid4(),
+        company_id=user.company_id,
+        user_id=user.id,
+        token_version=user.token_version,
+        expires_at=utcnow() + ttl,
+    )
+    session.add(auth_session)
+    session.flush()  # refresh tokens reference it; no ORM relationship orders the inserts
+    return auth_session
+
+
+def revoke_session(session: Session, *, session_id: uuid.UUID) -> None:
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def change_password(
+    session: Session, *, user: User, password_hash: str, keep_session_id: uuid.UUID
+) -> None:
+    """New password: every other session dies (its version is now stale); this one lives on."""
+    set_password(user, password_hash)
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == keep_session_id)
+        .values(token_version=user.token_version)
+    )
+    audit.record(
+        session,
+        company_id=user.company_id,
+        actor_id=user.id,
+        action="user.password_changed",
+        entity_type="user",
+        entity_id=user.id,
+    )

@@ -1,0 +1,115 @@
+"""The `spendtrackr` command: serve, migrate, create-superuser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from alembic import command
+from alembic.config import Config
+from pydantic import ValidationError
+
+from spendtrackr.apps.auth import flows
+from spendtrackr.apps.auth.schemas import SignupRequest
+from spendtrackr.apps.users import service as users_service
+
+from spendtrackr.core.config import get_settings
+from spendtrackr.core.db import build_engine, build_session_factory, session_scope
+from spendtrackr.core.security import Passwords
+
+app = typer.Typer(help="SpendTrackr: self-hosted spend management.", no_args_is_help=True)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    ini = Path(os.environ.get("ALEMBIC_CONFIG", REPO_ROOT / "alembic.ini"))
+    config = Config(str(ini))
+    config.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    if database_url:
+        config.attributes["database_url"] = database_url
+    return config
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
+) -> None:
+    """Serve the API with uvicorn."""
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several processes: /metrics must add up every worker's samples.
+        metrics_dir = Path(tempfile.gettempdir()) / f"spendtrackr-metrics-{os.getpid()}"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    uvicorn.run(
+        "spendtrackr.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply database migrations (alembic upgrade)."""
+    command.upgrade(alembic_config(), revision)
+    typer.echo(f"database at {revision}")
+
+
+@app.command("create-superuser")
+def create_superuser(
+    email: Annotated[str, typer.Option(prompt=True, help="The admin's email")],
+    company: Annotated[str, typer.Option(prompt="Company name", help="The company to create")],
+    full_name: Annotated[str, typer.Option(prompt="Full name", help="The admin's name")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, envvar="SPENDTRACKR_ADMIN_PASSWORD",
+            help="At least 12 characters (prompted when not given)",
+        ),
+    ],
+    base_currency: Annotated[str, typer.Option(help="ISO 4217 code")] = "USD",
+) -> None:
+    """Create a company and its admin. Running it again with the same email changes nothing."""
+    try:
+        body = SignupRequest(
+            company_name=company, email=email, password=password, full_name=full_name,
+            base_currency=base_currency,
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            typer.echo(f"error: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}", err=True)
+        raise typer.Exit(2) from None
+    settings = get_settings()
+    engine = build_engine(settings)
+    try:
+        with session_scope(build_session_factory(engine)) as session:
+            if users_service.get_by_email(session, body.email) is not None:
+                typer.echo(f"{body.email} already exists; nothing changed")
+                return
+            company_row, user = flows.create_company_with_admin(
+                session, Passwords(settings), company_name=body.company_name,
+                base_currency=body.base_currency, email=body.email, full_name=body.full_name,
+                password=body.password,
+            )
+            typer.echo(f"created company {company_row.name} ({company_row.id}) with admin {user.email}")
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Shared plumbing: configuration, database, cache, security, errors. Imports no app."""

@@ -1,0 +1,79 @@
+"""Settings: one object, read from the environment (and .env), cached."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_JWT_SECRET = "change-me-in-production-this-is-not-a-secret"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "test", "production"] = "development"
+    app_name: str = "SpendTrackr"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    database_url: str = "sqlite:///./spendtrackr.db"
+    # Threads that run sync routes; the DB pool is sized from it so a request never waits
+    # for a connection while holding a thread.
+    threadpool_size: int = Field(default=40, ge=1, le=1000)
+    db_pool_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_echo: bool = False
+
+    redis_url: str | None = None
+    redis_timeout_seconds: float = Field(default=0.5, gt=0)
+
+    jwt_secret: SecretStr = SecretStr(PLACEHOLDER_JWT_SECRET)
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "spendtrackr"
+    jwt_audience: str = "spendtrackr-api"
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    invite_token_days: int = Field(default=7, ge=1, le=90)
+
+    # Argon2id cost. The defaults follow OWASP's recommendation (19 MiB, t=2, p=1); tests lower them.
+    argon2_memory_kib: int = Field(default=19_456, ge=8)
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_parallelism: int = Field(default=1, ge=1)
+
+    # Rate limits in the `limits` notation ("10/minute", "5 per 10 seconds"); empty disables one.
+    rate_limit_enabled: bool = True
+    rate_limit_login_ip: str = "20/minute"
+    rate_limit_login_email: str = "10/minute"
+    rate_limit_signup_ip: str = "10/hour"
+    rate_limit_api_user: str = "1200/minute"
+
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+
+    storage_path: Path = Path("./var/receipts")
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.environment == "production":
+            secret = self.jwt_secret.get_secret_value()
+            if secret == PLACEHOLDER_JWT_SECRET or len(secret) < 32:
+                raise ValueError(
+                    "JWT_SECRET must be set to a random value of at least 32 characters "
+                    "when ENVIRONMENT=production"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

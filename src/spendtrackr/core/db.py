@@ -1,0 +1,203 @@
+"""Engine, sessions, the declarative base and the request-scoped transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    Engine,
+    MetaData,
+    Numeric,
+    TypeDecorator,
+    Uuid,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from spendtrackr.core.config import Settings
+from spendtrackr.core.errors import AppError, NotFound
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC (MySQL DATETIME(6) has no zone), always hands back aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+# Money: exact decimals, 18 digits with 4 after the point (enough for every ISO 4217 minor unit).
+Money = Numeric(18, 4, asdecimal=True)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        Decimal: Money,
+        uuid.UUID: Uuid(),
+    }
+
+
+class Entity(Base):
+    """UUID primary key and UTC timestamps, for every table that is an entity."""
+
+    __abstract__ = True
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def build_engine(settings: Settings) -> Engine:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            echo=settings.db_echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=settings.threadpool_size,
+            max_overflow=settings.db_pool_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url,
+        echo=settings.db_echo,
+        pool_size=settings.threadpool_size,
+        max_overflow=settings.db_pool_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        # READ COMMITTED avoids REPEATABLE READ's gap locks (and their deadlocks) on concurrent
+        # inserts; every read-modify-write in the app locks its rows explicitly instead.
+        isolation_level="READ COMMITTED",
+        connect_args={"charset": "utf8mb4", "connect_timeout": 5},
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # SQLite has one writer at a time. A deferred transaction that reads and then writes can fail
+    # at once with SQLITE_BUSY when another writer got in between (the busy timeout does not
+    # help there), so every transaction takes the write lock up front: requests serialize, and
+    # row locks (`FOR UPDATE`, which SQLite ignores) are implied.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def build_session_factory(engine: Engine) -> sessionmaker[Session]:
+    # expire_on_commit=False: responses are rendered from objects after the commit.
+    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction for a job or CLI command: commit on success, roll back on error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's transaction. Committed when the route returns, before the response is sent.
+
+    An AppError with `keep_writes` (a refresh-token reuse that revoked a session family, a failed
+    login's audit entry) still commits what was written before it was raised.
+    """
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+        session.commit()
+    except AppError as exc:
+        if exc.keep_writes:
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+E = TypeVar("E", bound=Base)
+
+
+def get_in_company_or_404(
+    session: Session,
+    model: type[E],
+    entity_id: uuid.UUID,
+    company_id: uuid.UUID,
+    *,
+    detail: str,
+    for_update: bool = False,
+) -> E:
+    """The tenancy helper: this id, in this company, or 404 (another company's id is a 404 too)."""
+    stmt = select(model).where(
+        model.id == entity_id,  # type: ignore[attr-defined]
+        model.company_id == company_id,  # type: ignore[attr-defined]
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    obj = session.scalars(stmt).one_or_none()
+    if obj is None:
+        raise NotFound(detail)
+    return obj

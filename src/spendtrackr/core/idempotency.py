@@ -1,0 +1,202 @@
+"""Idempotency-Key handling, usable by any POST route.
+
+The guarantee is a unique row (company, caller, key) holding the request's fingerprint and the
+stored response, written in the request's own transaction: the claim is inserted first, so a
+concurrent duplicate blocks on the unique index until the first request commits (then it replays)
+or rolls back (then it runs). A Redis `SET NX` lock is the fast path that answers concurrent
+duplicates with `409 idempotency_in_progress` without touching the database. Without Redis the
+constraint alone still guarantees exactly one effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request, Response
+from pydantic import TypeAdapter
+from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
+
+from spendtrackr.core.cache import Cache, CacheUnavailable
+from spendtrackr.core.db import Base, utcnow
+from spendtrackr.core.errors import AppError, BadRequest, Conflict
+
+_KEY_RE = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}$")
+REPLAY_HEADER = "Idempotent-Replayed"
+LOCK_TTL_SECONDS = 60
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("company_id", "caller", "key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    company_id: Mapped[uuid.UUID]
+    caller: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary(16 * 1024 * 1024))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class IdempotencyKeyReused(AppError):
+    status_code = 422
+    code = "idempotency_key_reused"
+
+
+class IdempotencyInProgress(Conflict):
+    code = "idempotency_in_progress"
+
+
+@dataclass(slots=True)
+class IdempotentRequest:
+    key: str | None
+    fingerprint: str
+    cache: Cache
+    ttl: timedelta
+
+    def run(
+        self,
+        session: Session,
+        *,
+        company_id: uuid.UUID,
+        caller: str,
+        produce: Callable[[], Any],
+        response_type: Any,
+        status_code: int,
+    ) -> Response:
+        """Run `produce` at most once per (company, caller, key) and answer with its JSON."""
+        adapter = _adapter(response_type)
+        if self.key is None:
+            return _json(adapter.dump_json(produce()), status_code)
+
+        key = self.key
+        lock = f"idem:{{{company_id}}}:{hashlib.sha256(f'{caller}|{key}'.encode()).hexdigest()}"
+        try:
+            if not self.cache.set_nx(lock, "1", LOCK_TTL_SECONDS):
+                return self._replay_or_in_progress(session, company_id, caller)
+        except CacheUnavailable:
+            pass  # the database constraint below is the guarantee
+        else:
+            _release_after_transaction(session, self.cache, lock)
+
+        record = self._find(session, company_id, caller)
+        if record is not None:
+            return self._replay(record)
+
+        record = IdempotencyRecord(
+            company_id=company_id, caller=caller, key=key, fingerprint=self.fingerprint
+        )
+        try:
+            with session.begin_nested():
+                session.add(record)
+        except IntegrityError:
+            # A concurrent duplicate claimed the key first and has now finished (or is still
+            # holding it on a database without blocking unique checks).
+            return self._replay_or_in_progress(session, company_id, caller)
+
+        body = adapter.dump_json(produce())
+        record.status_code = status_code
+        record.response_body = body
+        return _json(body, status_code)
+
+    def _find(
+        self, session: Session, company_id: uuid.UUID, caller: str
+    ) -> IdempotencyRecord | None:
+        record = session.scalars(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.company_id == company_id,
+                IdempotencyRecord.caller == caller,
+                IdempotencyRecord.key == self.key,
+            )
+        ).one_or_none()
+        if record is not None and record.created_at < utcnow() - self.ttl:
+            session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+            return None
+        return record
+
+    def _replay(self, record: IdempotencyRecord) -> Response:
+        if record.fingerprint != self.fingerprint:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used with a different request"
+            )
+        if record.status_code is None or record.response_body is None:
+            raise IdempotencyInProgress("A request with this Idempotency-Key is still running")
+        response = _json(record.response_body, record.status_code)
+        response.headers[REPLAY_HEADER] = "true"
+        return response
+
+    def _replay_or_in_progress(
+        self, session: Session, company_id: uuid.UUID, caller: str
+    ) -> Response:
+        record = self._find(session, company_id, caller)
+        if record is None:
+            raise IdempotencyInProgress("A request with this Idempotency-Key is still running")
+        return self._replay(record)
+
+
+_adapters: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(response_type: Any) -> TypeAdapter[Any]:
+    adapter = _adapters.get(response_type)
+    if adapter is None:
+        adapter = _adapters[response_type] = TypeAdapter(response_type)
+    return adapter
+
+
+def _json(body: bytes, status_code: int) -> Response:
+    return Response(content=body, status_code=status_code, media_type="application/json")
+
+
+def _release_after_transaction(session: Session, cache: Cache, lock: str) -> None:
+    # Released only once the request's transaction has ended, so that the row is visible (or
+    # gone) by the time a duplicate can take the lock.
+    def _release(_session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:
+            cache.delete(lock)
+            event.remove(session, "after_transaction_end", _release)
+
+    event.listen(session, "after_transaction_end", _release)
+
+
+async def idempotent_request(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="1..255 printable characters; the same key and body replay the "
+            "first response for 24 hours",
+        ),
+    ] = None,
+) -> IdempotentRequest:
+    if idempotency_key is not None and not _KEY_RE.fullmatch(idempotency_key):
+        raise BadRequest(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            code="invalid_idempotency_key",
+        )
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.url.path}\n".encode())
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/"):
+        # Multipart boundaries differ between retries; such routes fingerprint their parts.
+        digest.update(await request.body())
+    settings = request.app.state.settings
+    return IdempotentRequest(
+        key=idempotency_key,
+        fingerprint=digest.hexdigest(),
+        cache=request.app.state.cache,
+        ttl=timedelta(hours=settings.idempotency_ttl_hours),
+    )
+
+
+IdempotencyDep = Annotated[IdempotentRequest, Depends(idempotent_request)]

@@ -1,0 +1,30 @@
+"""Documented error responses for route declarations: `responses=errors(404, 409)`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spendtrackr.core.schemas import ErrorBody, ValidationErrorBody
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing, invalid or expired token",
+    403: "Insufficient permissions",
+    404: "Not found (or belongs to another company)",
+    409: "Conflict with the current state",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Rate limited",
+    503: "A dependency is unavailable",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        s: {
+            "model": ErrorBody | ValidationErrorBody if s == 422 else ErrorBody,
+            "description": _DESCRIPTIONS[s],
+        }
+        for s in statuses
+    }

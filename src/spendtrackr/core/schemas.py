@@ -1,0 +1,65 @@
+"""Schema bases: reads render from ORM objects; writes refuse unknown fields."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Self
+
+from spendtrackr.core.errors import ValidationFailed
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class WriteSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class UpdateSchema(WriteSchema):
+    """PATCH bodies: every field optional, applied with `exclude_unset`. Only the fields named in
+    `nullable` may be sent as null (to clear them); a null anywhere else is a 422."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None and name not in self.nullable:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent; an empty PATCH is refused."""
+        changes = {name: getattr(self, name) for name in self.model_fields_set}
+        if not changes:
+            raise ValidationFailed("Nothing to update", code="empty_update")
+        return changes
+
+
+class StatusOk(Schema):
+    status: str = "ok"
+
+
+class Message(Schema):
+    message: str
+
+
+class ErrorBody(Schema):
+    detail: str
+    code: str
+
+
+class ValidationIssue(Schema):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(Schema):
+    detail: list[ValidationIssue]
+    code: str
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Password = Annotated[str, StringConstraints(min_length=12, max_length=1024)]

@@ -1,0 +1,121 @@
+"""Password hashing (Argon2id via pwdlib), JWT issue/verify (PyJWT), opaque token helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from spendtrackr.core.config import Settings
+
+
+class Passwords:
+    """Argon2id hashing with a dummy hash so that an unknown email costs as much as a wrong password."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._hash = PasswordHash(
+            (
+                Argon2Hasher(
+                    time_cost=settings.argon2_time_cost,
+                    memory_cost=settings.argon2_memory_kib,
+                    parallelism=settings.argon2_parallelism,
+                ),
+            )
+        )
+        self._dummy = self._hash.hash(secrets.token_urlsafe(16))
+
+    def hash(self, password: str) -> str:
+        return self._hash.hash(password)
+
+    def verify(self, password: str, password_hash: str | None) -> bool:
+        if password_hash is None:
+            self._hash.verify(password, self._dummy)
+            return False
+        return self._hash.verify(password, password_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    company_id: uuid.UUID
+    session_id: uuid.UUID
+    role: str
+    jti: str
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class Tokens:
+    """Short-lived access JWTs. The algorithm is fixed by configuration, never read from a token."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._key = settings.jwt_secret.get_secret_value()
+        self._algorithm = settings.jwt_algorithm
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self.access_ttl = timedelta(minutes=settings.access_token_minutes)
+
+    def issue_access(
+        self,
+        *,
+        user_id: uuid.UUID,
+        company_id: uuid.UUID,
+        session_id: uuid.UUID,
+        role: str,
+        now: datetime,
+    ) -> str:
+        payload = {
+            "sub": str(user_id),
+            "company_id": str(company_id),
+            "sid": str(session_id),
+            "role": role,
+            "iat": int(now.timestamp()),
+            "exp": int((now + self.access_ttl).timestamp()),
+            "jti": uuid.uuid4().hex,
+            "iss": self._issuer,
+            "aud": self._audience,
+        }
+        return jwt.encode(payload, self._key, algorithm=self._algorithm)
+
+    def verify_access(self, token: str) -> AccessClaims:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key,
+                algorithms=[self._algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
+            )
+            return AccessClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                company_id=uuid.UUID(claims["company_id"]),
+                session_id=uuid.UUID(claims["sid"]),
+                role=str(claims["role"]),
+                jti=str(claims["jti"]),
+            )
+        except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+            raise InvalidToken(str(exc)) from exc
+
+
+def new_opaque_token(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def token_digest(token: str) -> str:
+    """Tokens and secrets are stored as SHA-256 digests: high-entropy inputs need no slow hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def digests_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,89 @@
+"""create_app(): routers, middleware, exception handlers; nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from spendtrackr import ops
+from spendtrackr.apps.audit.routes import router as audit_router
+from spendtrackr.apps.auth.routes import me as me_router
+from spendtrackr.apps.auth.routes import public as auth_router
+from spendtrackr.apps.catalog.routes import categories, vendors
+from spendtrackr.apps.companies.routes import router as companies_router
+from spendtrackr.apps.teams.routes import router as teams_router
+from spendtrackr.apps.users.deps import get_current_user
+from spendtrackr.apps.users.routes import router as users_router
+from spendtrackr.core import handlers
+from spendtrackr.core.cache import build_cache
+from spendtrackr.core.config import Settings, get_settings
+from spendtrackr.core.db import build_engine, build_session_factory
+from spendtrackr.core.logging import configure_logging
+from spendtrackr.core.middleware import RequestContextMiddleware
+from spendtrackr.core.ratelimit import RateLimiter
+from spendtrackr.core.security import Passwords, Tokens
+
+DESCRIPTION = """
+Multi-tenant spend management: companies, users and teams; spends checked by JSON policies and
+routed through approvals; virtual cards; receipts read by OCR; a tamper-evident audit log.
+
+Authenticate with `POST /auth/login` (or **Authorize** here, with email and password), then send
+`Authorization: Bearer <access_token>`. Errors are `{"detail", "code"}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in this pool; the database pool is sized to match it.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+        yield
+        app.state.cache.close()
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title=settings.app_name,
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    engine = build_engine(settings)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = build_session_factory(engine)
+    app.state.cache = build_cache(settings.redis_url, settings.redis_timeout_seconds)
+    app.state.limiter = RateLimiter(settings)
+    app.state.passwords = Passwords(settings)
+    app.state.tokens = Tokens(settings)
+
+    handlers.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After", "RateLimit", "RateLimit-Policy"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes + 64 * 1024,
+    )
+
+    app.include_router(ops.router)
+    app.include_router(auth_router)
+    # Everything below is authenticated by default: the dependency sits on the parent router.
+    api = APIRouter(dependencies=[Depends(get_current_user)])
+    for router in (me_router, companies_router, users_router, teams_router, vendors, categories, audit_router):
+        api.include_router(router)
+    app.include_router(api)
+    return app

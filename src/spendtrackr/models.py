@@ -1,0 +1,26 @@
+"""Every table, imported in one place for Alembic and the test schema checks."""
+
+from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
+from spendtrackr.apps.auth.models import RefreshToken
+from spendtrackr.apps.catalog.models import Category, Vendor
+from spendtrackr.apps.companies.models import Company
+from spendtrackr.apps.teams.models import Team
+from spendtrackr.apps.users.models import AuthSession, TeamMember, User, UserInvite
+from spendtrackr.core.db import Base
+from spendtrackr.core.idempotency import IdempotencyRecord
+
+__all__ = [
+    "AuditChainHead",
+    "AuditLog",
+    "AuthSession",
+    "Base",
+    "Category",
+    "Company",
+    "IdempotencyRecord",
+    "RefreshToken",
+    "Team",
+    "TeamMember",
+    "User",
+    "UserInvite",
+    "Vendor",
+]

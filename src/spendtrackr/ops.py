@@ -1,0 +1,51 @@
+"""Liveness, readiness and metrics: public, unauthenticated, cheap."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from spendtrackr.core import metrics
+
+router = APIRouter(tags=["ops"])
+logger = logging.getLogger(__name__)
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "The database is unreachable"}})
+def readyz(request: Request) -> JSONResponse:
+    """Ready when the database answers. Redis down is reported as `degraded` but stays ready:
+    the API works without it (idempotency falls back to the database, rate limits fail open)."""
+    state = request.app.state
+    checks: dict[str, Any] = {}
+    try:
+        with state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except SQLAlchemyError as exc:
+        logger.warning("readiness: database unavailable: %s", type(exc).__name__)
+        checks["database"] = "unavailable"
+    if state.cache.backend == "redis":
+        checks["redis"] = "ok" if state.cache.ping() else "unavailable"
+    else:
+        checks["redis"] = "not_configured"
+    ready = checks["database"] == "ok"
+    status = "ok" if ready and checks["redis"] != "unavailable" else ("degraded" if ready else "unavailable")
+    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+def prometheus_metrics() -> Response:
+    """Prometheus text format."""
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

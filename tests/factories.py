@@ -1,0 +1,101 @@
+"""Typed helpers that build tenants and users through the public API."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+PASSWORD = "correct horse battery staple"
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+@dataclass
+class Actor:
+    id: str
+    email: str
+    company_id: str
+    role: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def signup(client: TestClient, *, company_name: str = "Acme", base_currency: str = "USD") -> Actor:
+    email = unique_email("admin")
+    response = client.post(
+        "/auth/signup",
+        json={
+            "company_name": company_name,
+            "email": email,
+            "password": PASSWORD,
+            "full_name": "Ada Admin",
+            "base_currency": base_currency,
+        },
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Actor(
+        id=body["user"]["id"],
+        email=email,
+        company_id=body["company"]["id"],
+        role="admin",
+        access_token=body["access_token"],
+        refresh_token=body["refresh_token"],
+    )
+
+
+def login(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = client.post("/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def create_user(
+    client: TestClient, admin: Actor, *, role: str = "employee", manager_id: str | None = None
+) -> Actor:
+    email = unique_email(role)
+    body: dict[str, Any] = {"email": email, "full_name": f"A {role}", "role": role, "password": PASSWORD}
+    if manager_id:
+        body["manager_id"] = manager_id
+    response = client.post("/admin/users", json=body, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    tokens = login(client, email)
+    return Actor(
+        id=response.json()["id"],
+        email=email,
+        company_id=admin.company_id,
+        role=role,
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+    )
+
+
+def create_team(client: TestClient, admin: Actor, *, name: str | None = None, manager_id: str | None = None) -> dict[str, Any]:
+    response = client.post(
+        "/teams", json={"name": name or f"team-{uuid.uuid4().hex[:8]}", "manager_id": manager_id}, headers=admin.headers
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def create_category(client: TestClient, admin: Actor, *, name: str | None = None, gl_code: str | None = "6000") -> dict[str, Any]:
+    response = client.post(
+        "/categories", json={"name": name or f"cat-{uuid.uuid4().hex[:8]}", "gl_code": gl_code}, headers=admin.headers
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def create_vendor(client: TestClient, admin: Actor, *, name: str | None = None) -> dict[str, Any]:
+    response = client.post("/vendors", json={"name": name or f"vendor-{uuid.uuid4().hex[:8]}"}, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
