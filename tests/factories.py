@@ -63,7 +63,12 @@ def create_user(
     client: TestClient, admin: Actor, *, role: str = "employee", manager_id: str | None = None
 ) -> Actor:
     email = unique_email(role)
-    body: dict[str, Any] = {"email": email, "full_name": f"A {role}", "role": role, "password": PASSWORD}
+    body: dict[str, Any] = {
+        "email": email,
+        "full_name": f"A {role}",
+        "role": role,
+        "password": PASSWORD,
+    }
     if manager_id:
         body["manager_id"] = manager_id
     response = client.post("/admin/users", json=body, headers=admin.headers)
@@ -79,23 +84,33 @@ def create_user(
     )
 
 
-def create_team(client: TestClient, admin: Actor, *, name: str | None = None, manager_id: str | None = None) -> dict[str, Any]:
+def create_team(
+    client: TestClient, admin: Actor, *, name: str | None = None, manager_id: str | None = None
+) -> dict[str, Any]:
     response = client.post(
-        "/teams", json={"name": name or f"team-{uuid.uuid4().hex[:8]}", "manager_id": manager_id}, headers=admin.headers
+        "/teams",
+        json={"name": name or f"team-{uuid.uuid4().hex[:8]}", "manager_id": manager_id},
+        headers=admin.headers,
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
-def create_category(client: TestClient, admin: Actor, *, name: str | None = None, gl_code: str | None = "6000") -> dict[str, Any]:
+def create_category(
+    client: TestClient, admin: Actor, *, name: str | None = None, gl_code: str | None = "6000"
+) -> dict[str, Any]:
     response = client.post(
-        "/categories", json={"name": name or f"cat-{uuid.uuid4().hex[:8]}", "gl_code": gl_code}, headers=admin.headers
+        "/categories",
+        json={"name": name or f"cat-{uuid.uuid4().hex[:8]}", "gl_code": gl_code},
+        headers=admin.headers,
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
 def create_vendor(client: TestClient, admin: Actor, *, name: str | None = None) -> dict[str, Any]:
-    response = client.post("/vendors", json={"name": name or f"vendor-{uuid.uuid4().hex[:8]}"}, headers=admin.headers)
+    response = client.post(
+        "/vendors", json={"name": name or f"vendor-{uuid.uuid4().hex[:8]}"}, headers=admin.headers
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())

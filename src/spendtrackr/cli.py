@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from spendtrackr.apps.auth import flows
 from spendtrackr.apps.auth.schemas import SignupRequest
 from spendtrackr.apps.users import service as users_service
-
 from spendtrackr.core.config import get_settings
 from spendtrackr.core.db import build_engine, build_session_factory, session_scope
 from spendtrackr.core.security import Passwords
@@ -78,7 +77,10 @@ def create_superuser(
     password: Annotated[
         str,
         typer.Option(
-            prompt=True, hide_input=True, confirmation_prompt=True, envvar="SPENDTRACKR_ADMIN_PASSWORD",
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="SPENDTRACKR_ADMIN_PASSWORD",
             help="At least 12 characters (prompted when not given)",
         ),
     ],
@@ -87,7 +89,10 @@ def create_superuser(
     """Create a company and its admin. Running it again with the same email changes nothing."""
     try:
         body = SignupRequest(
-            company_name=company, email=email, password=password, full_name=full_name,
+            company_name=company,
+            email=email,
+            password=password,
+            full_name=full_name,
             base_currency=base_currency,
         )
     except ValidationError as exc:
@@ -102,11 +107,17 @@ def create_superuser(
                 typer.echo(f"{body.email} already exists; nothing changed")
                 return
             company_row, user = flows.create_company_with_admin(
-                session, Passwords(settings), company_name=body.company_name,
-                base_currency=body.base_currency, email=body.email, full_name=body.full_name,
+                session,
+                Passwords(settings),
+                company_name=body.company_name,
+                base_currency=body.base_currency,
+                email=body.email,
+                full_name=body.full_name,
                 password=body.password,
             )
-            typer.echo(f"created company {company_row.name} ({company_row.id}) with admin {user.email}")
+            typer.echo(
+                f"created company {company_row.name} ({company_row.id}) with admin {user.email}"
+            )
     finally:
         engine.dispose()
 

@@ -71,7 +71,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After", "RateLimit", "RateLimit-Policy"],
+            expose_headers=[
+                "X-Request-ID",
+                "Idempotent-Replayed",
+                "Retry-After",
+                "RateLimit",
+                "RateLimit-Policy",
+            ],
         )
     app.add_middleware(
         RequestContextMiddleware,
@@ -83,7 +89,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     # Everything below is authenticated by default: the dependency sits on the parent router.
     api = APIRouter(dependencies=[Depends(get_current_user)])
-    for router in (me_router, companies_router, users_router, teams_router, vendors, categories, audit_router):
+    for router in (
+        me_router,
+        companies_router,
+        users_router,
+        teams_router,
+        vendors,
+        categories,
+        audit_router,
+    ):
         api.include_router(router)
     app.include_router(api)
     return app

@@ -40,7 +40,11 @@ def readyz(request: Request) -> JSONResponse:
     else:
         checks["redis"] = "not_configured"
     ready = checks["database"] == "ok"
-    status = "ok" if ready and checks["redis"] != "unavailable" else ("degraded" if ready else "unavailable")
+    status = (
+        "ok"
+        if ready and checks["redis"] != "unavailable"
+        else ("degraded" if ready else "unavailable")
+    )
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
 

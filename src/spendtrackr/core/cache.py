@@ -1,7 +1,7 @@
 """A small key-value interface: Redis when REDIS_URL is set, an in-process stand-in otherwise.
 
-Callers use it for fast paths only (locks that turn concurrent duplicates into a quick 409, rate-limit
-counters); the database stays the guarantee. When Redis is configured but down every operation
+Callers use it for fast paths only (locks that turn concurrent duplicates into a quick 409);
+the database stays the guarantee. When Redis is configured but down every operation
 degrades (`CacheUnavailable` from `set_nx`, False from `ping`) and the app keeps serving.
 """
 

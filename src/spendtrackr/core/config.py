@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     invite_token_days: int = Field(default=7, ge=1, le=90)
 
-    # Argon2id cost. The defaults follow OWASP's recommendation (19 MiB, t=2, p=1); tests lower them.
+    # Argon2id cost. Defaults follow OWASP's recommendation (19 MiB, t=2, p=1); tests lower them.
     argon2_memory_kib: int = Field(default=19_456, ge=8)
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_parallelism: int = Field(default=1, ge=1)

@@ -21,10 +21,10 @@ _TWO = (
     "ZMW ZWG"
 )
 MINOR_UNITS: dict[str, int] = {
-    **{c: 0 for c in _ZERO.split()},
-    **{c: 2 for c in _TWO.split()},
-    **{c: 3 for c in _THREE.split()},
-    **{c: 4 for c in _FOUR.split()},
+    **dict.fromkeys(_ZERO.split(), 0),
+    **dict.fromkeys(_TWO.split(), 2),
+    **dict.fromkeys(_THREE.split(), 3),
+    **dict.fromkeys(_FOUR.split(), 4),
 }
 
 

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, event, select
+from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
@@ -43,7 +44,9 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(255))
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
-    response_body: Mapped[bytes | None] = mapped_column(LargeBinary(16 * 1024 * 1024))
+    response_body: Mapped[bytes | None] = mapped_column(
+        LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -157,15 +160,20 @@ def _json(body: bytes, status_code: int) -> Response:
     return Response(content=body, status_code=status_code, media_type="application/json")
 
 
+_LOCKS = "idempotency_locks"
+
+
 def _release_after_transaction(session: Session, cache: Cache, lock: str) -> None:
     # Released only once the request's transaction has ended, so that the row is visible (or
     # gone) by the time a duplicate can take the lock.
-    def _release(_session: Session, transaction: SessionTransaction) -> None:
-        if transaction.parent is None:
-            cache.delete(lock)
-            event.remove(session, "after_transaction_end", _release)
+    session.info.setdefault(_LOCKS, []).append((cache, lock))
 
-    event.listen(session, "after_transaction_end", _release)
+
+@event.listens_for(Session, "after_transaction_end")
+def _release_locks(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        for cache, lock in session.info.pop(_LOCKS, ()):
+            cache.delete(lock)
 
 
 async def idempotent_request(

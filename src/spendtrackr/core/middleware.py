@@ -1,4 +1,4 @@
-"""One pure-ASGI middleware for what every request needs (cheaper than a stack of BaseHTTPMiddleware):
+"""One pure-ASGI middleware for what every request needs (cheaper than BaseHTTPMiddleware):
 a request id, security headers, a body size limit, the access log, metrics, and a JSON 500 that
 never shows a traceback."""
 
@@ -59,9 +59,7 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         content_type = headers.get(b"content-type", b"")
         limit = (
-            self.max_upload_bytes
-            if content_type.startswith(b"multipart/")
-            else self.max_body_bytes
+            self.max_upload_bytes if content_type.startswith(b"multipart/") else self.max_body_bytes
         )
         status = 500
         response_started = False

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Self
 
-from spendtrackr.core.errors import ValidationFailed
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+
+from spendtrackr.core.errors import ValidationFailed
 
 
 class Schema(BaseModel):

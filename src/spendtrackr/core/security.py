@@ -18,7 +18,7 @@ from spendtrackr.core.config import Settings
 
 
 class Passwords:
-    """Argon2id hashing with a dummy hash so that an unknown email costs as much as a wrong password."""
+    """Argon2id hashing, with a dummy hash so an unknown email costs as much as a wrong password."""
 
     def __init__(self, settings: Settings) -> None:
         self._hash = PasswordHash(

@@ -19,7 +19,13 @@ def test_signup_creates_company_and_admin(client: TestClient) -> None:
     email = unique_email("Founder").upper()
     response = client.post(
         "/auth/signup",
-        json={"company_name": "Globex", "email": email, "password": PASSWORD, "full_name": "Hank", "base_currency": "eur"},
+        json={
+            "company_name": "Globex",
+            "email": email,
+            "password": PASSWORD,
+            "full_name": "Hank",
+            "base_currency": "eur",
+        },
     )
     assert response.status_code == 201
     body = response.json()
@@ -37,15 +43,28 @@ def test_signup_email_taken_is_409_and_leaves_no_company(client: TestClient) -> 
     admin = signup(client)
     response = client.post(
         "/auth/signup",
-        json={"company_name": "Dup Co", "email": admin.email, "password": PASSWORD, "full_name": "X"},
+        json={
+            "company_name": "Dup Co",
+            "email": admin.email,
+            "password": PASSWORD,
+            "full_name": "X",
+        },
     )
     assert response.status_code == 409
-    assert response.json() == {"detail": "A user with this email already exists", "code": "email_taken"}
+    assert response.json() == {
+        "detail": "A user with this email already exists",
+        "code": "email_taken",
+    }
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("password", "short"), ("email", "not-an-email"), ("base_currency", "XYZ"), ("company_name", "")],
+    [
+        ("password", "short"),
+        ("email", "not-an-email"),
+        ("base_currency", "XYZ"),
+        ("company_name", ""),
+    ],
 )
 def test_signup_rejects_bad_fields(client: TestClient, field: str, value: str) -> None:
     body = {"company_name": "Co", "email": unique_email(), "password": PASSWORD, "full_name": "N"}
@@ -59,9 +78,15 @@ def test_signup_rejects_bad_fields(client: TestClient, field: str, value: str) -
 def test_login_wrong_password_and_unknown_email_answer_the_same(client: TestClient) -> None:
     admin = signup(client)
     wrong = client.post("/auth/login", json={"email": admin.email, "password": "wrong password!!"})
-    unknown = client.post("/auth/login", json={"email": unique_email(), "password": "wrong password!!"})
+    unknown = client.post(
+        "/auth/login", json={"email": unique_email(), "password": "wrong password!!"}
+    )
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {"detail": "Invalid email or password", "code": "invalid_credentials"}
+    assert (
+        wrong.json()
+        == unknown.json()
+        == {"detail": "Invalid email or password", "code": "invalid_credentials"}
+    )
 
 
 def test_failed_login_is_audited_although_the_request_fails(client: TestClient) -> None:
@@ -77,7 +102,10 @@ def test_oauth2_token_form_login(client: TestClient) -> None:
     response = client.post("/auth/token", data={"username": admin.email, "password": PASSWORD})
     assert response.status_code == 200
     token = response.json()["access_token"]
-    assert client.get("/auth/me", headers={"Authorization": f"Bearer {token}"}).json()["id"] == admin.id
+    assert (
+        client.get("/auth/me", headers={"Authorization": f"Bearer {token}"}).json()["id"]
+        == admin.id
+    )
 
 
 def test_refresh_rotates_and_reuse_revokes_the_family(client: TestClient) -> None:
@@ -91,15 +119,24 @@ def test_refresh_rotates_and_reuse_revokes_the_family(client: TestClient) -> Non
     assert reuse.status_code == 401
     assert reuse.json()["code"] == "refresh_token_reused"
     # ... including the legitimately rotated tokens issued in that session
-    assert client.post("/auth/refresh", json={"refresh_token": rotated["refresh_token"]}).status_code == 401
+    assert (
+        client.post("/auth/refresh", json={"refresh_token": rotated["refresh_token"]}).status_code
+        == 401
+    )
     headers = {"Authorization": f"Bearer {rotated['access_token']}"}
     assert client.get("/users/me", headers=headers).status_code == 401
     # another session of the same user is untouched
     other = login(client, admin.email)
-    assert client.get("/users/me", headers={"Authorization": f"Bearer {other['access_token']}"}).status_code == 200
+    assert (
+        client.get(
+            "/users/me", headers={"Authorization": f"Bearer {other['access_token']}"}
+        ).status_code
+        == 200
+    )
     # and the revocation was recorded although the reuse request failed
     entries = client.get(
-        "/audit-logs?action=auth.refresh_token_reused", headers={"Authorization": f"Bearer {other['access_token']}"}
+        "/audit-logs?action=auth.refresh_token_reused",
+        headers={"Authorization": f"Bearer {other['access_token']}"},
     ).json()
     assert entries["total"] == 1
 
@@ -112,11 +149,17 @@ def test_refresh_with_unknown_token(client: TestClient) -> None:
 
 def test_logout_revokes_access_and_refresh(client: TestClient) -> None:
     admin = signup(client)
-    assert client.post("/auth/logout", json={"refresh_token": admin.refresh_token}).status_code == 204
+    assert (
+        client.post("/auth/logout", json={"refresh_token": admin.refresh_token}).status_code == 204
+    )
     assert client.get("/users/me", headers=admin.headers).status_code == 401
-    assert client.post("/auth/refresh", json={"refresh_token": admin.refresh_token}).status_code == 401
+    assert (
+        client.post("/auth/refresh", json={"refresh_token": admin.refresh_token}).status_code == 401
+    )
     # logging out again, or with garbage, answers the same
-    assert client.post("/auth/logout", json={"refresh_token": admin.refresh_token}).status_code == 204
+    assert (
+        client.post("/auth/logout", json={"refresh_token": admin.refresh_token}).status_code == 204
+    )
     assert client.post("/auth/logout", json={"refresh_token": "garbage"}).status_code == 204
 
 
@@ -124,16 +167,22 @@ def test_invite_flow(client: TestClient) -> None:
     admin = signup(client)
     email = unique_email("invitee")
     created = client.post(
-        "/admin/users", json={"email": email, "full_name": "Ivy", "role": "manager"}, headers=admin.headers
+        "/admin/users",
+        json={"email": email, "full_name": "Ivy", "role": "manager"},
+        headers=admin.headers,
     )
     assert created.status_code == 201
     token = created.json()["invite_token"]
     assert token
     # cannot log in before accepting
-    assert client.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code == 401
+    assert (
+        client.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code == 401
+    )
     accepted = client.post("/auth/accept-invite", json={"token": token, "password": PASSWORD})
     assert accepted.status_code == 200
-    me = client.get("/users/me", headers={"Authorization": f"Bearer {accepted.json()['access_token']}"})
+    me = client.get(
+        "/users/me", headers={"Authorization": f"Bearer {accepted.json()['access_token']}"}
+    )
     assert me.json()["role"] == "manager"
     assert login(client, email)["access_token"]
     # one-time
@@ -141,7 +190,10 @@ def test_invite_flow(client: TestClient) -> None:
     assert again.status_code == 404
     assert again.json()["code"] == "invalid_invite"
     # the invite token is never shown again
-    assert "invite_token" not in client.get(f"/admin/users/{created.json()['id']}", headers=admin.headers).json()
+    assert (
+        "invite_token"
+        not in client.get(f"/admin/users/{created.json()['id']}", headers=admin.headers).json()
+    )
 
 
 def test_me_update_name_and_password(client: TestClient) -> None:
@@ -152,21 +204,37 @@ def test_me_update_name_and_password(client: TestClient) -> None:
     assert renamed.json()["full_name"] == "Ada L."
 
     wrong = client.patch(
-        "/users/me", json={"current_password": "not my password", "new_password": "a brand new password"},
+        "/users/me",
+        json={"current_password": "not my password", "new_password": "a brand new password"},
         headers=admin.headers,
     )
     assert wrong.status_code == 400
     assert wrong.json()["code"] == "invalid_current_password"
 
     changed = client.patch(
-        "/users/me", json={"current_password": PASSWORD, "new_password": "a brand new password"}, headers=admin.headers
+        "/users/me",
+        json={"current_password": PASSWORD, "new_password": "a brand new password"},
+        headers=admin.headers,
     )
     assert changed.status_code == 200
     # this session lives on, the other one is revoked (access and refresh)
     assert client.get("/users/me", headers=admin.headers).status_code == 200
-    assert client.get("/users/me", headers={"Authorization": f"Bearer {other_session['access_token']}"}).status_code == 401
-    assert client.post("/auth/refresh", json={"refresh_token": other_session["refresh_token"]}).status_code == 401
-    assert client.post("/auth/login", json={"email": admin.email, "password": PASSWORD}).status_code == 401
+    assert (
+        client.get(
+            "/users/me", headers={"Authorization": f"Bearer {other_session['access_token']}"}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            "/auth/refresh", json={"refresh_token": other_session["refresh_token"]}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post("/auth/login", json={"email": admin.email, "password": PASSWORD}).status_code
+        == 401
+    )
     assert login(client, admin.email, "a brand new password")
 
 
@@ -194,8 +262,13 @@ def test_missing_token_is_401_with_www_authenticate(client: TestClient) -> None:
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("mutation", ["expired", "wrong_audience", "wrong_issuer", "wrong_signature", "alg_none", "garbage"])
-def test_forged_or_stale_tokens_are_rejected(client: TestClient, settings: Settings, mutation: str) -> None:
+@pytest.mark.parametrize(
+    "mutation",
+    ["expired", "wrong_audience", "wrong_issuer", "wrong_signature", "alg_none", "garbage"],
+)
+def test_forged_or_stale_tokens_are_rejected(
+    client: TestClient, settings: Settings, mutation: str
+) -> None:
     admin = signup(client)
     claims = _claims(admin.access_token)
     key = settings.jwt_secret.get_secret_value()
@@ -225,7 +298,10 @@ def test_token_of_deleted_user_stops_working_at_once(client: TestClient) -> None
     assert client.get("/users/me", headers=employee.headers).status_code == 200
     assert client.delete(f"/admin/users/{employee.id}", headers=admin.headers).status_code == 200
     assert client.get("/users/me", headers=employee.headers).status_code == 401
-    assert client.post("/auth/refresh", json={"refresh_token": employee.refresh_token}).status_code == 401
+    assert (
+        client.post("/auth/refresh", json={"refresh_token": employee.refresh_token}).status_code
+        == 401
+    )
     deactivated = client.post("/auth/login", json={"email": employee.email, "password": PASSWORD})
     assert deactivated.status_code == 401
 
@@ -236,7 +312,9 @@ def test_token_claiming_another_company_is_rejected(client: TestClient, settings
     claims = _claims(admin.access_token)
     claims["company_id"] = other.company_id
     token = _forge(claims, settings.jwt_secret.get_secret_value())
-    assert client.get("/companies/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert (
+        client.get("/companies/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    )
 
 
 def test_role_change_takes_effect_immediately(client: TestClient) -> None:
@@ -261,11 +339,18 @@ def strict_app(settings: Settings) -> FastAPI:
     return create_app(strict)
 
 
-def test_login_rate_limit_per_email_answers_429_with_headers(client: TestClient, strict_app: FastAPI) -> None:
+def test_login_rate_limit_per_email_answers_429_with_headers(
+    client: TestClient, strict_app: FastAPI
+) -> None:
     admin = signup(client)
     with TestClient(strict_app) as strict:
         for _ in range(3):
-            assert strict.post("/auth/login", json={"email": admin.email, "password": "wrong password!"}).status_code == 401
+            assert (
+                strict.post(
+                    "/auth/login", json={"email": admin.email, "password": "wrong password!"}
+                ).status_code
+                == 401
+            )
         limited = strict.post("/auth/login", json={"email": admin.email, "password": PASSWORD})
         assert limited.status_code == 429
         assert limited.json()["code"] == "rate_limited"
@@ -273,15 +358,27 @@ def test_login_rate_limit_per_email_answers_429_with_headers(client: TestClient,
         assert limited.headers["ratelimit-policy"] == '"login-email";q=3;w=60'
         assert limited.headers["ratelimit"].startswith('"login-email";r=0;t=')
         # another email from the same client is not limited
-        assert strict.post("/auth/login", json={"email": unique_email(), "password": PASSWORD}).status_code == 401
+        assert (
+            strict.post(
+                "/auth/login", json={"email": unique_email(), "password": PASSWORD}
+            ).status_code
+            == 401
+        )
 
 
 def test_signup_rate_limit_per_ip(strict_app: FastAPI) -> None:
-    with TestClient(strict_app, client=(f"10.9.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}", 5000)) as strict:
+    with TestClient(
+        strict_app, client=(f"10.9.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}", 5000)
+    ) as strict:
         statuses = [
             strict.post(
                 "/auth/signup",
-                json={"company_name": "Co", "email": unique_email(), "password": PASSWORD, "full_name": "N"},
+                json={
+                    "company_name": "Co",
+                    "email": unique_email(),
+                    "password": PASSWORD,
+                    "full_name": "N",
+                },
             ).status_code
             for _ in range(3)
         ]

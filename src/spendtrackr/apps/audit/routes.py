@@ -39,7 +39,9 @@ def list_audit_logs(
         date_from=date_from,
         date_to=date_to,
     )
-    total, items = service.list_entries(session, company_id=actor.company_id, filters=filters, page=page)
+    total, items = service.list_entries(
+        session, company_id=actor.company_id, filters=filters, page=page
+    )
     return Page(total=total, items=[AuditEntryRead.model_validate(e) for e in items])
 
 
@@ -48,4 +50,6 @@ def verify_audit_chain(session: SessionDep, actor: FinanceUser) -> VerifyResult:
     """Recompute the company's hash chain; `first_invalid_id` names the first entry that was
     changed (null with `valid: false` when entries were removed from its end)."""
     result = service.verify_chain(session, company_id=actor.company_id)
-    return VerifyResult(valid=result.valid, checked=result.checked, first_invalid_id=result.first_invalid_id)
+    return VerifyResult(
+        valid=result.valid, checked=result.checked, first_invalid_id=result.first_invalid_id
+    )

@@ -117,9 +117,7 @@ def _append_staged(session: Session) -> None:
     # Lock heads in a fixed order so two transactions touching two companies cannot deadlock.
     for company_id in sorted(by_company, key=str):
         head = session.scalars(
-            select(AuditChainHead)
-            .where(AuditChainHead.company_id == company_id)
-            .with_for_update()
+            select(AuditChainHead).where(AuditChainHead.company_id == company_id).with_for_update()
         ).one_or_none()
         if head is None:
             # The first entry of a company is written by the transaction that creates it, so no
@@ -165,7 +163,7 @@ class AuditFilters:
     date_to: date | None = None
 
 
-def _filtered(company_id: uuid.UUID, filters: AuditFilters) -> Select[tuple[AuditLog]]:
+def _filtered(company_id: uuid.UUID, filters: AuditFilters) -> Select[AuditLog]:
     stmt = select(AuditLog).where(AuditLog.company_id == company_id)
     if filters.action:
         stmt = stmt.where(AuditLog.action == filters.action)

@@ -30,7 +30,9 @@ class AuthContext:
     tokens: Tokens
 
 
-def _tokens_for(session: Session, ctx: AuthContext, user: User, auth_session: AuthSession) -> TokenPair:
+def _tokens_for(
+    session: Session, ctx: AuthContext, user: User, auth_session: AuthSession
+) -> TokenPair:
     refresh = auth_service.issue_refresh_token(session, session_id=auth_session.id)
     access = ctx.tokens.issue_access(
         user_id=user.id,
@@ -64,7 +66,9 @@ def create_company_with_admin(
     password: str,
 ) -> tuple[Company, User]:
     """A new tenant and its first admin (sign-up, and `spendtrackr create-superuser`)."""
-    company = companies_service.create_company(session, name=company_name, base_currency=base_currency)
+    company = companies_service.create_company(
+        session, name=company_name, base_currency=base_currency
+    )
     audit.record(
         session,
         company_id=company.id,
@@ -193,7 +197,9 @@ def logout(session: Session, *, token: str) -> None:
 
 
 def accept_invite(session: Session, ctx: AuthContext, *, token: str, password: str) -> TokenPair:
-    user = users_service.consume_invite(session, token=token, password_hash=ctx.passwords.hash(password))
+    user = users_service.consume_invite(
+        session, token=token, password_hash=ctx.passwords.hash(password)
+    )
     return _new_session(session, ctx, user)
 
 
@@ -208,7 +214,9 @@ def update_me(
         if body.current_password is None or not ctx.passwords.verify(
             body.current_password, user.password_hash
         ):
-            raise BadRequest("current_password is missing or wrong", code="invalid_current_password")
+            raise BadRequest(
+                "current_password is missing or wrong", code="invalid_current_password"
+            )
         users_service.change_password(
             session,
             user=user,

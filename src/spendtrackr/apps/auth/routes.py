@@ -28,7 +28,9 @@ me = APIRouter(tags=["auth"], responses=errors(401))
 
 def auth_context(request: Request) -> flows.AuthContext:
     state = request.app.state
-    return flows.AuthContext(settings=state.settings, passwords=state.passwords, tokens=state.tokens)
+    return flows.AuthContext(
+        settings=state.settings, passwords=state.passwords, tokens=state.tokens
+    )
 
 
 AuthCtx = Annotated[flows.AuthContext, Depends(auth_context)]
@@ -45,8 +47,12 @@ def _limit_login(request: Request, email: str) -> None:
     limiter.check("login-email", settings.rate_limit_login_email, email.strip().lower())
 
 
-@public.post("/signup", response_model=SignupResult, status_code=201, responses=errors(409, 422, 429))
-def signup(body: SignupRequest, request: Request, session: SessionDep, ctx: AuthCtx) -> SignupResult:
+@public.post(
+    "/signup", response_model=SignupResult, status_code=201, responses=errors(409, 422, 429)
+)
+def signup(
+    body: SignupRequest, request: Request, session: SessionDep, ctx: AuthCtx
+) -> SignupResult:
     """Create a company and its first admin, and log that admin in."""
     limiter: RateLimiter = request.app.state.limiter
     limiter.check("signup-ip", ctx.settings.rate_limit_signup_ip, _client_ip(request))

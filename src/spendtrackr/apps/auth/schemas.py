@@ -33,7 +33,7 @@ class AcceptInviteRequest(WriteSchema):
 class TokenPair(Schema):
     access_token: str
     refresh_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int = Field(description="Seconds until the access token expires")
 
 

@@ -53,7 +53,11 @@ def update_vendor(
     vendor_id: uuid.UUID, body: VendorUpdate, session: SessionDep, actor: AdminUser
 ) -> VendorRead:
     vendor = service.update_item(
-        session, Vendor, company_id=actor.company_id, actor_id=actor.id, item_id=vendor_id,
+        session,
+        Vendor,
+        company_id=actor.company_id,
+        actor_id=actor.id,
+        item_id=vendor_id,
         changes=body.changes(),
     )
     return VendorRead.model_validate(vendor)
@@ -62,7 +66,9 @@ def update_vendor(
 @vendors.delete("/{vendor_id}", response_model=Message, responses=errors(404, 409))
 def delete_vendor(vendor_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> Message:
     """409 `in_use` while spends or cards refer to it."""
-    service.delete_item(session, Vendor, company_id=actor.company_id, actor_id=actor.id, item_id=vendor_id)
+    service.delete_item(
+        session, Vendor, company_id=actor.company_id, actor_id=actor.id, item_id=vendor_id
+    )
     return Message(message="Deleted successfully")
 
 
@@ -93,7 +99,11 @@ def update_category(
     category_id: uuid.UUID, body: CategoryUpdate, session: SessionDep, actor: AdminUser
 ) -> CategoryRead:
     category = service.update_item(
-        session, Category, company_id=actor.company_id, actor_id=actor.id, item_id=category_id,
+        session,
+        Category,
+        company_id=actor.company_id,
+        actor_id=actor.id,
+        item_id=category_id,
         changes=body.changes(),
     )
     return CategoryRead.model_validate(category)

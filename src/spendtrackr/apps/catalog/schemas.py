@@ -9,7 +9,10 @@ from pydantic import StringConstraints
 from spendtrackr.core.schemas import Name, Schema, UpdateSchema, WriteSchema
 
 GLCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._:-]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._:-]+$"
+    ),
 ]
 
 

@@ -28,9 +28,13 @@ class InUse(Conflict):
     code = "in_use"
 
 
-def get_or_404(session: Session, model: type[Item], *, company_id: uuid.UUID, item_id: uuid.UUID) -> Item:
+def get_or_404(
+    session: Session, model: type[Item], *, company_id: uuid.UUID, item_id: uuid.UUID
+) -> Item:
     kind = _KIND[model]
-    return get_in_company_or_404(session, model, item_id, company_id, detail=f"{kind.capitalize()} not found")
+    return get_in_company_or_404(
+        session, model, item_id, company_id, detail=f"{kind.capitalize()} not found"
+    )
 
 
 def list_items(
@@ -50,14 +54,24 @@ def _save(session: Session, item: Vendor | Category) -> None:
 
 
 def create_item(
-    session: Session, model: type[Item], *, company_id: uuid.UUID, actor_id: uuid.UUID, fields: dict[str, object]
+    session: Session,
+    model: type[Item],
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    fields: dict[str, object],
 ) -> Item:
     item = model(id=uuid.uuid4(), company_id=company_id, **fields)
     _save(session, item)
     kind = _KIND[model]
     audit.record(
-        session, company_id=company_id, actor_id=actor_id, action=f"{kind}.created",
-        entity_type=kind, entity_id=item.id, metadata=fields,
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        action=f"{kind}.created",
+        entity_type=kind,
+        entity_id=item.id,
+        metadata=fields,
     )
     return item
 
@@ -78,15 +92,24 @@ def update_item(
     _save(session, item)
     kind = _KIND[model]
     audit.record(
-        session, company_id=company_id, actor_id=actor_id, action=f"{kind}.updated",
-        entity_type=kind, entity_id=item.id,
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        action=f"{kind}.updated",
+        entity_type=kind,
+        entity_id=item.id,
         metadata={"changes": {k: [before[k], getattr(item, k)] for k in changes}},
     )
     return item
 
 
 def delete_item(
-    session: Session, model: type[Item], *, company_id: uuid.UUID, actor_id: uuid.UUID, item_id: uuid.UUID
+    session: Session,
+    model: type[Item],
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    item_id: uuid.UUID,
 ) -> None:
     item = get_or_404(session, model, company_id=company_id, item_id=item_id)
     kind = _KIND[model]
@@ -97,6 +120,11 @@ def delete_item(
     except IntegrityError:
         raise InUse(f"This {kind} is referenced by spends or cards and cannot be deleted") from None
     audit.record(
-        session, company_id=company_id, actor_id=actor_id, action=f"{kind}.deleted",
-        entity_type=kind, entity_id=item_id, metadata={"name": item.name},
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        action=f"{kind}.deleted",
+        entity_type=kind,
+        entity_id=item_id,
+        metadata={"name": item.name},
     )

@@ -26,7 +26,9 @@ def update_company(body: CompanyUpdate, session: SessionDep, actor: AdminUser) -
     return CompanyRead.model_validate(company)
 
 
-@router.post("/webhook-secret", response_model=WebhookSecret, status_code=201, responses=errors(403))
+@router.post(
+    "/webhook-secret", response_model=WebhookSecret, status_code=201, responses=errors(403)
+)
 def rotate_webhook_secret(session: SessionDep, actor: AdminUser) -> WebhookSecret:
     """A new secret for the card network and directory-sync webhooks. Shown once; the previous
     secret stops working at once."""

@@ -23,5 +23,3 @@ class CompanyUpdate(UpdateSchema):
 
 class WebhookSecret(Schema):
     secret: str = Field(description="Shown once; send it as `x-webhook-secret`")
-
-

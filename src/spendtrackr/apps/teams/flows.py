@@ -21,7 +21,9 @@ def _check_manager(session: Session, company_id: uuid.UUID, manager_id: uuid.UUI
     try:
         users_service.get_user_or_404(session, company_id=company_id, user_id=manager_id)
     except NotFound:
-        raise ValidationFailed("manager_id is not a user of this company", code="invalid_manager") from None
+        raise ValidationFailed(
+            "manager_id is not a user of this company", code="invalid_manager"
+        ) from None
 
 
 def _read(session: Session, team: Team) -> TeamRead:
@@ -40,7 +42,9 @@ def get_team(session: Session, *, actor: User, team_id: uuid.UUID) -> TeamRead:
     return _read(session, team)
 
 
-def create_team(session: Session, *, actor: User, name: str, manager_id: uuid.UUID | None) -> TeamRead:
+def create_team(
+    session: Session, *, actor: User, name: str, manager_id: uuid.UUID | None
+) -> TeamRead:
     _check_manager(session, actor.company_id, manager_id)
     team = teams_service.create_team(
         session, company_id=actor.company_id, actor_id=actor.id, name=name, manager_id=manager_id
@@ -48,7 +52,9 @@ def create_team(session: Session, *, actor: User, name: str, manager_id: uuid.UU
     return _read(session, team)
 
 
-def update_team(session: Session, *, actor: User, team_id: uuid.UUID, changes: dict[str, object]) -> TeamRead:
+def update_team(
+    session: Session, *, actor: User, team_id: uuid.UUID, changes: dict[str, object]
+) -> TeamRead:
     manager_id = changes.get("manager_id")
     assert manager_id is None or isinstance(manager_id, uuid.UUID)
     _check_manager(session, actor.company_id, manager_id)
@@ -65,20 +71,34 @@ def delete_team(session: Session, *, actor: User, team_id: uuid.UUID) -> None:
     teams_service.delete_team(session, company_id=actor.company_id, actor_id=actor.id, team=team)
 
 
-def add_member(session: Session, *, actor: User, team_id: uuid.UUID, user_id: uuid.UUID) -> TeamMemberRead:
+def add_member(
+    session: Session, *, actor: User, team_id: uuid.UUID, user_id: uuid.UUID
+) -> TeamMemberRead:
     team = teams_service.get_team_or_404(session, company_id=actor.company_id, team_id=team_id)
     member = users_service.add_team_member(
         session, company_id=actor.company_id, team_id=team.id, user_id=user_id
     )
     teams_service.record_membership(
-        session, company_id=actor.company_id, actor_id=actor.id, team_id=team.id, user_id=user_id, added=True
+        session,
+        company_id=actor.company_id,
+        actor_id=actor.id,
+        team_id=team.id,
+        user_id=user_id,
+        added=True,
     )
     return TeamMemberRead.model_validate(member)
 
 
 def remove_member(session: Session, *, actor: User, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
     team = teams_service.get_team_or_404(session, company_id=actor.company_id, team_id=team_id)
-    users_service.remove_team_member(session, company_id=actor.company_id, team_id=team.id, user_id=user_id)
+    users_service.remove_team_member(
+        session, company_id=actor.company_id, team_id=team.id, user_id=user_id
+    )
     teams_service.record_membership(
-        session, company_id=actor.company_id, actor_id=actor.id, team_id=team.id, user_id=user_id, added=False
+        session,
+        company_id=actor.company_id,
+        actor_id=actor.id,
+        team_id=team.id,
+        user_id=user_id,
+        added=False,
     )

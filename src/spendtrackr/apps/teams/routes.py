@@ -5,7 +5,13 @@ import uuid
 from fastapi import APIRouter, Response
 
 from spendtrackr.apps.teams import flows
-from spendtrackr.apps.teams.schemas import MemberAdd, TeamCreate, TeamMemberRead, TeamRead, TeamUpdate
+from spendtrackr.apps.teams.schemas import (
+    MemberAdd,
+    TeamCreate,
+    TeamMemberRead,
+    TeamRead,
+    TeamUpdate,
+)
 from spendtrackr.apps.users.deps import AdminUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
@@ -32,7 +38,9 @@ def get_team(team_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> TeamR
 
 
 @router.patch("/{team_id}", response_model=TeamRead, responses=errors(404, 409, 422))
-def update_team(team_id: uuid.UUID, body: TeamUpdate, session: SessionDep, actor: AdminUser) -> TeamRead:
+def update_team(
+    team_id: uuid.UUID, body: TeamUpdate, session: SessionDep, actor: AdminUser
+) -> TeamRead:
     return flows.update_team(session, actor=actor, team_id=team_id, changes=body.changes())
 
 
@@ -43,14 +51,23 @@ def delete_team(team_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> Me
 
 
 @router.post(
-    "/{team_id}/members", response_model=TeamMemberRead, status_code=201, responses=errors(404, 409, 422)
+    "/{team_id}/members",
+    response_model=TeamMemberRead,
+    status_code=201,
+    responses=errors(404, 409, 422),
 )
-def add_member(team_id: uuid.UUID, body: MemberAdd, session: SessionDep, actor: AdminUser) -> TeamMemberRead:
+def add_member(
+    team_id: uuid.UUID, body: MemberAdd, session: SessionDep, actor: AdminUser
+) -> TeamMemberRead:
     """Add a user of the company to the team (409 `already_member`)."""
     return flows.add_member(session, actor=actor, team_id=team_id, user_id=body.user_id)
 
 
-@router.delete("/{team_id}/members/{user_id}", status_code=204, response_class=Response, responses=errors(404))
-def remove_member(team_id: uuid.UUID, user_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> Response:
+@router.delete(
+    "/{team_id}/members/{user_id}", status_code=204, response_class=Response, responses=errors(404)
+)
+def remove_member(
+    team_id: uuid.UUID, user_id: uuid.UUID, session: SessionDep, actor: AdminUser
+) -> Response:
     flows.remove_member(session, actor=actor, team_id=team_id, user_id=user_id)
     return Response(status_code=204)

@@ -25,7 +25,9 @@ def get_team_or_404(session: Session, *, company_id: uuid.UUID, team_id: uuid.UU
     return get_in_company_or_404(session, Team, team_id, company_id, detail=TEAM_NOT_FOUND)
 
 
-def list_teams(session: Session, *, company_id: uuid.UUID, page: PageParams) -> tuple[int, list[Team]]:
+def list_teams(
+    session: Session, *, company_id: uuid.UUID, page: PageParams
+) -> tuple[int, list[Team]]:
     stmt = select(Team).where(Team.company_id == company_id)
     return paginate(session, stmt.order_by(Team.created_at.desc(), Team.id), page)
 
@@ -40,19 +42,34 @@ def _save(session: Session, team: Team) -> None:
 
 
 def create_team(
-    session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID, name: str, manager_id: uuid.UUID | None
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    name: str,
+    manager_id: uuid.UUID | None,
 ) -> Team:
     team = Team(id=uuid.uuid4(), company_id=company_id, name=name, manager_id=manager_id)
     _save(session, team)
     audit.record(
-        session, company_id=company_id, actor_id=actor_id, action="team.created",
-        entity_type="team", entity_id=team.id, metadata={"name": name, "manager_id": manager_id},
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        action="team.created",
+        entity_type="team",
+        entity_id=team.id,
+        metadata={"name": name, "manager_id": manager_id},
     )
     return team
 
 
 def update_team(
-    session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID, team_id: uuid.UUID, changes: dict[str, object]
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    team_id: uuid.UUID,
+    changes: dict[str, object],
 ) -> Team:
     team = get_team_or_404(session, company_id=company_id, team_id=team_id)
     before = {k: getattr(team, k) for k in changes}
@@ -60,26 +77,47 @@ def update_team(
         setattr(team, key, value)
     _save(session, team)
     audit.record(
-        session, company_id=company_id, actor_id=actor_id, action="team.updated",
-        entity_type="team", entity_id=team.id,
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        action="team.updated",
+        entity_type="team",
+        entity_id=team.id,
         metadata={"changes": {k: [before[k], getattr(team, k)] for k in changes}},
     )
     return team
 
 
-def delete_team(session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID, team: Team) -> None:
+def delete_team(
+    session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID, team: Team
+) -> None:
     session.delete(team)
     audit.record(
-        session, company_id=company_id, actor_id=actor_id, action="team.deleted",
-        entity_type="team", entity_id=team.id, metadata={"name": team.name},
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        action="team.deleted",
+        entity_type="team",
+        entity_id=team.id,
+        metadata={"name": team.name},
     )
 
 
 def record_membership(
-    session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID, team_id: uuid.UUID, user_id: uuid.UUID, added: bool
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    team_id: uuid.UUID,
+    user_id: uuid.UUID,
+    added: bool,
 ) -> None:
     audit.record(
-        session, company_id=company_id, actor_id=actor_id,
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
         action="team.member_added" if added else "team.member_removed",
-        entity_type="team", entity_id=team_id, metadata={"user_id": user_id},
+        entity_type="team",
+        entity_id=team_id,
+        metadata={"user_id": user_id},
     )

@@ -36,7 +36,9 @@ def list_users(
 
 
 @router.post("", response_model=UserCreated, status_code=201, responses=errors(409, 422))
-def create_user(body: UserCreate, request: Request, session: SessionDep, actor: AdminUser) -> UserCreated:
+def create_user(
+    body: UserCreate, request: Request, session: SessionDep, actor: AdminUser
+) -> UserCreated:
     """Create a user. Without a password the answer carries a one-time `invite_token` for
     `POST /auth/accept-invite`."""
     passwords = request.app.state.passwords
@@ -53,7 +55,9 @@ def create_user(body: UserCreate, request: Request, session: SessionDep, actor: 
     invite = None
     if body.password is None:
         settings = request.app.state.settings
-        invite = service.create_invite(session, user=user, ttl=timedelta(days=settings.invite_token_days))
+        invite = service.create_invite(
+            session, user=user, ttl=timedelta(days=settings.invite_token_days)
+        )
     read = service.to_read(session, [user])[0]
     return UserCreated(**read.model_dump(), invite_token=invite)
 
@@ -65,7 +69,9 @@ def get_user(user_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> UserR
 
 
 @router.patch("/{user_id}", response_model=UserRead, responses=errors(404, 409, 422))
-def update_user(user_id: uuid.UUID, body: UserUpdate, session: SessionDep, actor: AdminUser) -> UserRead:
+def update_user(
+    user_id: uuid.UUID, body: UserUpdate, session: SessionDep, actor: AdminUser
+) -> UserRead:
     """Change name, role, manager or active state. The last active admin cannot be demoted or
     deactivated (409 `last_admin`). A deactivation revokes the user's tokens at once."""
     changes = body.changes()

@@ -43,7 +43,11 @@ def get_by_email(session: Session, email: str) -> User | None:
 
 
 def _check_manager(
-    session: Session, *, company_id: uuid.UUID, manager_id: uuid.UUID | None, user_id: uuid.UUID | None
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    manager_id: uuid.UUID | None,
+    user_id: uuid.UUID | None,
 ) -> None:
     if manager_id is None:
         return
@@ -52,7 +56,9 @@ def _check_manager(
     try:
         get_user_or_404(session, company_id=company_id, user_id=manager_id)
     except NotFound:
-        raise ValidationFailed("manager_id is not a user of this company", code="invalid_manager") from None
+        raise ValidationFailed(
+            "manager_id is not a user of this company", code="invalid_manager"
+        ) from None
 
 
 def create_user(
@@ -176,7 +182,9 @@ def update_user(
     user_id: uuid.UUID,
     changes: dict[str, object],
 ) -> User:
-    user = get_in_company_or_404(session, User, user_id, actor.company_id, detail=USER_NOT_FOUND, for_update=True)
+    user = get_in_company_or_404(
+        session, User, user_id, actor.company_id, detail=USER_NOT_FOUND, for_update=True
+    )
     if "manager_id" in changes:
         manager_id = changes["manager_id"]
         assert manager_id is None or isinstance(manager_id, uuid.UUID)
@@ -211,7 +219,9 @@ def update_user(
 
 def delete_user(session: Session, *, actor: User, user_id: uuid.UUID) -> None:
     """Soft delete: deactivate, revoke every token, keep the row and its history."""
-    user = get_in_company_or_404(session, User, user_id, actor.company_id, detail=USER_NOT_FOUND, for_update=True)
+    user = get_in_company_or_404(
+        session, User, user_id, actor.company_id, detail=USER_NOT_FOUND, for_update=True
+    )
     if not user.is_active:
         raise NotFound(USER_NOT_FOUND)
     _ensure_other_active_admin(session, user)
@@ -231,7 +241,9 @@ def set_password(user: User, password_hash: str) -> None:
     user.token_version += 1
 
 
-def team_ids_for(session: Session, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+def team_ids_for(
+    session: Session, user_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
     ids = list(user_ids)
     result: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     if not ids:
@@ -277,7 +289,9 @@ def remove_team_member(
 def team_member_ids(session: Session, *, team_id: uuid.UUID) -> list[uuid.UUID]:
     return list(
         session.scalars(
-            select(TeamMember.user_id).where(TeamMember.team_id == team_id).order_by(TeamMember.created_at)
+            select(TeamMember.user_id)
+            .where(TeamMember.team_id == team_id)
+            .order_by(TeamMember.created_at)
         )
     )
 
@@ -291,7 +305,10 @@ def remove_all_members(session: Session, *, company_id: uuid.UUID, team_id: uuid
 
 def to_read(session: Session, users: list[User]) -> list[UserRead]:
     teams = team_ids_for(session, (u.id for u in users))
-    return [UserRead.model_validate(u).model_copy(update={"team_ids": teams.get(u.id, [])}) for u in users]
+    return [
+        UserRead.model_validate(u).model_copy(update={"team_ids": teams.get(u.id, [])})
+        for u in users
+    ]
 
 
 def start_session(session: Session, *, user: User, ttl: timedelta) -> AuthSession:

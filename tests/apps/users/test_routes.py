@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.factories import PASSWORD, Actor, create_user, signup, unique_email
+
+ADMIN_ROUTES = [
+    ("GET", "/admin/users"),
+    ("POST", "/admin/users"),
+    ("GET", "/admin/users/{id}"),
+    ("PATCH", "/admin/users/{id}"),
+    ("DELETE", "/admin/users/{id}"),
+]
+
+
+@pytest.mark.parametrize("role", ["employee", "manager", "finance"])
+@pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES)
+def test_non_admins_are_refused(client: TestClient, role: str, method: str, path: str) -> None:
+    admin = signup(client)
+    actor = create_user(client, admin, role=role)
+    body = (
+        {"email": unique_email(), "full_name": "X", "role": "employee"}
+        if method == "POST"
+        else {"full_name": "Y"}
+    )
+    response = client.request(
+        method,
+        path.format(id=admin.id),
+        json=body if method in ("POST", "PATCH") else None,
+        headers=actor.headers,
+    )
+    assert response.status_code == 403
+    assert response.json()["detail"] == "Insufficient permissions"
+
+
+def test_create_list_get_update_user(client: TestClient) -> None:
+    admin = signup(client)
+    manager = create_user(client, admin, role="manager")
+    created = client.post(
+        "/admin/users",
+        json={
+            "email": unique_email(),
+            "full_name": "Eve",
+            "role": "employee",
+            "password": PASSWORD,
+            "manager_id": manager.id,
+        },
+        headers=admin.headers,
+    )
+    assert created.status_code == 201
+    user = created.json()
+    assert user["manager_id"] == manager.id
+    assert user["invite_token"] is None
+    assert "password" not in user
+    assert "password_hash" not in user
+
+    listing = client.get("/admin/users?role=employee", headers=admin.headers).json()
+    assert listing["total"] == 1
+    assert listing["items"][0]["id"] == user["id"]
+    assert client.get("/admin/users", headers=admin.headers).json()["total"] == 3
+
+    updated = client.patch(
+        f"/admin/users/{user['id']}",
+        json={"role": "finance", "manager_id": None},
+        headers=admin.headers,
+    )
+    assert updated.status_code == 200
+    assert updated.json()["role"] == "finance"
+    assert updated.json()["manager_id"] is None
+
+
+def test_duplicate_email_is_409_across_companies(client: TestClient) -> None:
+    admin = signup(client)
+    other = signup(client)
+    response = client.post(
+        "/admin/users",
+        json={"email": admin.email.upper(), "full_name": "Dup", "role": "employee"},
+        headers=other.headers,
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "email_taken"
+
+
+def test_manager_from_another_company_is_422(client: TestClient) -> None:
+    admin = signup(client)
+    other = signup(client)
+    response = client.post(
+        "/admin/users",
+        json={
+            "email": unique_email(),
+            "full_name": "X",
+            "role": "employee",
+            "manager_id": other.id,
+        },
+        headers=admin.headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_manager"
+
+
+def test_user_cannot_manage_themselves(client: TestClient) -> None:
+    admin = signup(client)
+    employee = create_user(client, admin)
+    response = client.patch(
+        f"/admin/users/{employee.id}", json={"manager_id": employee.id}, headers=admin.headers
+    )
+    assert response.status_code == 422
+
+
+def test_null_for_a_required_field_is_422_not_500(client: TestClient) -> None:
+    admin = signup(client)
+    employee = create_user(client, admin)
+    for body in ({"role": None}, {"full_name": None}, {"is_active": None}):
+        assert (
+            client.patch(
+                f"/admin/users/{employee.id}", json=body, headers=admin.headers
+            ).status_code
+            == 422
+        )
+    assert (
+        client.patch(f"/admin/users/{employee.id}", json={}, headers=admin.headers).status_code
+        == 422
+    )
+
+
+def test_last_active_admin_is_protected(client: TestClient) -> None:
+    admin = signup(client)
+    for body in ({"role": "employee"}, {"is_active": False}):
+        response = client.patch(f"/admin/users/{admin.id}", json=body, headers=admin.headers)
+        assert response.status_code == 409
+        assert response.json()["code"] == "last_admin"
+    assert client.delete(f"/admin/users/{admin.id}", headers=admin.headers).status_code == 409
+    # with a second admin, the first may step down
+    second = create_user(client, admin, role="admin")
+    assert (
+        client.patch(
+            f"/admin/users/{admin.id}", json={"role": "finance"}, headers=second.headers
+        ).status_code
+        == 200
+    )
+    assert client.delete(f"/admin/users/{second.id}", headers=second.headers).status_code == 409
+
+
+def test_soft_delete_keeps_the_user_readable_and_inactive(client: TestClient) -> None:
+    admin = signup(client)
+    employee = create_user(client, admin)
+    response = client.delete(f"/admin/users/{employee.id}", headers=admin.headers)
+    assert response.status_code == 200
+    assert response.json() == {"message": "Deleted successfully"}
+    fetched = client.get(f"/admin/users/{employee.id}", headers=admin.headers).json()
+    assert fetched["is_active"] is False
+    assert client.delete(f"/admin/users/{employee.id}", headers=admin.headers).status_code == 404
+    assert client.get("/admin/users?is_active=false", headers=admin.headers).json()["total"] == 1
+    # reactivation lets them log in again, with a new session only
+    assert (
+        client.patch(
+            f"/admin/users/{employee.id}", json={"is_active": True}, headers=admin.headers
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post("/auth/login", json={"email": employee.email, "password": PASSWORD}).status_code
+        == 200
+    )
+    assert client.get("/users/me", headers=employee.headers).status_code == 401
+
+
+def _other_company_user(client: TestClient) -> tuple[Actor, Actor]:
+    admin = signup(client)
+    intruder = signup(client)
+    return admin, intruder
+
+
+@pytest.mark.parametrize(
+    ("method", "body"), [("GET", None), ("PATCH", {"full_name": "Hacked"}), ("DELETE", None)]
+)
+def test_cross_tenant_user_ids_are_404(
+    client: TestClient, method: str, body: dict[str, str] | None
+) -> None:
+    admin, intruder = _other_company_user(client)
+    victim = create_user(client, admin)
+    response = client.request(
+        method, f"/admin/users/{victim.id}", json=body, headers=intruder.headers
+    )
+    assert response.status_code == 404
+    assert response.json() == {"detail": "User not found", "code": "not_found"}
+    assert (
+        client.get(f"/admin/users/{victim.id}", headers=admin.headers).json()["full_name"]
+        != "Hacked"
+    )
+
+
+def test_unknown_and_malformed_ids(client: TestClient) -> None:
+    admin = signup(client)
+    assert client.get(f"/admin/users/{uuid.uuid4()}", headers=admin.headers).status_code == 404
+    malformed = client.get("/admin/users/not-a-uuid", headers=admin.headers)
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["loc"] == ["path", "user_id"]
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=201", "offset=-1", "role=king", "is_active=maybe"]
+)
+def test_bad_list_params_are_422(client: TestClient, query: str) -> None:
+    admin = signup(client)
+    assert client.get(f"/admin/users?{query}", headers=admin.headers).status_code == 422
+
+
+def test_pagination(client: TestClient) -> None:
+    admin = signup(client)
+    created = [create_user(client, admin).id for _ in range(3)]
+    first = client.get("/admin/users?limit=2&offset=0", headers=admin.headers).json()
+    second = client.get("/admin/users?limit=2&offset=2", headers=admin.headers).json()
+    assert first["total"] == second["total"] == 4
+    ids = [u["id"] for u in first["items"] + second["items"]]
+    assert len(set(ids)) == 4
+    assert ids[:3] == list(reversed(created))  # newest first

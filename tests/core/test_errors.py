@@ -1,0 +1,166 @@
+"""Bad input never gives a 500; errors are `{detail, code}`; every response has a request id and the
+security headers; a write whose commit fails is never answered 2xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.catalog.models import Vendor
+from spendtrackr.apps.users.deps import AdminUser
+from spendtrackr.core.config import Settings
+from spendtrackr.core.db import SessionDep
+from spendtrackr.main import create_app
+from tests.conftest import make_settings
+from tests.factories import signup
+
+
+def test_unknown_route_and_method(client: TestClient) -> None:
+    missing = client.get("/nope")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "Not found", "code": "not_found"}
+    wrong_method = client.put("/healthz")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'{"name": ', "application/json"),
+        (b"\xff\xfe\x00garbage", "application/json"),
+        (b"[1, 2, 3]", "application/json"),
+        (b'"just a string"', "application/json"),
+        (b"name=x", "application/x-www-form-urlencoded"),
+        (b"", "application/json"),
+    ],
+)
+def test_malformed_bodies_are_4xx(client: TestClient, content: bytes, content_type: str) -> None:
+    admin = signup(client)
+    response = client.post(
+        "/vendors", content=content, headers={**admin.headers, "Content-Type": content_type}
+    )
+    assert 400 <= response.status_code < 500, response.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": None},
+        {"name": ["a"]},
+        {"name": {"a": 1}},
+        {"name": True},
+        {"name": "x", "extra": 1},
+        {},
+    ],
+)
+def test_wrong_types_and_unknown_fields_are_422(
+    client: TestClient, body: dict[str, object]
+) -> None:
+    admin = signup(client)
+    assert client.post("/vendors", json=body, headers=admin.headers).status_code == 422
+
+
+def test_oversized_body_is_413(client: TestClient, settings: Settings) -> None:
+    admin = signup(client)
+    huge = b'{"name": "' + b"x" * (settings.max_body_bytes + 10) + b'"}'
+    declared = client.post(
+        "/vendors", content=huge, headers={**admin.headers, "Content-Type": "application/json"}
+    )
+    assert declared.status_code == 413
+    assert declared.json()["code"] == "payload_too_large"
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"name": "'
+        for _ in range(settings.max_body_bytes // 4096 + 2):
+            yield b"x" * 4096
+        yield b'"}'
+
+    streamed = client.post(
+        "/vendors", content=chunks(), headers={**admin.headers, "Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert client.get("/vendors", headers=admin.headers).json()["total"] == 0
+
+
+def test_request_id_and_security_headers(client: TestClient) -> None:
+    response = client.get("/healthz", headers={"X-Request-ID": "client-supplied-id-123"})
+    assert response.headers["x-request-id"] == "client-supplied-id-123"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    generated = client.get("/healthz", headers={"X-Request-ID": "bad id\twith junk"})
+    assert generated.headers["x-request-id"] != "bad id\twith junk"
+    assert len(generated.headers["x-request-id"]) == 32
+    # Swagger UI must still load its assets
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "content-security-policy" not in docs.headers
+
+
+def test_cors_only_for_configured_origins(settings: Settings) -> None:
+    app = create_app(make_settings(settings.database_url, cors_origins=["https://app.example.com"]))
+    with TestClient(app) as cors_client:
+        allowed = cors_client.options(
+            "/auth/login",
+            headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"},
+        )
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
+        denied = cors_client.options(
+            "/auth/login",
+            headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"},
+        )
+        assert "access-control-allow-origin" not in denied.headers
+
+
+@pytest.fixture
+def faulty_app(settings: Settings) -> FastAPI:
+    """The real app plus two routes that fail on purpose."""
+    app = create_app(settings)
+    router = APIRouter()
+
+    @router.get("/_test/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals: SELECT * FROM user")
+
+    @router.post("/_test/vendor-then-commit-fails", status_code=201)
+    def commit_fails(session: SessionDep, actor: AdminUser) -> dict[str, str]:
+        session.add(Vendor(company_id=actor.company_id, name="never committed"))
+
+        def fail(_session: Session) -> None:
+            raise RuntimeError("disk full")
+
+        event.listen(session, "before_commit", fail, once=True)
+        return {"status": "created"}
+
+    app.include_router(router)
+    return app
+
+
+def test_unexpected_error_is_a_clean_500_with_request_id(faulty_app: FastAPI) -> None:
+    with TestClient(faulty_app, raise_server_exceptions=False) as faulty:
+        response = faulty.get("/_test/boom")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["code"] == "internal_error"
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert "SELECT" not in response.text
+    assert "Traceback" not in response.text
+
+
+def test_failed_commit_is_never_answered_2xx(
+    faulty_app: FastAPI, client: TestClient, app: FastAPI
+) -> None:
+    admin = signup(client)
+    with TestClient(faulty_app, raise_server_exceptions=False) as faulty:
+        response = faulty.post("/_test/vendor-then-commit-fails", headers=admin.headers)
+    assert response.status_code == 500
+    with Session(app.state.engine) as session:
+        assert (
+            session.scalars(select(Vendor).where(Vendor.name == "never committed")).first() is None
+        )

@@ -1,0 +1,179 @@
+"""Idempotency-Key plumbing, exercised through a route that creates a vendor."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx2 as httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.testclient import TestClient
+
+from spendtrackr.apps.catalog import service as catalog
+from spendtrackr.apps.catalog.models import Vendor
+from spendtrackr.apps.catalog.schemas import VendorCreate, VendorRead
+from spendtrackr.apps.users.deps import AdminUser
+from spendtrackr.core.cache import CacheUnavailable
+from spendtrackr.core.db import SessionDep
+from spendtrackr.core.idempotency import IdempotencyDep
+from tests.factories import signup
+
+
+class DownCache:
+    """Redis configured but unreachable: every lock attempt fails."""
+
+    backend = "redis"
+
+    def set_nx(self, key: str, value: str, ttl_seconds: int) -> bool:
+        raise CacheUnavailable("connection refused")
+
+    def delete(self, key: str) -> None:
+        return None
+
+    def ping(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        return None
+
+
+def _mount(app: FastAPI) -> None:
+    if any(getattr(r, "path", "") == "/_test/idempotent-vendors" for r in app.routes):
+        return
+    router = APIRouter()
+
+    @router.post("/_test/idempotent-vendors", status_code=201, response_model=VendorRead)
+    def create(
+        body: VendorCreate, session: SessionDep, actor: AdminUser, idem: IdempotencyDep
+    ) -> Response:
+        return idem.run(
+            session,
+            company_id=actor.company_id,
+            caller=f"user:{actor.id}",
+            produce=lambda: VendorRead.model_validate(
+                catalog.create_item(
+                    session,
+                    Vendor,
+                    company_id=actor.company_id,
+                    actor_id=actor.id,
+                    fields=body.model_dump(),
+                )
+            ),
+            response_type=VendorRead,
+            status_code=201,
+        )
+
+    app.include_router(router)
+
+
+@pytest.fixture
+def idem_client(app: FastAPI, client: TestClient) -> TestClient:
+    _mount(app)
+    return client
+
+
+def test_same_key_same_body_replays(idem_client: TestClient) -> None:
+    admin = signup(idem_client)
+    headers = {**admin.headers, "Idempotency-Key": "abc-123"}
+    first = idem_client.post("/_test/idempotent-vendors", json={"name": "Acme"}, headers=headers)
+    second = idem_client.post("/_test/idempotent-vendors", json={"name": "Acme"}, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert "idempotent-replayed" not in first.headers
+    assert second.headers["idempotent-replayed"] == "true"
+    assert idem_client.get("/vendors", headers=admin.headers).json()["total"] == 1
+
+
+def test_same_key_other_body_is_422(idem_client: TestClient) -> None:
+    admin = signup(idem_client)
+    headers = {**admin.headers, "Idempotency-Key": "k1"}
+    idem_client.post("/_test/idempotent-vendors", json={"name": "One"}, headers=headers)
+    reused = idem_client.post("/_test/idempotent-vendors", json={"name": "Two"}, headers=headers)
+    assert reused.status_code == 422
+    assert reused.json()["code"] == "idempotency_key_reused"
+
+
+def test_keys_are_scoped_to_the_caller(idem_client: TestClient) -> None:
+    first = signup(idem_client)
+    second = signup(idem_client)
+    for admin in (first, second):
+        response = idem_client.post(
+            "/_test/idempotent-vendors",
+            json={"name": "Same"},
+            headers={**admin.headers, "Idempotency-Key": "shared"},
+        )
+        assert response.status_code == 201
+        assert "idempotent-replayed" not in response.headers
+
+
+def test_failed_request_is_not_stored(idem_client: TestClient) -> None:
+    admin = signup(idem_client)
+    idem_client.post("/vendors", json={"name": "Taken"}, headers=admin.headers)
+    headers = {**admin.headers, "Idempotency-Key": "retry-me"}
+    assert (
+        idem_client.post(
+            "/_test/idempotent-vendors", json={"name": "Taken"}, headers=headers
+        ).status_code
+        == 409
+    )
+    idem_client.delete(
+        f"/vendors/{idem_client.get('/vendors', headers=admin.headers).json()['items'][0]['id']}",
+        headers=admin.headers,
+    )
+    assert (
+        idem_client.post(
+            "/_test/idempotent-vendors", json={"name": "Taken"}, headers=headers
+        ).status_code
+        == 201
+    )
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9".encode(), " leading-space"])
+def test_invalid_keys_are_400(idem_client: TestClient, key: str | bytes) -> None:
+    admin = signup(idem_client)
+    response = idem_client.post(
+        "/_test/idempotent-vendors",
+        json={"name": "A"},
+        headers={**admin.headers, "Idempotency-Key": key},
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_idempotency_key"
+    assert idem_client.get("/vendors", headers=admin.headers).json()["total"] == 0
+
+
+@pytest.mark.parametrize("redis_down", [False, True], ids=["with-cache", "cache-down"])
+def test_sixteen_concurrent_duplicates_make_one_effect(
+    idem_client: TestClient, app: FastAPI, live_server: str, redis_down: bool
+) -> None:
+    original = app.state.cache
+    if redis_down:
+        app.state.cache = DownCache()
+    try:
+        _burst(idem_client, live_server)
+    finally:
+        app.state.cache = original
+
+
+def _burst(idem_client: TestClient, live_server: str) -> None:
+    admin = signup(idem_client)
+    key = f"burst-{uuid.uuid4()}"
+
+    def post(_: int) -> httpx.Response:
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            return http.post(
+                "/_test/idempotent-vendors",
+                json={"name": "Burst"},
+                headers={**admin.headers, "Idempotency-Key": key},
+            )
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(post, range(16)))
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {201, 409}, statuses
+    created = [r for r in responses if r.status_code == 201]
+    assert len({r.json()["id"] for r in created}) == 1
+    assert sum(1 for r in created if "idempotent-replayed" not in r.headers) == 1
+    for conflict in (r for r in responses if r.status_code == 409):
+        assert conflict.json()["code"] == "idempotency_in_progress"
+    assert idem_client.get("/vendors", headers=admin.headers).json()["total"] == 1
