@@ -43,7 +43,12 @@ def _mount(app: FastAPI) -> None:
         return
     router = APIRouter()
 
-    @router.post("/_test/idempotent-vendors", status_code=201, response_model=VendorRead)
+    @router.post(
+        "/_test/idempotent-vendors",
+        status_code=201,
+        response_model=VendorRead,
+        include_in_schema=False,
+    )
     def create(
         body: VendorCreate, session: SessionDep, actor: AdminUser, idem: IdempotencyDep
     ) -> Response:
