@@ -114,3 +114,35 @@ def create_vendor(client: TestClient, admin: Actor, *, name: str | None = None) 
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+def create_policy(
+    client: TestClient, admin: Actor, rules: list[dict[str, Any]], *, name: str = "Policy"
+) -> dict[str, Any]:
+    response = client.post(
+        "/policies", json={"name": name, "is_active": True, "rules": rules}, headers=admin.headers
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def approval_over(amount: int, approver: str = "manager", priority: int = 10) -> dict[str, Any]:
+    return {
+        "condition": {"amount_gt": amount},
+        "action": {"type": "require_approval", "approver": approver},
+        "priority": priority,
+    }
+
+
+def submit_spend(
+    client: TestClient, actor: Actor, amount: str = "123.45", **fields: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "amount": amount,
+        "currency": "USD",
+        "spend_date": "2026-11-20",
+        **fields,
+    }
+    response = client.post("/spends", json=body, headers=actor.headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())

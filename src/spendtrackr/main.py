@@ -10,11 +10,15 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from spendtrackr import ops
+from spendtrackr.apps.approvals.routes import router as approvals_router
 from spendtrackr.apps.audit.routes import router as audit_router
 from spendtrackr.apps.auth.routes import me as me_router
 from spendtrackr.apps.auth.routes import public as auth_router
 from spendtrackr.apps.catalog.routes import categories, vendors
 from spendtrackr.apps.companies.routes import router as companies_router
+from spendtrackr.apps.notifications.routes import router as notifications_router
+from spendtrackr.apps.policies.routes import router as policies_router
+from spendtrackr.apps.spends.routes import router as spends_router
 from spendtrackr.apps.teams.routes import router as teams_router
 from spendtrackr.apps.users.deps import get_current_user
 from spendtrackr.apps.users.routes import router as users_router
@@ -96,6 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         teams_router,
         vendors,
         categories,
+        spends_router,
+        policies_router,
+        approvals_router,
+        notifications_router,
         audit_router,
     ):
         api.include_router(router)

@@ -1,15 +1,20 @@
 """Every table, imported in one place for Alembic and the test schema checks."""
 
+from spendtrackr.apps.approvals.models import ApprovalStep
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
 from spendtrackr.apps.auth.models import RefreshToken
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies.models import Company
+from spendtrackr.apps.notifications.models import Notification
+from spendtrackr.apps.policies.models import Policy
+from spendtrackr.apps.spends.models import Spend
 from spendtrackr.apps.teams.models import Team
 from spendtrackr.apps.users.models import AuthSession, TeamMember, User, UserInvite
 from spendtrackr.core.db import Base
 from spendtrackr.core.idempotency import IdempotencyRecord
 
 __all__ = [
+    "ApprovalStep",
     "AuditChainHead",
     "AuditLog",
     "AuthSession",
@@ -17,7 +22,10 @@ __all__ = [
     "Category",
     "Company",
     "IdempotencyRecord",
+    "Notification",
+    "Policy",
     "RefreshToken",
+    "Spend",
     "Team",
     "TeamMember",
     "User",

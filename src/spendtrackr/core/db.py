@@ -196,7 +196,8 @@ def get_in_company_or_404(
         model.company_id == company_id,  # type: ignore[attr-defined]
     )
     if for_update:
-        stmt = stmt.with_for_update()
+        # populate_existing: an object already in the session is re-read under the lock.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     obj = session.scalars(stmt).one_or_none()
     if obj is None:
         raise NotFound(detail)

@@ -91,7 +91,14 @@ def update_team(
 def delete_team(
     session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID, team: Team
 ) -> None:
-    session.delete(team)
+    try:
+        with session.begin_nested():
+            session.delete(team)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(
+            "This team is referenced by spends and cannot be deleted", code="in_use"
+        ) from None
     audit.record(
         session,
         company_id=company_id,
@@ -120,4 +127,24 @@ def record_membership(
         entity_type="team",
         entity_id=team_id,
         metadata={"user_id": user_id},
+    )
+
+
+def managed_team_ids(
+    session: Session, *, company_id: uuid.UUID, manager_id: uuid.UUID
+) -> list[uuid.UUID]:
+    return list(
+        session.scalars(
+            select(Team.id).where(Team.company_id == company_id, Team.manager_id == manager_id)
+        )
+    )
+
+
+def team_manager_id(
+    session: Session, *, company_id: uuid.UUID, team_id: uuid.UUID | None
+) -> uuid.UUID | None:
+    if team_id is None:
+        return None
+    return session.scalar(
+        select(Team.manager_id).where(Team.company_id == company_id, Team.id == team_id)
     )

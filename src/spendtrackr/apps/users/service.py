@@ -350,3 +350,33 @@ def change_password(
         entity_type="user",
         entity_id=user.id,
     )
+
+
+def active_user(
+    session: Session, *, company_id: uuid.UUID, user_id: uuid.UUID | None
+) -> User | None:
+    if user_id is None:
+        return None
+    user = session.get(User, user_id)
+    if user is None or user.company_id != company_id or not user.is_active:
+        return None
+    return user
+
+
+def active_ids_with_role(
+    session: Session, *, company_id: uuid.UUID, role: str, exclude: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    stmt = select(User.id).where(User.company_id == company_id, User.role == role, User.is_active)
+    if exclude is not None:
+        stmt = stmt.where(User.id != exclude)
+    return list(session.scalars(stmt.order_by(User.created_at)))
+
+
+def report_ids(
+    session: Session, *, company_id: uuid.UUID, manager_id: uuid.UUID
+) -> list[uuid.UUID]:
+    return list(
+        session.scalars(
+            select(User.id).where(User.company_id == company_id, User.manager_id == manager_id)
+        )
+    )

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from spendtrackr.core.db import Entity
+
+
+class StepStatus(StrEnum):
+    waiting = "waiting"  # a later step; opens when the one before it is approved
+    pending = "pending"  # the open step: its approver can decide now
+    approved = "approved"
+    rejected = "rejected"
+    skipped = "skipped"  # closed without a decision (spend cancelled, rejected or edited)
+
+
+class ApprovalStep(Entity):
+    __tablename__ = "approval_step"
+    __table_args__ = (
+        Index("ix_approval_step_company_status_approver", "company_id", "status", "approver_id"),
+        Index("ix_approval_step_company_status_role", "company_id", "status", "approver_role"),
+        Index("ix_approval_step_company_spend", "company_id", "spend_id", "step"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
+    spend_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("spend.id"))
+    # The spend's submitter, kept here so "what can I act on" needs no join, and so nobody is
+    # ever offered their own spend.
+    submitter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"))
+    step: Mapped[int]
+    approver_spec: Mapped[str] = mapped_column(String(64))
+    # Exactly one of these: a named approver, or any active user of a role.
+    approver_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
+    approver_role: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(10))
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
+    comment: Mapped[str | None] = mapped_column(String(1000))
+    decided_at: Mapped[datetime | None]

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import Field
+
+from spendtrackr.apps.approvals.models import StepStatus
+from spendtrackr.core.schemas import Schema, WriteSchema
+
+
+class ApprovalRead(Schema):
+    id: uuid.UUID
+    spend_id: uuid.UUID
+    step: int
+    approver_id: uuid.UUID | None
+    approver_role: str | None
+    status: StepStatus
+    decided_by: uuid.UUID | None
+    comment: str | None
+    decided_at: datetime | None
+    created_at: datetime
+
+
+class DecisionRequest(WriteSchema):
+    approved: bool
+    comment: str | None = Field(default=None, max_length=1000)

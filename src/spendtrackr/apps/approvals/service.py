@@ -1,0 +1,157 @@
+"""Approval steps of spends: created from a policy decision, opened one at a time, decided."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.approvals.models import ApprovalStep, StepStatus
+from spendtrackr.core.db import get_in_company_or_404, utcnow
+from spendtrackr.core.errors import Conflict
+from spendtrackr.core.pagination import PageParams, paginate
+
+APPROVAL_NOT_FOUND = "Approval not found"
+OPEN = (StepStatus.pending.value, StepStatus.waiting.value)
+
+
+class AlreadyDecided(Conflict):
+    code = "already_decided"
+
+
+@dataclass(frozen=True, slots=True)
+class Approver:
+    """Who decides a step: one user, or any active user of a role (never the submitter)."""
+
+    spec: str
+    user_id: uuid.UUID | None = None
+    role: str | None = None
+
+
+def create_steps(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    spend_id: uuid.UUID,
+    submitter_id: uuid.UUID,
+    approvers: list[Approver],
+) -> list[ApprovalStep]:
+    """Append steps after any existing ones; the first new step is opened."""
+    last = session.scalar(
+        select(ApprovalStep.step)
+        .where(ApprovalStep.company_id == company_id, ApprovalStep.spend_id == spend_id)
+        .order_by(ApprovalStep.step.desc())
+        .limit(1)
+    )
+    start = (last or 0) + 1
+    steps = [
+        ApprovalStep(
+            id=uuid.uuid4(),
+            company_id=company_id,
+            spend_id=spend_id,
+            submitter_id=submitter_id,
+            step=start + i,
+            approver_spec=a.spec,
+            approver_id=a.user_id,
+            approver_role=a.role,
+            status=(StepStatus.pending if i == 0 else StepStatus.waiting).value,
+        )
+        for i, a in enumerate(approvers)
+    ]
+    session.add_all(steps)
+    session.flush()
+    return steps
+
+
+def steps_of(
+    session: Session, *, company_id: uuid.UUID, spend_ids: list[uuid.UUID]
+) -> list[ApprovalStep]:
+    if not spend_ids:
+        return []
+    return list(
+        session.scalars(
+            select(ApprovalStep)
+            .where(ApprovalStep.company_id == company_id, ApprovalStep.spend_id.in_(spend_ids))
+            .order_by(ApprovalStep.spend_id, ApprovalStep.step)
+        )
+    )
+
+
+def close_open_steps(session: Session, *, company_id: uuid.UUID, spend_id: uuid.UUID) -> None:
+    for step in session.scalars(
+        select(ApprovalStep).where(
+            ApprovalStep.company_id == company_id,
+            ApprovalStep.spend_id == spend_id,
+            ApprovalStep.status.in_(OPEN),
+        )
+    ):
+        step.status = StepStatus.skipped.value
+
+
+def get_step_or_404(
+    session: Session, *, company_id: uuid.UUID, approval_id: uuid.UUID, for_update: bool = False
+) -> ApprovalStep:
+    return get_in_company_or_404(
+        session,
+        ApprovalStep,
+        approval_id,
+        company_id,
+        detail=APPROVAL_NOT_FOUND,
+        for_update=for_update,
+    )
+
+
+def may_decide(step: ApprovalStep, *, user_id: uuid.UUID, role: str) -> bool:
+    if step.submitter_id == user_id:
+        return False  # nobody approves their own spend, not even an admin
+    return step.approver_id == user_id or step.approver_role == role or role == "admin"
+
+
+def decide(step: ApprovalStep, *, user_id: uuid.UUID, approved: bool, comment: str | None) -> None:
+    if step.status != StepStatus.pending.value:
+        raise AlreadyDecided("This approval step is already decided")
+    step.status = (StepStatus.approved if approved else StepStatus.rejected).value
+    step.decided_by = user_id
+    step.decided_at = utcnow()
+    step.comment = comment
+
+
+def open_next(
+    session: Session, *, company_id: uuid.UUID, spend_id: uuid.UUID
+) -> ApprovalStep | None:
+    step = session.scalars(
+        select(ApprovalStep)
+        .where(
+            ApprovalStep.company_id == company_id,
+            ApprovalStep.spend_id == spend_id,
+            ApprovalStep.status == StepStatus.waiting.value,
+        )
+        .order_by(ApprovalStep.step)
+        .limit(1)
+    ).one_or_none()
+    if step is not None:
+        step.status = StepStatus.pending.value
+    return step
+
+
+def list_actionable(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    user_id: uuid.UUID,
+    role: str,
+    status: StepStatus | None,
+    page: PageParams,
+) -> tuple[int, list[ApprovalStep]]:
+    """Steps the caller can act on (admins: every step of the company)."""
+    stmt = select(ApprovalStep).where(ApprovalStep.company_id == company_id)
+    if status is not None:
+        stmt = stmt.where(ApprovalStep.status == status.value)
+    if role != "admin":
+        stmt = stmt.where(
+            ApprovalStep.submitter_id != user_id,
+            or_(ApprovalStep.approver_id == user_id, ApprovalStep.approver_role == role),
+        )
+    return paginate(session, stmt.order_by(ApprovalStep.created_at.desc(), ApprovalStep.id), page)

@@ -1,0 +1,84 @@
+"""In-app notifications: written in the transaction of the change they announce."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.notifications.models import Notification
+from spendtrackr.core.db import utcnow
+from spendtrackr.core.errors import NotFound
+from spendtrackr.core.pagination import PageParams, paginate
+
+
+def notify(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    user_ids: Iterable[uuid.UUID],
+    kind: str,
+    message: str,
+    entity_type: str | None = None,
+    entity_id: uuid.UUID | None = None,
+) -> None:
+    now = utcnow()
+    session.add_all(
+        Notification(
+            company_id=company_id,
+            user_id=user_id,
+            kind=kind,
+            message=message[:500],
+            entity_type=entity_type,
+            entity_id=entity_id,
+            created_at=now,
+        )
+        for user_id in dict.fromkeys(user_ids)
+    )
+
+
+def list_notifications(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    user_id: uuid.UUID,
+    unread_only: bool,
+    page: PageParams,
+) -> tuple[int, list[Notification]]:
+    stmt = select(Notification).where(
+        Notification.company_id == company_id, Notification.user_id == user_id
+    )
+    if unread_only:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    return paginate(session, stmt.order_by(Notification.created_at.desc(), Notification.id), page)
+
+
+def mark_read(
+    session: Session, *, company_id: uuid.UUID, user_id: uuid.UUID, notification_id: uuid.UUID
+) -> None:
+    notification = session.scalars(
+        select(Notification).where(
+            Notification.id == notification_id,
+            Notification.company_id == company_id,
+            Notification.user_id == user_id,  # someone else's is as unknown as a missing one
+        )
+    ).one_or_none()
+    if notification is None:
+        raise NotFound("Notification not found")
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+
+
+def mark_all_read(session: Session, *, company_id: uuid.UUID, user_id: uuid.UUID) -> int:
+    result = session.execute(
+        update(Notification)
+        .where(
+            Notification.company_id == company_id,
+            Notification.user_id == user_id,
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=utcnow())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,175 @@
+"""The policy engine: a pure function of (spend facts, rules) -> decision. No database, no I/O.
+
+Every active rule is checked. A matching `block` blocks (block beats everything). Otherwise the
+matching `require_approval` rules become approval steps in priority order (lower first), duplicate
+approvers removed, up to the first matching `auto_approve`, which waives the approvals of the rules
+after it (so "under 25: auto approve" at priority 0 beats "everything: manager" at 100). No step:
+approved. Matching `flag` rules add their flag whatever the outcome.
+
+Rules are compiled once into closures (`compile_rules`), so an evaluation is a few attribute reads
+and comparisons per rule.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+from spendtrackr.apps.policies.rules import (
+    AutoApproveAction,
+    BlockAction,
+    Condition,
+    FlagAction,
+    RequireApprovalAction,
+    Rule,
+)
+
+Outcome = Literal["approved", "pending", "blocked"]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    amount: Decimal
+    currency: str
+    source: str = "manual"
+    category_id: uuid.UUID | None = None
+    vendor_id: uuid.UUID | None = None
+    user_role: str = "employee"
+    team_ids: frozenset[uuid.UUID] = frozenset()
+    has_receipt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRule:
+    """A rule with where it came from, for `matched_rules`."""
+
+    policy_id: uuid.UUID
+    policy_name: str
+    index: int
+    rule: Rule
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedRule:
+    policy_id: uuid.UUID
+    policy_name: str
+    rule_index: int
+    priority: int
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    approvers: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    matched_rules: tuple[MatchedRule, ...] = ()
+    block_reason: str | None = None
+
+
+Predicate = Callable[[Facts], bool]
+
+
+def compile_condition(cond: Condition) -> Predicate:
+    checks: list[Predicate] = []
+    if cond.amount_gt is not None:
+        gt = cond.amount_gt
+        checks.append(lambda f: f.amount > gt)
+    if cond.amount_gte is not None:
+        gte = cond.amount_gte
+        checks.append(lambda f: f.amount >= gte)
+    if cond.amount_lt is not None:
+        lt = cond.amount_lt
+        checks.append(lambda f: f.amount < lt)
+    if cond.amount_lte is not None:
+        lte = cond.amount_lte
+        checks.append(lambda f: f.amount <= lte)
+    if cond.currency_in is not None:
+        currencies = frozenset(cond.currency_in)
+        checks.append(lambda f: f.currency in currencies)
+    if cond.category_in is not None:
+        categories = frozenset(cond.category_in)
+        checks.append(lambda f: f.category_id in categories)
+    if cond.vendor_in is not None:
+        vendors = frozenset(cond.vendor_in)
+        checks.append(lambda f: f.vendor_id in vendors)
+    if cond.user_role_in is not None:
+        roles = frozenset(r.value for r in cond.user_role_in)
+        checks.append(lambda f: f.user_role in roles)
+    if cond.team_in is not None:
+        teams = frozenset(cond.team_in)
+        checks.append(lambda f: not teams.isdisjoint(f.team_ids))
+    if cond.source_in is not None:
+        sources = frozenset(cond.source_in)
+        checks.append(lambda f: f.source in sources)
+    if cond.receipt_missing is not None:
+        missing = cond.receipt_missing
+        checks.append(lambda f: (not f.has_receipt) == missing)
+    if cond.any is not None:
+        alternatives = tuple(compile_condition(c) for c in cond.any)
+        checks.append(lambda f: any(alt(f) for alt in alternatives))
+    if cond.not_ is not None:
+        negated = compile_condition(cond.not_)
+        checks.append(lambda f: not negated(f))
+    if not checks:
+        return lambda f: True
+    if len(checks) == 1:
+        return checks[0]
+    all_checks = tuple(checks)
+    return lambda f: all(check(f) for check in all_checks)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    source: PolicyRule
+    matches: Predicate
+    matched: MatchedRule = field(compare=False)
+
+
+def compile_rules(rules: Sequence[PolicyRule]) -> tuple[CompiledRule, ...]:
+    """Compile and sort by priority (stable: policy order, then rule order, breaks ties)."""
+    ordered = sorted(rules, key=lambda r: r.rule.priority)
+    return tuple(
+        CompiledRule(
+            source=r,
+            matches=compile_condition(r.rule.condition),
+            matched=MatchedRule(
+                policy_id=r.policy_id,
+                policy_name=r.policy_name,
+                rule_index=r.index,
+                priority=r.rule.priority,
+                action=r.rule.action.type,
+            ),
+        )
+        for r in ordered
+    )
+
+
+def evaluate(facts: Facts, rules: Sequence[CompiledRule]) -> Decision:
+    matched: list[MatchedRule] = []
+    approvers: list[str] = []
+    flags: list[str] = []
+    block_reason: str | None = None
+    waived = False
+    for compiled in rules:
+        if not compiled.matches(facts):
+            continue
+        matched.append(compiled.matched)
+        action = compiled.source.rule.action
+        if isinstance(action, BlockAction):
+            if block_reason is None:
+                block_reason = action.reason
+        elif isinstance(action, RequireApprovalAction):
+            if not waived and action.approver not in approvers:
+                approvers.append(action.approver)
+        elif isinstance(action, AutoApproveAction):
+            waived = True
+        elif isinstance(action, FlagAction) and action.flag not in flags:
+            flags.append(action.flag)
+    if block_reason is not None:
+        return Decision("blocked", (), tuple(flags), tuple(matched), block_reason)
+    outcome: Outcome = "pending" if approvers else "approved"
+    return Decision(outcome, tuple(approvers), tuple(flags), tuple(matched))

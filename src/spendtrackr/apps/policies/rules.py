@@ -1,0 +1,119 @@
+"""The policy rule language, validated by Pydantic.
+
+A rule is `{condition, action, priority}`. A condition is an object whose keys are AND-ed; `any`
+(OR of conditions) and `not` nest. Unknown keys and wrong types are refused with a 422 that names
+them. Nesting depth and list sizes are bounded so that a hostile policy costs little to check.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from spendtrackr.apps.users.models import Role
+from spendtrackr.core.currency import CurrencyCode, JsonDecimal
+
+MAX_DEPTH = 6
+MAX_LIST = 500
+MAX_RULES = 100
+
+Amount = Annotated[JsonDecimal, Field(ge=0, le=Decimal("1e14"), decimal_places=4)]
+Source = Literal["manual", "card"]
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    amount_gt: Amount | None = None
+    amount_gte: Amount | None = None
+    amount_lt: Amount | None = None
+    amount_lte: Amount | None = None
+    currency_in: Annotated[list[CurrencyCode], Field(min_length=1, max_length=MAX_LIST)] | None = (
+        None
+    )
+    category_in: Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_LIST)] | None = None
+    vendor_in: Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_LIST)] | None = None
+    user_role_in: Annotated[list[Role], Field(min_length=1, max_length=MAX_LIST)] | None = None
+    team_in: Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_LIST)] | None = None
+    source_in: Annotated[list[Source], Field(min_length=1, max_length=MAX_LIST)] | None = None
+    receipt_missing: bool | None = None
+    any: Annotated[list[Condition], Field(min_length=1, max_length=50)] | None = None
+    not_: Condition | None = Field(default=None, alias="not")
+
+    @model_validator(mode="after")
+    def _bounded_depth(self) -> Condition:
+        if self.depth() > MAX_DEPTH:
+            raise ValueError(f"conditions may nest at most {MAX_DEPTH} levels deep")
+        return self
+
+    def depth(self) -> int:
+        children = [*(self.any or []), *([self.not_] if self.not_ else [])]
+        return 1 + max((c.depth() for c in children), default=0)
+
+
+class BlockAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["block"]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)] = "Blocked by policy"
+
+
+class RequireApprovalAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["require_approval"]
+    approver: str = Field(
+        description='"manager", "role:<employee|manager|finance|admin>" or "user:<uuid>"',
+        examples=["manager", "role:finance"],
+    )
+
+    @field_validator("approver")
+    @classmethod
+    def _check_approver(cls, value: str) -> str:
+        if value == "manager":
+            return value
+        kind, _, rest = value.partition(":")
+        if kind == "role" and rest in Role.__members__:
+            return value
+        if kind == "user":
+            try:
+                return f"user:{uuid.UUID(rest)}"
+            except ValueError:
+                pass
+        raise ValueError('approver must be "manager", "role:<role>" or "user:<uuid>"')
+
+
+class AutoApproveAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["auto_approve"]
+
+
+class FlagAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["flag"]
+    flag: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+Action = Annotated[
+    BlockAction | RequireApprovalAction | AutoApproveAction | FlagAction,
+    Field(discriminator="type"),
+]
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    condition: Condition = Field(default_factory=Condition)
+    action: Action
+    priority: int = Field(default=100, ge=-1_000_000, le=1_000_000)
+
+
+Rules = Annotated[list[Rule], Field(max_length=MAX_RULES)]

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PlainSerializer
+
+from spendtrackr.apps.policies.rules import Amount, Rules, Source
+from spendtrackr.core.currency import CurrencyCode
+from spendtrackr.core.schemas import Name, Schema, UpdateSchema, WriteSchema
+
+MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str)]
+
+
+class PolicyRead(Schema):
+    id: uuid.UUID
+    name: str
+    is_active: bool
+    rules: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PolicyCreate(WriteSchema):
+    name: Name
+    is_active: bool = True
+    rules: Rules = Field(
+        examples=[
+            [
+                {
+                    "condition": {"amount_gt": 500},
+                    "action": {"type": "require_approval", "approver": "manager"},
+                    "priority": 10,
+                }
+            ]
+        ]
+    )
+
+
+class PolicyUpdate(UpdateSchema):
+    name: Name | None = None
+    is_active: bool | None = None
+    rules: Rules | None = None
+
+
+class EvaluateRequest(WriteSchema):
+    amount: Amount
+    currency: CurrencyCode
+    category_id: uuid.UUID | None = None
+    vendor_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = Field(
+        default=None, description="Evaluate as this user (default: you)"
+    )
+    team_id: uuid.UUID | None = None
+    source: Source = "manual"
+    has_receipt: bool = False
+
+
+class MatchedRuleRead(Schema):
+    policy_id: uuid.UUID
+    policy_name: str
+    rule_index: int
+    priority: int
+    action: str
+
+
+class DecisionRead(Schema):
+    outcome: Literal["approved", "pending", "blocked"]
+    approvers: list[str]
+    flags: list[str]
+    matched_rules: list[MatchedRuleRead]
+    block_reason: str | None

@@ -1,0 +1,145 @@
+"""Policies: per-company rule sets, and the compiled rules the engine runs."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.policies import engine
+from spendtrackr.apps.policies.models import Policy
+from spendtrackr.apps.policies.rules import Rule
+from spendtrackr.core.db import get_in_company_or_404
+from spendtrackr.core.pagination import PageParams, paginate
+
+POLICY_NOT_FOUND = "Policy not found"
+
+
+def _dump_rules(rules: list[Rule]) -> list[dict[str, Any]]:
+    return [r.model_dump(mode="json", by_alias=True, exclude_none=True) for r in rules]
+
+
+def get_policy_or_404(session: Session, *, company_id: uuid.UUID, policy_id: uuid.UUID) -> Policy:
+    return get_in_company_or_404(session, Policy, policy_id, company_id, detail=POLICY_NOT_FOUND)
+
+
+def list_policies(
+    session: Session, *, company_id: uuid.UUID, page: PageParams
+) -> tuple[int, list[Policy]]:
+    stmt = select(Policy).where(Policy.company_id == company_id)
+    return paginate(session, stmt.order_by(Policy.created_at.desc(), Policy.id), page)
+
+
+def create_policy(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    name: str,
+    is_active: bool,
+    rules: list[Rule],
+) -> Policy:
+    policy = Policy(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        name=name,
+        is_active=is_active,
+        rules=_dump_rules(rules),
+    )
+    session.add(policy)
+    session.flush()
+    audit.record(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        action="policy.created",
+        entity_type="policy",
+        entity_id=policy.id,
+        metadata={"name": name, "is_active": is_active, "rules": policy.rules},
+    )
+    return policy
+
+
+def update_policy(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    policy_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> Policy:
+    policy = get_policy_or_404(session, company_id=company_id, policy_id=policy_id)
+    if "rules" in changes:
+        changes = {**changes, "rules": _dump_rules(changes["rules"])}
+    before = {k: getattr(policy, k) for k in changes}
+    for key, value in changes.items():
+        setattr(policy, key, value)
+    session.flush()
+    audit.record(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        action="policy.updated",
+        entity_type="policy",
+        entity_id=policy.id,
+        metadata={"changes": {k: [before[k], getattr(policy, k)] for k in changes}},
+    )
+    return policy
+
+
+def delete_policy(
+    session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID, policy_id: uuid.UUID
+) -> None:
+    policy = get_policy_or_404(session, company_id=company_id, policy_id=policy_id)
+    session.delete(policy)
+    audit.record(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        action="policy.deleted",
+        entity_type="policy",
+        entity_id=policy_id,
+        metadata={"name": policy.name, "rules": policy.rules},
+    )
+
+
+# Compiled rule sets by (policy id, updated_at) of a company's active policies: a spend pays one
+# small indexed query, and parses and compiles the rules only after a policy changed.
+_CacheKey = tuple[tuple[uuid.UUID, datetime], ...]
+_compiled: OrderedDict[_CacheKey, tuple[engine.CompiledRule, ...]] = OrderedDict()
+_compiled_lock = threading.Lock()
+_CACHE_SIZE = 1024
+
+
+def active_rules(session: Session, *, company_id: uuid.UUID) -> tuple[engine.CompiledRule, ...]:
+    policies = session.scalars(
+        select(Policy)
+        .where(Policy.company_id == company_id, Policy.is_active)
+        .order_by(Policy.created_at, Policy.id)
+    ).all()
+    key: _CacheKey = tuple((p.id, p.updated_at) for p in policies)
+    with _compiled_lock:
+        cached = _compiled.get(key)
+        if cached is not None:
+            _compiled.move_to_end(key)
+            return cached
+    compiled = engine.compile_rules(
+        [
+            engine.PolicyRule(
+                policy_id=p.id, policy_name=p.name, index=i, rule=Rule.model_validate(raw)
+            )
+            for p in policies
+            for i, raw in enumerate(p.rules)
+        ]
+    )
+    with _compiled_lock:
+        _compiled[key] = compiled
+        while len(_compiled) > _CACHE_SIZE:
+            _compiled.popitem(last=False)
+    return compiled

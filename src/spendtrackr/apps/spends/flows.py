@@ -1,0 +1,397 @@
+"""The spend workflow: submit, edit, cancel, decide an approval step, reimburse.
+
+Each use case runs in the request's transaction: the spend, its policy decision, its approval
+steps, the notifications and the audit entries commit together or not at all. The spend row is
+locked (`FOR UPDATE`) by every change after its creation, so an edit, a cancellation and two
+approvers deciding at once are serialized per spend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.approvals import service as approvals_service
+from spendtrackr.apps.approvals.models import ApprovalStep
+from spendtrackr.apps.approvals.schemas import ApprovalRead
+from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.catalog import service as catalog_service
+from spendtrackr.apps.catalog.models import Category, Vendor
+from spendtrackr.apps.notifications import service as notifications
+from spendtrackr.apps.policies import engine
+from spendtrackr.apps.policies import service as policies_service
+from spendtrackr.apps.spends import service as spends_service
+from spendtrackr.apps.spends.models import Spend, SpendStatus
+from spendtrackr.apps.spends.schemas import SpendCreate, SpendFilters, SpendRead
+from spendtrackr.apps.teams import service as teams_service
+from spendtrackr.apps.users import service as users_service
+from spendtrackr.apps.users.models import User
+from spendtrackr.apps.users.permissions import Capability, can
+from spendtrackr.core.currency import quantize
+from spendtrackr.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from spendtrackr.core.pagination import Page, PageParams
+
+ADMINS = approvals_service.Approver(spec="admins", role="admin")
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def scope_for(session: Session, actor: User) -> spends_service.Scope:
+    """Employees see their own spends; managers also their teams' and their reports'."""
+    if can(actor.role, Capability.read_company_spends):
+        return spends_service.Scope(everything=True)
+    users = {actor.id}
+    teams: set[uuid.UUID] = set()
+    if can(actor.role, Capability.read_team_spends):
+        users.update(
+            users_service.report_ids(session, company_id=actor.company_id, manager_id=actor.id)
+        )
+        teams.update(
+            teams_service.managed_team_ids(
+                session, company_id=actor.company_id, manager_id=actor.id
+            )
+        )
+    return spends_service.Scope(user_ids=frozenset(users), team_ids=frozenset(teams))
+
+
+def to_read(session: Session, spends: list[Spend]) -> list[SpendRead]:
+    if not spends:
+        return []
+    steps = approvals_service.steps_of(
+        session, company_id=spends[0].company_id, spend_ids=[s.id for s in spends]
+    )
+    by_spend: dict[uuid.UUID, list[ApprovalRead]] = {}
+    for step in steps:
+        by_spend.setdefault(step.spend_id, []).append(ApprovalRead.model_validate(step))
+    return [
+        SpendRead.model_validate(s).model_copy(update={"approvals": by_spend.get(s.id, [])})
+        for s in spends
+    ]
+
+
+def list_spends(
+    session: Session, *, actor: User, filters: SpendFilters, page: PageParams
+) -> Page[SpendRead]:
+    total, spends = spends_service.list_spends(
+        session,
+        company_id=actor.company_id,
+        scope=scope_for(session, actor),
+        filters=filters,
+        page=page,
+    )
+    return Page(total=total, items=to_read(session, spends))
+
+
+def _visible_spend(
+    session: Session, actor: User, spend_id: uuid.UUID, *, for_update: bool = False
+) -> Spend:
+    spend = spends_service.get_spend_or_404(
+        session, company_id=actor.company_id, spend_id=spend_id, for_update=for_update
+    )
+    if not scope_for(session, actor).allows(spend):
+        raise NotFound(spends_service.SPEND_NOT_FOUND)
+    return spend
+
+
+def get_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRead:
+    return to_read(session, [_visible_spend(session, actor, spend_id)])[0]
+
+
+# --- submitting and evaluating ----------------------------------------------------------------
+
+
+def _check_references(session: Session, company_id: uuid.UUID, fields: dict[str, Any]) -> None:
+    """Category, vendor and team ids must belong to the caller's company (else 422)."""
+    try:
+        if fields.get("category_id") is not None:
+            catalog_service.get_or_404(
+                session, Category, company_id=company_id, item_id=fields["category_id"]
+            )
+    except NotFound:
+        raise ValidationFailed(
+            "category_id does not exist in this company", code="invalid_category"
+        ) from None
+    try:
+        if fields.get("vendor_id") is not None:
+            catalog_service.get_or_404(
+                session, Vendor, company_id=company_id, item_id=fields["vendor_id"]
+            )
+    except NotFound:
+        raise ValidationFailed(
+            "vendor_id does not exist in this company", code="invalid_vendor"
+        ) from None
+    if fields.get("team_id") is not None:
+        try:
+            teams_service.get_team_or_404(session, company_id=company_id, team_id=fields["team_id"])
+        except NotFound:
+            raise ValidationFailed(
+                "team_id does not exist in this company", code="invalid_team"
+            ) from None
+
+
+def facts_for(
+    session: Session, spend: Spend, submitter: User, *, has_receipt: bool = False
+) -> engine.Facts:
+    if spend.team_id is not None:
+        team_ids = frozenset({spend.team_id})
+    else:
+        team_ids = frozenset(
+            users_service.team_ids_for(session, [submitter.id]).get(submitter.id, [])
+        )
+    return engine.Facts(
+        amount=spend.amount,
+        currency=spend.currency,
+        source=spend.source,
+        category_id=spend.category_id,
+        vendor_id=spend.vendor_id,
+        user_role=submitter.role,
+        team_ids=team_ids,
+        has_receipt=has_receipt,
+    )
+
+
+def resolve_approver(
+    session: Session, spend: Spend, submitter: User, spec: str
+) -> approvals_service.Approver:
+    """Who decides a step. Nobody approves their own spend, and a step nobody active can take
+    goes to the company's admins (any admin but the submitter)."""
+    company_id = spend.company_id
+    if spec == "manager":
+        manager = users_service.active_user(
+            session, company_id=company_id, user_id=submitter.manager_id
+        )
+        if manager is None or manager.id == submitter.id:
+            team_manager = teams_service.team_manager_id(
+                session, company_id=company_id, team_id=spend.team_id
+            )
+            manager = users_service.active_user(
+                session, company_id=company_id, user_id=team_manager
+            )
+        if manager is None or manager.id == submitter.id:
+            return ADMINS
+        return approvals_service.Approver(spec=spec, user_id=manager.id)
+    kind, _, rest = spec.partition(":")
+    if kind == "role":
+        others = users_service.active_ids_with_role(
+            session, company_id=company_id, role=rest, exclude=submitter.id
+        )
+        return approvals_service.Approver(spec=spec, role=rest) if others else ADMINS
+    user = users_service.active_user(session, company_id=company_id, user_id=uuid.UUID(rest))
+    if user is None or user.id == submitter.id:
+        return ADMINS
+    return approvals_service.Approver(spec=spec, user_id=user.id)
+
+
+def _approver_ids(session: Session, step: ApprovalStep) -> list[uuid.UUID]:
+    if step.approver_id is not None:
+        return [step.approver_id]
+    assert step.approver_role is not None
+    return users_service.active_ids_with_role(
+        session, company_id=step.company_id, role=step.approver_role, exclude=step.submitter_id
+    )
+
+
+def _notify_step_opened(session: Session, spend: Spend, step: ApprovalStep) -> None:
+    notifications.notify(
+        session,
+        company_id=spend.company_id,
+        user_ids=_approver_ids(session, step),
+        kind="approval.requested",
+        message=f"Approval requested: {quantize(spend.amount, spend.currency)} {spend.currency} "
+        f"{spend.description}".strip(),
+        entity_type="approval",
+        entity_id=step.id,
+    )
+
+
+def _notify_submitter(session: Session, spend: Spend, kind: str, message: str) -> None:
+    notifications.notify(
+        session,
+        company_id=spend.company_id,
+        user_ids=[spend.user_id],
+        kind=kind,
+        message=message,
+        entity_type="spend",
+        entity_id=spend.id,
+    )
+
+
+def _describe(spend: Spend) -> str:
+    return f"{quantize(spend.amount, spend.currency)} {spend.currency}" + (
+        f" ({spend.description})" if spend.description else ""
+    )
+
+
+def apply_decision(
+    session: Session,
+    spend: Spend,
+    submitter: User,
+    decision: engine.Decision,
+    *,
+    actor_id: uuid.UUID | None,
+) -> None:
+    """Store the decision on the spend and act on it: steps, status, notifications."""
+    spend.policy_flags = list(decision.flags)
+    spend.policy_result = {
+        "outcome": decision.outcome,
+        "matched_rules": [
+            {**asdict(m), "policy_id": str(m.policy_id)} for m in decision.matched_rules
+        ],
+        "approvers": list(decision.approvers),
+        "flags": list(decision.flags),
+        "block_reason": decision.block_reason,
+    }
+    if decision.outcome == "blocked":
+        spends_service.transition(session, spend, SpendStatus.blocked, actor_id=actor_id)
+        _notify_submitter(
+            session,
+            spend,
+            "spend.blocked",
+            f"Your spend {_describe(spend)} was blocked: {decision.block_reason}",
+        )
+        return
+    if decision.outcome == "approved":
+        spends_service.transition(session, spend, SpendStatus.approved, actor_id=actor_id)
+        return
+    approvers: list[approvals_service.Approver] = []
+    for spec in decision.approvers:
+        approver = resolve_approver(session, spend, submitter, spec)
+        if all((a.user_id, a.role) != (approver.user_id, approver.role) for a in approvers):
+            approvers.append(approver)
+    steps = approvals_service.create_steps(
+        session,
+        company_id=spend.company_id,
+        spend_id=spend.id,
+        submitter_id=submitter.id,
+        approvers=approvers,
+    )
+    spends_service.transition(session, spend, SpendStatus.pending, actor_id=actor_id)
+    _notify_step_opened(session, spend, steps[0])
+
+
+def evaluate(
+    session: Session, spend: Spend, submitter: User, *, has_receipt: bool = False
+) -> engine.Decision:
+    rules = policies_service.active_rules(session, company_id=spend.company_id)
+    return engine.evaluate(facts_for(session, spend, submitter, has_receipt=has_receipt), rules)
+
+
+def submit_spend(session: Session, *, actor: User, body: SpendCreate) -> SpendRead:
+    fields = body.model_dump()
+    _check_references(session, actor.company_id, fields)
+    spend = spends_service.create_spend(
+        session, company_id=actor.company_id, user_id=actor.id, fields=fields
+    )
+    if spends_service.looks_duplicate(session, spend):
+        spends_service.add_system_flag(spend, "possible_duplicate")
+    apply_decision(session, spend, actor, evaluate(session, spend, actor), actor_id=actor.id)
+    return to_read(session, [spend])[0]
+
+
+def _own_pending_spend(session: Session, actor: User, spend_id: uuid.UUID) -> Spend:
+    spend = _visible_spend(session, actor, spend_id, for_update=True)
+    if spend.user_id != actor.id:
+        raise Forbidden("Only the submitter can change this spend", code="not_submitter")
+    if spend.status != SpendStatus.pending.value:
+        raise InvalidTransition(f"A {spend.status} spend cannot be changed")
+    return spend
+
+
+def update_spend(
+    session: Session, *, actor: User, spend_id: uuid.UUID, changes: dict[str, Any]
+) -> SpendRead:
+    """Edit a pending spend (its submitter only); the policies decide again from scratch."""
+    spend = _own_pending_spend(session, actor, spend_id)
+    _check_references(session, actor.company_id, changes)
+    currency = changes.get("currency", spend.currency)
+    amount = changes.get("amount", spend.amount)
+    rounded = quantize(amount, currency)
+    if rounded <= 0:
+        raise ValidationFailed(f"amount rounds to {rounded} {currency}", code="invalid_amount")
+    if "amount" in changes or "currency" in changes:
+        changes = {**changes, "amount": rounded}
+    diff = spends_service.apply_changes(spend, changes)
+    session.flush()
+    audit.record(
+        session,
+        company_id=spend.company_id,
+        actor_id=actor.id,
+        action="spend.updated",
+        entity_type="spend",
+        entity_id=spend.id,
+        metadata={"changes": diff},
+    )
+    approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
+    apply_decision(session, spend, actor, evaluate(session, spend, actor), actor_id=actor.id)
+    return to_read(session, [spend])[0]
+
+
+def cancel_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRead:
+    spend = _own_pending_spend(session, actor, spend_id)
+    approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
+    spends_service.transition(session, spend, SpendStatus.cancelled, actor_id=actor.id)
+    return to_read(session, [spend])[0]
+
+
+def reimburse_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRead:
+    spend = spends_service.get_spend_or_404(
+        session, company_id=actor.company_id, spend_id=spend_id, for_update=True
+    )
+    spends_service.transition(session, spend, SpendStatus.reimbursed, actor_id=actor.id)
+    _notify_submitter(
+        session, spend, "spend.reimbursed", f"Your spend {_describe(spend)} was reimbursed"
+    )
+    return to_read(session, [spend])[0]
+
+
+# --- approvals ----------------------------------------------------------------------------------
+
+
+def decide_approval(
+    session: Session, *, actor: User, approval_id: uuid.UUID, approved: bool, comment: str | None
+) -> None:
+    """One decision per step, atomically with the spend's status: the spend row is locked first
+    (as every change of a spend does), then the step is read again under that lock."""
+    step = approvals_service.get_step_or_404(
+        session, company_id=actor.company_id, approval_id=approval_id
+    )
+    spend = spends_service.get_spend_or_404(
+        session, company_id=actor.company_id, spend_id=step.spend_id, for_update=True
+    )
+    step = approvals_service.get_step_or_404(
+        session, company_id=actor.company_id, approval_id=approval_id, for_update=True
+    )
+    if not approvals_service.may_decide(step, user_id=actor.id, role=actor.role):
+        raise Forbidden("Not allowed", code="not_approver")
+    approvals_service.decide(step, user_id=actor.id, approved=approved, comment=comment)
+    audit.record(
+        session,
+        company_id=spend.company_id,
+        actor_id=actor.id,
+        action="approval.approved" if approved else "approval.rejected",
+        entity_type="approval",
+        entity_id=step.id,
+        metadata={"spend_id": spend.id, "step": step.step, "comment": comment},
+    )
+    if not approved:
+        approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
+        spends_service.transition(session, spend, SpendStatus.rejected, actor_id=actor.id)
+        _notify_submitter(
+            session,
+            spend,
+            "spend.rejected",
+            f"Your spend {_describe(spend)} was rejected" + (f": {comment}" if comment else ""),
+        )
+        return
+    next_step = approvals_service.open_next(session, company_id=spend.company_id, spend_id=spend.id)
+    if next_step is not None:
+        _notify_step_opened(session, spend, next_step)
+        return
+    spends_service.transition(session, spend, SpendStatus.approved, actor_id=actor.id)
+    _notify_submitter(
+        session, spend, "spend.approved", f"Your spend {_describe(spend)} was approved"
+    )

@@ -1,0 +1,194 @@
+"""Spends: the rows, their status machine, who may see them, and duplicate detection."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, false, or_, select
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.spends.models import Spend, SpendStatus
+from spendtrackr.apps.spends.schemas import SpendFilters
+from spendtrackr.core.db import get_in_company_or_404, utcnow
+from spendtrackr.core.errors import InvalidTransition
+from spendtrackr.core.pagination import PageParams, paginate
+
+SPEND_NOT_FOUND = "Spend not found"
+DUPLICATE_WINDOW = timedelta(days=7)
+
+S = SpendStatus
+# The whole status machine. `pending -> pending` is a re-evaluation after an edit.
+TRANSITIONS: dict[SpendStatus, frozenset[SpendStatus]] = {
+    S.pending: frozenset({S.pending, S.approved, S.rejected, S.blocked, S.cancelled}),
+    S.approved: frozenset({S.reimbursed}),
+    S.rejected: frozenset(),
+    S.blocked: frozenset(),
+    S.cancelled: frozenset(),
+    S.reimbursed: frozenset(),
+}
+# Where a new spend may start: the policy decision picks one.
+INITIAL = frozenset({S.pending, S.approved, S.blocked})
+
+
+def transition(
+    session: Session, spend: Spend, to: SpendStatus, *, actor_id: uuid.UUID | None
+) -> None:
+    current = SpendStatus(spend.status)
+    if to not in TRANSITIONS[current]:
+        raise InvalidTransition(f"A {current.value} spend cannot become {to.value}")
+    spend.status = to.value
+    now = utcnow()
+    if to in (S.approved, S.rejected, S.blocked):
+        spend.decided_at = now
+    if to is S.reimbursed:
+        spend.reimbursed_at = now
+    if to is not current:
+        audit.record(
+            session,
+            company_id=spend.company_id,
+            actor_id=actor_id,
+            action=f"spend.{to.value}",
+            entity_type="spend",
+            entity_id=spend.id,
+            metadata={"from": current.value, "to": to.value},
+        )
+
+
+def create_spend(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    user_id: uuid.UUID,
+    fields: dict[str, Any],
+    status: SpendStatus = S.pending,
+) -> Spend:
+    assert status in INITIAL
+    spend = Spend(
+        id=uuid.uuid4(), company_id=company_id, user_id=user_id, status=status.value, **fields
+    )
+    session.add(spend)
+    session.flush()
+    audit.record(
+        session,
+        company_id=company_id,
+        actor_id=user_id,
+        action="spend.created",
+        entity_type="spend",
+        entity_id=spend.id,
+        metadata={
+            "amount": spend.amount,
+            "currency": spend.currency,
+            "source": spend.source,
+            "spend_date": spend.spend_date,
+        },
+    )
+    return spend
+
+
+def get_spend_or_404(
+    session: Session, *, company_id: uuid.UUID, spend_id: uuid.UUID, for_update: bool = False
+) -> Spend:
+    return get_in_company_or_404(
+        session, Spend, spend_id, company_id, detail=SPEND_NOT_FOUND, for_update=for_update
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which spends of a company someone may read: all, or those of some users and teams."""
+
+    everything: bool = False
+    user_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
+    team_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
+
+    def clause(self) -> ColumnElement[bool] | None:
+        if self.everything:
+            return None
+        parts: list[ColumnElement[bool]] = []
+        if self.user_ids:
+            parts.append(Spend.user_id.in_(self.user_ids))
+        if self.team_ids:
+            parts.append(Spend.team_id.in_(self.team_ids))
+        return or_(*parts) if parts else false()
+
+    def allows(self, spend: Spend) -> bool:
+        return self.everything or spend.user_id in self.user_ids or spend.team_id in self.team_ids
+
+
+def _filtered(company_id: uuid.UUID, scope: Scope, filters: SpendFilters) -> Select[Any]:
+    stmt = select(Spend).where(Spend.company_id == company_id)
+    clause = scope.clause()
+    if clause is not None:
+        stmt = stmt.where(clause)
+    if filters.status is not None:
+        stmt = stmt.where(Spend.status == filters.status.value)
+    if filters.user_id is not None:
+        stmt = stmt.where(Spend.user_id == filters.user_id)
+    if filters.category_id is not None:
+        stmt = stmt.where(Spend.category_id == filters.category_id)
+    if filters.vendor_id is not None:
+        stmt = stmt.where(Spend.vendor_id == filters.vendor_id)
+    if filters.date_from is not None:
+        stmt = stmt.where(Spend.spend_date >= filters.date_from)
+    if filters.date_to is not None:
+        stmt = stmt.where(Spend.spend_date <= filters.date_to)
+    if filters.min_amount is not None:
+        stmt = stmt.where(Spend.amount >= filters.min_amount)
+    if filters.max_amount is not None:
+        stmt = stmt.where(Spend.amount <= filters.max_amount)
+    return stmt
+
+
+def list_spends(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    scope: Scope,
+    filters: SpendFilters,
+    page: PageParams,
+) -> tuple[int, list[Spend]]:
+    stmt = _filtered(company_id, scope, filters).order_by(Spend.created_at.desc(), Spend.id.desc())
+    return paginate(session, stmt, page)
+
+
+def looks_duplicate(session: Session, spend: Spend) -> bool:
+    """Same submitter, amount, currency and date, and the same category or vendor, recently."""
+    if spend.category_id is None and spend.vendor_id is None:
+        return False
+    same_what = []
+    if spend.category_id is not None:
+        same_what.append(Spend.category_id == spend.category_id)
+    if spend.vendor_id is not None:
+        same_what.append(Spend.vendor_id == spend.vendor_id)
+    found = session.scalar(
+        select(Spend.id)
+        .where(
+            Spend.company_id == spend.company_id,
+            Spend.user_id == spend.user_id,
+            Spend.spend_date == spend.spend_date,
+            Spend.amount == spend.amount,
+            Spend.currency == spend.currency,
+            Spend.id != spend.id,
+            Spend.status != S.cancelled.value,
+            Spend.created_at >= utcnow() - DUPLICATE_WINDOW,
+            or_(*same_what),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def add_system_flag(spend: Spend, flag: str) -> None:
+    if flag not in spend.system_flags:
+        spend.system_flags = [*spend.system_flags, flag]
+
+
+def apply_changes(spend: Spend, changes: dict[str, Any]) -> dict[str, list[Any]]:
+    before = {k: getattr(spend, k) for k in changes}
+    for key, value in changes.items():
+        setattr(spend, key, value)
+    return {k: [before[k], getattr(spend, k)] for k in changes if before[k] != getattr(spend, k)}

@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.factories import (
+    approval_over,
+    create_category,
+    create_policy,
+    create_user,
+    signup,
+    submit_spend,
+)
+
+EXAMPLE = [
+    {
+        "condition": {"amount_gt": 500},
+        "action": {"type": "require_approval", "approver": "manager"},
+        "priority": 10,
+    }
+]
+
+
+def test_policy_crud(client: TestClient) -> None:
+    admin = signup(client)
+    created = create_policy(client, admin, EXAMPLE, name="Over 500")
+    assert created["rules"][0]["condition"] == {"amount_gt": "500"}
+    assert created["is_active"] is True
+    fetched = client.get(f"/policies/{created['id']}", headers=admin.headers).json()
+    assert fetched["name"] == "Over 500"
+    patched = client.patch(
+        f"/policies/{created['id']}",
+        json={
+            "rules": [
+                {
+                    "condition": {"not": {"currency_in": ["USD"]}},
+                    "action": {"type": "flag", "flag": "fx"},
+                }
+            ]
+        },
+        headers=admin.headers,
+    ).json()
+    assert patched["rules"] == [
+        {
+            "condition": {"not": {"currency_in": ["USD"]}},
+            "action": {"type": "flag", "flag": "fx"},
+            "priority": 100,
+        }
+    ]
+    assert (
+        client.patch(
+            f"/policies/{created['id']}", json={"is_active": False}, headers=admin.headers
+        ).json()["is_active"]
+        is False
+    )
+    assert client.get("/policies", headers=admin.headers).json()["total"] == 1
+    assert client.delete(f"/policies/{created['id']}", headers=admin.headers).status_code == 200
+    assert client.get(f"/policies/{created['id']}", headers=admin.headers).status_code == 404
+    actions = [
+        e["action"]
+        for e in client.get("/audit-logs?entity_type=policy", headers=admin.headers).json()["items"]
+    ]
+    assert actions == ["policy.deleted", "policy.updated", "policy.updated", "policy.created"]
+
+
+def test_inactive_and_changed_policies_apply_at_once(client: TestClient) -> None:
+    admin = signup(client)
+    policy = create_policy(client, admin, [approval_over(100, "role:admin")])
+    create_user(client, admin, role="admin")
+    assert submit_spend(client, admin, amount="200")["status"] == "pending"
+    client.patch(f"/policies/{policy['id']}", json={"is_active": False}, headers=admin.headers)
+    assert submit_spend(client, admin, amount="201")["status"] == "approved"
+    client.patch(
+        f"/policies/{policy['id']}",
+        json={
+            "is_active": True,
+            "rules": [{"condition": {}, "action": {"type": "block", "reason": "stop"}}],
+        },
+        headers=admin.headers,
+    )
+    assert submit_spend(client, admin, amount="5")["status"] == "blocked"
+
+
+@pytest.mark.parametrize(
+    ("rules", "named"),
+    [
+        ([{"condition": {"amount_more": 1}, "action": {"type": "auto_approve"}}], "amount_more"),
+        ([{"condition": {"amount_gt": "x"}, "action": {"type": "auto_approve"}}], "amount_gt"),
+        ([{"condition": {}, "action": {"type": "teleport"}}], "action"),
+        (
+            [{"condition": {}, "action": {"type": "require_approval", "approver": "boss"}}],
+            "approver",
+        ),
+        ([{"condition": {}, "action": {"type": "flag"}}], "flag"),
+        ([{"condition": {}, "action": {"type": "auto_approve"}, "priority": "high"}], "priority"),
+        ([{"condition": {}, "action": {"type": "auto_approve"}, "weight": 1}], "weight"),
+        ("not a list", "rules"),
+    ],
+)
+def test_invalid_rules_are_422_naming_the_field(client: TestClient, rules: Any, named: str) -> None:
+    admin = signup(client)
+    response = client.post("/policies", json={"name": "bad", "rules": rules}, headers=admin.headers)
+    assert response.status_code == 422
+    assert any(named in [str(part) for part in err["loc"]] for err in response.json()["detail"]), (
+        response.json()
+    )
+
+
+def test_huge_or_deep_policies_are_refused_cheaply(client: TestClient) -> None:
+    admin = signup(client)
+    deep: dict[str, Any] = {"amount_gt": 1}
+    for _ in range(50):
+        deep = {"not": deep}
+    assert (
+        client.post(
+            "/policies",
+            json={
+                "name": "deep",
+                "rules": [{"condition": deep, "action": {"type": "auto_approve"}}],
+            },
+            headers=admin.headers,
+        ).status_code
+        == 422
+    )
+    many = [{"condition": {}, "action": {"type": "auto_approve"}}] * 101
+    assert (
+        client.post(
+            "/policies", json={"name": "many", "rules": many}, headers=admin.headers
+        ).status_code
+        == 422
+    )
+    wide = {"category_in": [str(uuid.uuid4()) for _ in range(501)]}
+    assert (
+        client.post(
+            "/policies",
+            json={
+                "name": "wide",
+                "rules": [{"condition": wide, "action": {"type": "auto_approve"}}],
+            },
+            headers=admin.headers,
+        ).status_code
+        == 422
+    )
+
+
+def test_evaluate_is_a_dry_run(client: TestClient) -> None:
+    admin = signup(client)
+    category = create_category(client, admin)
+    employee = create_user(client, admin)
+    create_policy(
+        client,
+        admin,
+        [
+            approval_over(500),
+            {
+                "condition": {"category_in": [category["id"]]},
+                "action": {"type": "flag", "flag": "travel"},
+            },
+            {
+                "condition": {"user_role_in": ["employee"], "amount_gt": 10000},
+                "action": {"type": "block", "reason": "too much"},
+            },
+        ],
+    )
+    small = client.post(
+        "/policies/evaluate", json={"amount": "123.45", "currency": "USD"}, headers=admin.headers
+    ).json()
+    assert small["outcome"] == "approved"
+    big = client.post(
+        "/policies/evaluate",
+        json={"amount": 600, "currency": "USD", "category_id": category["id"]},
+        headers=admin.headers,
+    ).json()
+    assert big["outcome"] == "pending"
+    assert big["approvers"] == ["manager"]
+    assert big["flags"] == ["travel"]
+    assert len(big["matched_rules"]) == 2
+    as_employee = client.post(
+        "/policies/evaluate",
+        json={"amount": 20000, "currency": "USD", "user_id": employee.id},
+        headers=admin.headers,
+    ).json()
+    assert as_employee["outcome"] == "blocked"
+    assert as_employee["block_reason"] == "too much"
+    assert client.get("/spends", headers=admin.headers).json()["total"] == 0
+    other = signup(client)
+    assert (
+        client.post(
+            "/policies/evaluate",
+            json={"amount": 1, "currency": "USD", "user_id": other.id},
+            headers=admin.headers,
+        ).status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize("role", ["employee", "manager"])
+def test_policies_hidden_from_employees_and_managers(client: TestClient, role: str) -> None:
+    admin = signup(client)
+    actor = create_user(client, admin, role=role)
+    policy = create_policy(client, admin, EXAMPLE)
+    assert client.get("/policies", headers=actor.headers).status_code == 403
+    assert client.get(f"/policies/{policy['id']}", headers=actor.headers).status_code == 403
+    assert (
+        client.post("/policies", json={"name": "x", "rules": []}, headers=actor.headers).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/policies/evaluate", json={"amount": 1, "currency": "USD"}, headers=actor.headers
+        ).status_code
+        == 403
+    )
+
+
+def test_finance_reads_but_does_not_write(client: TestClient) -> None:
+    admin = signup(client)
+    finance = create_user(client, admin, role="finance")
+    policy = create_policy(client, admin, EXAMPLE)
+    assert client.get(f"/policies/{policy['id']}", headers=finance.headers).status_code == 200
+    assert (
+        client.patch(
+            f"/policies/{policy['id']}", json={"name": "x"}, headers=finance.headers
+        ).status_code
+        == 403
+    )
+    assert client.delete(f"/policies/{policy['id']}", headers=finance.headers).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("method", "body"), [("GET", None), ("PATCH", {"name": "stolen"}), ("DELETE", None)]
+)
+def test_cross_tenant_policy_ids_are_404(client: TestClient, method: str, body: Any) -> None:
+    admin = signup(client)
+    intruder = signup(client)
+    policy = create_policy(client, admin, EXAMPLE)
+    assert (
+        client.request(
+            method, f"/policies/{policy['id']}", json=body, headers=intruder.headers
+        ).status_code
+        == 404
+    )
+    assert client.get(f"/policies/{policy['id']}", headers=admin.headers).json()["name"] == "Policy"
