@@ -8,6 +8,7 @@ query in the product is scoped by company, so no test can see another's rows.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "threadpool_size": 16,
         "log_json": False,
         "log_level": "WARNING",
+        "storage_path": Path(tempfile.mkdtemp(prefix="spendtrackr-receipts-")),
+        "ocr_retry_base_seconds": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

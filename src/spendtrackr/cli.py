@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +17,14 @@ from pydantic import ValidationError
 
 from spendtrackr.apps.auth import flows
 from spendtrackr.apps.auth.schemas import SignupRequest
+from spendtrackr.apps.receipts import flows as receipt_flows
+from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.core.config import get_settings
 from spendtrackr.core.db import build_engine, build_session_factory, session_scope
+from spendtrackr.core.logging import configure_logging
 from spendtrackr.core.security import Passwords
+from spendtrackr.core.storage import LocalStorage
 
 app = typer.Typer(help="SpendTrackr: self-hosted spend management.", no_args_is_help=True)
 
@@ -118,6 +123,43 @@ def create_superuser(
             typer.echo(
                 f"created company {company_row.name} ({company_row.id}) with admin {user.email}"
             )
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Run the due jobs once and exit")] = False,
+    batch: Annotated[int, typer.Option(min=1, max=100, help="Jobs claimed at a time")] = 10,
+    poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle")] = 2.0,
+) -> None:
+    """Run receipt OCR jobs. Several workers can share the queue (rows are claimed with
+    FOR UPDATE SKIP LOCKED); jobs stuck in `processing` are taken over after OCR_STALE_SECONDS,
+    and stored files that no receipt refers to are swept after STORAGE_ORPHAN_GRACE_SECONDS."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json_logs=settings.log_json)
+    engine = build_engine(settings)
+    factory = build_session_factory(engine)
+    storage = LocalStorage(settings.storage_path)
+    extractor = build_extractor(settings)
+    typer.echo(f"worker started with the {extractor.name} extractor")
+    last_sweep = 0.0
+    try:
+        while True:
+            ran = receipt_flows.work_once(
+                factory, storage=storage, extractor=extractor, settings=settings, batch=batch
+            )
+            if time.monotonic() - last_sweep > 600:
+                last_sweep = time.monotonic()
+                receipt_flows.sweep_orphan_files(
+                    factory, storage=storage, grace_seconds=settings.storage_orphan_grace_seconds
+                )
+            if once and ran == 0:
+                break
+            if ran == 0:
+                time.sleep(poll)
+    except KeyboardInterrupt:
+        typer.echo("worker stopped")
     finally:
         engine.dispose()
 

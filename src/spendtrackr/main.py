@@ -18,6 +18,8 @@ from spendtrackr.apps.catalog.routes import categories, vendors
 from spendtrackr.apps.companies.routes import router as companies_router
 from spendtrackr.apps.notifications.routes import router as notifications_router
 from spendtrackr.apps.policies.routes import router as policies_router
+from spendtrackr.apps.receipts.extractors import build_extractor
+from spendtrackr.apps.receipts.routes import router as receipts_router
 from spendtrackr.apps.spends.routes import router as spends_router
 from spendtrackr.apps.teams.routes import router as teams_router
 from spendtrackr.apps.users.deps import get_current_user
@@ -30,6 +32,7 @@ from spendtrackr.core.logging import configure_logging
 from spendtrackr.core.middleware import RequestContextMiddleware
 from spendtrackr.core.ratelimit import RateLimiter
 from spendtrackr.core.security import Passwords, Tokens
+from spendtrackr.core.storage import LocalStorage
 
 DESCRIPTION = """
 Multi-tenant spend management: companies, users and teams; spends checked by JSON policies and
@@ -67,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limiter = RateLimiter(settings)
     app.state.passwords = Passwords(settings)
     app.state.tokens = Tokens(settings)
+    app.state.storage = LocalStorage(settings.storage_path)
+    app.state.extractor = build_extractor(settings)
 
     handlers.install(app)
     if settings.cors_origins:
@@ -103,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         spends_router,
         policies_router,
         approvals_router,
+        receipts_router,
         notifications_router,
         audit_router,
     ):

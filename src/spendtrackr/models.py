@@ -7,6 +7,7 @@ from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.notifications.models import Notification
 from spendtrackr.apps.policies.models import Policy
+from spendtrackr.apps.receipts.models import Receipt
 from spendtrackr.apps.spends.models import Spend
 from spendtrackr.apps.teams.models import Team
 from spendtrackr.apps.users.models import AuthSession, TeamMember, User, UserInvite
@@ -24,6 +25,7 @@ __all__ = [
     "IdempotencyRecord",
     "Notification",
     "Policy",
+    "Receipt",
     "RefreshToken",
     "Spend",
     "Team",

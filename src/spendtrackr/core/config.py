@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     storage_path: Path = Path("./var/receipts")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
+    # Receipt OCR: Gemini when a key is set, the local extractor (pypdf, Tesseract) otherwise.
+    gemini_api_key: SecretStr | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str | None = None
+    gemini_timeout_seconds: float = Field(default=30.0, gt=0)
+    ocr_in_process: bool = True  # the web process runs OCR after an upload (besides workers)
+    ocr_max_attempts: int = Field(default=3, ge=1)
+    ocr_retry_base_seconds: float = Field(default=5.0, ge=0)
+    ocr_stale_seconds: float = Field(default=300.0, gt=0)
+    storage_orphan_grace_seconds: float = Field(default=3600.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
         if self.environment == "production":

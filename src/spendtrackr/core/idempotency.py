@@ -31,6 +31,7 @@ from spendtrackr.core.errors import AppError, BadRequest, Conflict
 
 _KEY_RE = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}$")
 REPLAY_HEADER = "Idempotent-Replayed"
+_FORMS = ("multipart/", "application/x-www-form-urlencoded")
 LOCK_TTL_SECONDS = 60
 
 
@@ -75,8 +76,16 @@ class IdempotentRequest:
         produce: Callable[[], Any],
         response_type: Any,
         status_code: int,
+        fingerprint: str | None = None,
     ) -> Response:
-        """Run `produce` at most once per (company, caller, key) and answer with its JSON."""
+        """Run `produce` at most once per (company, caller, key) and answer with its JSON.
+
+        `fingerprint` stands in for the body's when the body is not comparable between retries
+        (multipart uploads: pass a digest of the parts)."""
+        if fingerprint is not None:
+            self.fingerprint = hashlib.sha256(
+                f"{self.fingerprint}|{fingerprint}".encode()
+            ).hexdigest()
         adapter = _adapter(response_type)
         if self.key is None:
             return _json(adapter.dump_json(produce()), status_code)
@@ -195,8 +204,9 @@ async def idempotent_request(
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.url.path}\n".encode())
     content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/"):
-        # Multipart boundaries differ between retries; such routes fingerprint their parts.
+    if not content_type.startswith(_FORMS):
+        # Forms are parsed (and their stream consumed) before dependencies run, and multipart
+        # boundaries differ between retries anyway: such routes fingerprint their parts.
         digest.update(await request.body())
     settings = request.app.state.settings
     return IdempotentRequest(

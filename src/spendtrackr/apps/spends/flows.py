@@ -23,6 +23,8 @@ from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.notifications import service as notifications
 from spendtrackr.apps.policies import engine
 from spendtrackr.apps.policies import service as policies_service
+from spendtrackr.apps.receipts import service as receipts_service
+from spendtrackr.apps.receipts.schemas import ReceiptRead
 from spendtrackr.apps.spends import service as spends_service
 from spendtrackr.apps.spends.models import Spend, SpendStatus
 from spendtrackr.apps.spends.schemas import SpendCreate, SpendFilters, SpendRead
@@ -59,16 +61,20 @@ def scope_for(session: Session, actor: User) -> spends_service.Scope:
 
 
 def to_read(session: Session, spends: list[Spend]) -> list[SpendRead]:
+    """Spends with their approval steps and receipts: two queries for any number of spends."""
     if not spends:
         return []
-    steps = approvals_service.steps_of(
-        session, company_id=spends[0].company_id, spend_ids=[s.id for s in spends]
-    )
-    by_spend: dict[uuid.UUID, list[ApprovalRead]] = {}
-    for step in steps:
-        by_spend.setdefault(step.spend_id, []).append(ApprovalRead.model_validate(step))
+    company_id, ids = spends[0].company_id, [s.id for s in spends]
+    steps: dict[uuid.UUID, list[ApprovalRead]] = {}
+    for step in approvals_service.steps_of(session, company_id=company_id, spend_ids=ids):
+        steps.setdefault(step.spend_id, []).append(ApprovalRead.model_validate(step))
+    receipts: dict[uuid.UUID, list[ReceiptRead]] = {}
+    for receipt in receipts_service.receipts_of(session, company_id=company_id, spend_ids=ids):
+        receipts.setdefault(receipt.spend_id, []).append(ReceiptRead.model_validate(receipt))
     return [
-        SpendRead.model_validate(s).model_copy(update={"approvals": by_spend.get(s.id, [])})
+        SpendRead.model_validate(s).model_copy(
+            update={"approvals": steps.get(s.id, []), "receipts": receipts.get(s.id, [])}
+        )
         for s in spends
     ]
 
@@ -86,7 +92,7 @@ def list_spends(
     return Page(total=total, items=to_read(session, spends))
 
 
-def _visible_spend(
+def visible_spend(
     session: Session, actor: User, spend_id: uuid.UUID, *, for_update: bool = False
 ) -> Spend:
     spend = spends_service.get_spend_or_404(
@@ -98,7 +104,7 @@ def _visible_spend(
 
 
 def get_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRead:
-    return to_read(session, [_visible_spend(session, actor, spend_id)])[0]
+    return to_read(session, [visible_spend(session, actor, spend_id)])[0]
 
 
 # --- submitting and evaluating ----------------------------------------------------------------
@@ -273,11 +279,30 @@ def apply_decision(
     _notify_step_opened(session, spend, steps[0])
 
 
-def evaluate(
-    session: Session, spend: Spend, submitter: User, *, has_receipt: bool = False
-) -> engine.Decision:
+def evaluate(session: Session, spend: Spend, submitter: User) -> engine.Decision:
     rules = policies_service.active_rules(session, company_id=spend.company_id)
-    return engine.evaluate(facts_for(session, spend, submitter, has_receipt=has_receipt), rules)
+    attached = receipts_service.has_receipt(session, company_id=spend.company_id, spend_id=spend.id)
+    return engine.evaluate(facts_for(session, spend, submitter, has_receipt=attached), rules)
+
+
+def reevaluate(session: Session, spend: Spend) -> None:
+    """Decide again after a fact changed outside an edit (a receipt was read). A pending spend
+    whose routing changes gets new steps; otherwise only its policy flags are refreshed (a
+    decided spend keeps its status)."""
+    submitter = users_service.active_user(
+        session, company_id=spend.company_id, user_id=spend.user_id
+    )
+    if submitter is None:
+        return
+    decision = evaluate(session, spend, submitter)
+    routing = (decision.outcome, list(decision.approvers))
+    stored = (spend.policy_result.get("outcome"), spend.policy_result.get("approvers", []))
+    if spend.status == SpendStatus.pending.value and routing != stored:
+        approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
+        apply_decision(session, spend, submitter, decision, actor_id=None)
+        return
+    spend.policy_flags = list(decision.flags)
+    spend.policy_result = {**spend.policy_result, "flags": list(decision.flags)}
 
 
 def submit_spend(session: Session, *, actor: User, body: SpendCreate) -> SpendRead:
@@ -293,7 +318,7 @@ def submit_spend(session: Session, *, actor: User, body: SpendCreate) -> SpendRe
 
 
 def _own_pending_spend(session: Session, actor: User, spend_id: uuid.UUID) -> Spend:
-    spend = _visible_spend(session, actor, spend_id, for_update=True)
+    spend = visible_spend(session, actor, spend_id, for_update=True)
     if spend.user_id != actor.id:
         raise Forbidden("Only the submitter can change this spend", code="not_submitter")
     if spend.status != SpendStatus.pending.value:

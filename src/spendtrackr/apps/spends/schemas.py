@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, field_serializer, model_validator
 
 from spendtrackr.apps.approvals.schemas import ApprovalRead
+from spendtrackr.apps.receipts.schemas import ReceiptRead
 from spendtrackr.apps.spends.models import SpendStatus
 from spendtrackr.core.currency import CurrencyCode, JsonDecimal, quantize
 from spendtrackr.core.schemas import Schema, UpdateSchema, WriteSchema
@@ -42,7 +43,7 @@ class SpendRead(Schema):
     flags: list[str]
     policy_result: PolicyResult
     approvals: list[ApprovalRead] = Field(default_factory=list)
-    receipts: list[dict[str, Any]] = Field(default_factory=list)
+    receipts: list[ReceiptRead] = Field(default_factory=list)
     reimbursed_at: datetime | None
     created_at: datetime
     updated_at: datetime

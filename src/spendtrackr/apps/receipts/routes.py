@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, File, Form, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
+
+from spendtrackr.apps.receipts import flows
+from spendtrackr.apps.receipts.schemas import ReceiptRead
+from spendtrackr.apps.receipts.service import EXTENSIONS
+from spendtrackr.apps.users.deps import CurrentUser
+from spendtrackr.core.db import SessionDep
+from spendtrackr.core.idempotency import IdempotencyDep
+from spendtrackr.core.openapi import errors
+
+router = APIRouter(prefix="/receipts", tags=["receipts"], responses=errors(401))
+
+
+def _digest(upload: UploadFile) -> str:
+    digest = hashlib.sha256()
+    upload.file.seek(0)
+    while chunk := upload.file.read(1024 * 1024):
+        digest.update(chunk)
+    upload.file.seek(0)
+    return digest.hexdigest()
+
+
+@router.post(
+    "",
+    response_model=ReceiptRead,
+    status_code=201,
+    responses={**errors(403, 404, 409, 413, 415, 422)},
+)
+def upload_receipt(
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    user: CurrentUser,
+    idem: IdempotencyDep,
+    file: Annotated[UploadFile, File(description="JPEG, PNG, WEBP or PDF")],
+    spend_id: Annotated[uuid.UUID, Form()],
+) -> Response:
+    """Attach a receipt to a spend (its submitter, finance or admin). The type is read from the
+    bytes, not from the declared content type. OCR starts right after the response:
+    `ocr_status` goes pending -> processing -> done | failed."""
+    state = request.app.state
+    uploaded: list[ReceiptRead] = []
+
+    def produce() -> ReceiptRead:
+        receipt = flows.upload(
+            session,
+            actor=user,
+            spend_id=spend_id,
+            source=file.file,
+            storage=state.storage,
+            max_bytes=state.settings.max_upload_bytes,
+        )
+        uploaded.append(receipt)
+        return receipt
+
+    response = idem.run(
+        session,
+        company_id=user.company_id,
+        caller=f"user:{user.id}",
+        produce=produce,
+        response_type=ReceiptRead,
+        status_code=201,
+        fingerprint=f"{spend_id}|{_digest(file)}" if idem.key else None,
+    )
+    if uploaded and state.settings.ocr_in_process:
+        background.add_task(
+            flows.run_after_upload,
+            state.session_factory,
+            uploaded[0].id,
+            storage=state.storage,
+            extractor=state.extractor,
+            settings=state.settings,
+        )
+    return response
+
+
+@router.get("/{receipt_id}", response_model=ReceiptRead, responses=errors(404))
+def get_receipt(receipt_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> ReceiptRead:
+    return ReceiptRead.model_validate(
+        flows.visible_receipt(session, actor=user, receipt_id=receipt_id)
+    )
+
+
+@router.get(
+    "/{receipt_id}/file",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {t: {} for t in EXTENSIONS}, "description": "The file"},
+        **errors(404),
+    },
+)
+def download_receipt(
+    receipt_id: uuid.UUID, request: Request, session: SessionDep, user: CurrentUser
+) -> StreamingResponse:
+    """The stored bytes, with their sniffed content type, as an attachment."""
+    receipt = flows.visible_receipt(session, actor=user, receipt_id=receipt_id)
+    filename = f"receipt-{receipt.id}.{EXTENSIONS[receipt.content_type]}"
+    return StreamingResponse(
+        request.app.state.storage.iter_chunks(receipt.storage_key),
+        media_type=receipt.content_type,
+        headers={
+            "Content-Length": str(receipt.size),
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )

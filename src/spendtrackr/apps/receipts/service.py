@@ -1,0 +1,319 @@
+"""Receipts: files checked by their bytes, stored by content hash, and their OCR jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
+from sqlalchemy import and_, event, or_, select, update
+from sqlalchemy.orm import Session, SessionTransaction
+
+from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.receipts.models import OcrStatus, Receipt
+from spendtrackr.apps.receipts.schemas import ExtractedReceipt
+from spendtrackr.core.db import get_in_company_or_404, utcnow
+from spendtrackr.core.errors import PayloadTooLarge, UnsupportedMediaType
+from spendtrackr.core.storage import Storage
+
+RECEIPT_NOT_FOUND = "Receipt not found"
+EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "application/pdf": "pdf",
+}
+
+
+def sniff(head: bytes) -> str | None:
+    """The type from the first bytes; the declared content type is never trusted."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+def _check_parses(source: BinaryIO, content_type: str) -> None:
+    """A right signature is not enough (a renamed or polyglot file has one): the file must open
+    as what it claims to be."""
+    source.seek(0)
+    try:
+        if content_type == "application/pdf":
+            reader = PdfReader(source)
+            if len(reader.pages) == 0:
+                raise ValueError("no pages")
+        else:
+            with Image.open(source) as image:
+                expected = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}[
+                    content_type
+                ]
+                if image.format != expected:
+                    raise ValueError(f"{image.format} is not {expected}")
+                image.verify()
+    except (
+        PdfReadError,
+        UnidentifiedImageError,
+        ValueError,
+        OSError,
+        SyntaxError,
+        KeyError,
+    ) as exc:
+        raise UnsupportedMediaType(
+            f"The file is not a valid {EXTENSIONS[content_type].upper()} ({type(exc).__name__})",
+            code="unsupported_media_type",
+        ) from None
+    finally:
+        source.seek(0)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedFile:
+    content_type: str
+    size: int
+    sha256: str
+
+
+def inspect_upload(source: BinaryIO, *, max_bytes: int) -> CheckedFile:
+    """Hash and measure the upload in chunks (it is spooled to disk, never held whole), sniff its
+    type, and make sure it parses."""
+    digest = hashlib.sha256()
+    size = 0
+    source.seek(0)
+    head = source.read(16)
+    source.seek(0)
+    while chunk := source.read(1024 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"The file is larger than {max_bytes} bytes")
+        digest.update(chunk)
+    if size == 0:
+        raise UnsupportedMediaType("The file is empty", code="unsupported_media_type")
+    content_type = sniff(head)
+    if content_type is None:
+        raise UnsupportedMediaType(
+            "Only JPEG, PNG, WEBP and PDF receipts are accepted", code="unsupported_media_type"
+        )
+    _check_parses(source, content_type)
+    return CheckedFile(content_type=content_type, size=size, sha256=digest.hexdigest())
+
+
+def storage_key(company_id: uuid.UUID, sha256: str) -> str:
+    return f"{company_id.hex}/{sha256[:2]}/{sha256}"
+
+
+_NEW_FILES = "receipts_new_files"
+
+
+def store_file(session: Session, storage: Storage, *, key: str, source: BinaryIO) -> None:
+    """Put the file; if this transaction then rolls back, the file it created goes too."""
+    source.seek(0)
+    if storage.put(key, source):
+        session.info.setdefault(_NEW_FILES, []).append((storage, key))
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_new_files(session: Session) -> None:
+    session.info.pop(_NEW_FILES, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_new_files(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        for storage, key in session.info.pop(_NEW_FILES, ()):
+            storage.delete(key)
+
+
+def create_receipt(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    spend_id: uuid.UUID,
+    uploaded_by: uuid.UUID,
+    checked: CheckedFile,
+    key: str,
+) -> Receipt:
+    receipt = Receipt(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        spend_id=spend_id,
+        uploaded_by=uploaded_by,
+        content_type=checked.content_type,
+        size=checked.size,
+        sha256=checked.sha256,
+        storage_key=key,
+        ocr_status=OcrStatus.pending.value,
+        ocr_next_attempt_at=utcnow(),
+    )
+    session.add(receipt)
+    session.flush()
+    audit.record(
+        session,
+        company_id=company_id,
+        actor_id=uploaded_by,
+        action="receipt.uploaded",
+        entity_type="receipt",
+        entity_id=receipt.id,
+        metadata={
+            "spend_id": spend_id,
+            "sha256": checked.sha256,
+            "size": checked.size,
+            "content_type": checked.content_type,
+        },
+    )
+    return receipt
+
+
+def sha_seen_before(
+    session: Session, *, company_id: uuid.UUID, sha256: str, exclude: uuid.UUID
+) -> bool:
+    return (
+        session.scalar(
+            select(Receipt.id)
+            .where(
+                Receipt.company_id == company_id, Receipt.sha256 == sha256, Receipt.id != exclude
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def get_receipt_or_404(
+    session: Session, *, company_id: uuid.UUID, receipt_id: uuid.UUID, for_update: bool = False
+) -> Receipt:
+    return get_in_company_or_404(
+        session, Receipt, receipt_id, company_id, detail=RECEIPT_NOT_FOUND, for_update=for_update
+    )
+
+
+def receipts_of(
+    session: Session, *, company_id: uuid.UUID, spend_ids: list[uuid.UUID]
+) -> list[Receipt]:
+    if not spend_ids:
+        return []
+    return list(
+        session.scalars(
+            select(Receipt)
+            .where(Receipt.company_id == company_id, Receipt.spend_id.in_(spend_ids))
+            .order_by(Receipt.created_at)
+        )
+    )
+
+
+# --- the OCR job --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    receipt_id: uuid.UUID
+    claim_id: uuid.UUID
+
+
+def claim_one(session: Session, *, receipt_id: uuid.UUID) -> Claim | None:
+    """Claim a pending receipt by id (the web process, right after the upload)."""
+    claim_id = uuid.uuid4()
+    result = session.execute(
+        update(Receipt)
+        .where(Receipt.id == receipt_id, Receipt.ocr_status == OcrStatus.pending.value)
+        .values(
+            ocr_status=OcrStatus.processing.value,
+            ocr_claim_id=claim_id,
+            ocr_started_at=utcnow(),
+            ocr_attempts=Receipt.ocr_attempts + 1,
+        )
+    )
+    return Claim(receipt_id, claim_id) if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def claim_batch(
+    session: Session, *, limit: int, stale_after: timedelta, now: datetime | None = None
+) -> list[Claim]:
+    """Claim due receipts for a worker: pending ones whose retry time has come, and ones stuck in
+    `processing` (their worker died). SKIP LOCKED lets several workers claim side by side without
+    waiting for or taking each other's rows; on SQLite the transaction's write lock does that."""
+    now = now or utcnow()
+    due = or_(
+        and_(Receipt.ocr_status == OcrStatus.pending.value, Receipt.ocr_next_attempt_at <= now),
+        and_(
+            Receipt.ocr_status == OcrStatus.processing.value,
+            Receipt.ocr_started_at < now - stale_after,
+        ),
+    )
+    rows = session.scalars(
+        select(Receipt)
+        .where(due)
+        .order_by(Receipt.ocr_next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    claims = []
+    for receipt in rows:
+        claim = Claim(receipt.id, uuid.uuid4())
+        receipt.ocr_status = OcrStatus.processing.value
+        receipt.ocr_claim_id = claim.claim_id
+        receipt.ocr_started_at = now
+        receipt.ocr_attempts += 1
+        claims.append(claim)
+    return claims
+
+
+def load_claimed(session: Session, claim: Claim, *, for_update: bool = False) -> Receipt | None:
+    """The receipt, if this claim still owns it (a stale claim may have been taken over)."""
+    stmt = select(Receipt).where(
+        Receipt.id == claim.receipt_id,
+        Receipt.ocr_claim_id == claim.claim_id,
+        Receipt.ocr_status == OcrStatus.processing.value,
+    )
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return session.scalars(stmt).one_or_none()
+
+
+def mark_done(
+    receipt: Receipt, *, extracted: ExtractedReceipt, verified: bool, engine: str
+) -> None:
+    receipt.ocr_status = OcrStatus.done.value
+    receipt.extracted = extracted.model_dump(mode="json")
+    receipt.verified = verified
+    receipt.ocr_engine = engine
+    receipt.ocr_error = None
+    receipt.ocr_finished_at = utcnow()
+    receipt.ocr_claim_id = None
+
+
+def mark_failed(receipt: Receipt, *, error: str, retry_in: timedelta | None, engine: str) -> None:
+    """Back to `pending` with a later retry time, or `failed` for good."""
+    receipt.ocr_error = error[:500]
+    receipt.ocr_engine = engine
+    receipt.ocr_claim_id = None
+    if retry_in is None:
+        receipt.ocr_status = OcrStatus.failed.value
+        receipt.ocr_finished_at = utcnow()
+    else:
+        receipt.ocr_status = OcrStatus.pending.value
+        receipt.ocr_next_attempt_at = utcnow() + retry_in
+
+
+def referenced_keys(session: Session, keys: list[str]) -> set[str]:
+    if not keys:
+        return set()
+    return set(session.scalars(select(Receipt.storage_key).where(Receipt.storage_key.in_(keys))))
+
+
+def has_receipt(session: Session, *, company_id: uuid.UUID, spend_id: uuid.UUID) -> bool:
+    found = session.scalar(
+        select(Receipt.id)
+        .where(Receipt.company_id == company_id, Receipt.spend_id == spend_id)
+        .limit(1)
+    )
+    return found is not None
