@@ -146,3 +146,22 @@ def submit_spend(
     response = client.post("/spends", json=body, headers=actor.headers)
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+def webhook_secret(client: TestClient, admin: Actor) -> dict[str, str]:
+    response = client.post("/companies/me/webhook-secret", headers=admin.headers)
+    assert response.status_code == 201, response.text
+    return {"x-webhook-secret": response.json()["secret"]}
+
+
+def issue_card(
+    client: TestClient,
+    admin: Actor,
+    holder: Actor,
+    limits: list[dict[str, Any]] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    body = {"user_id": holder.id, "currency": "USD", "spending_limits": limits or [], **fields}
+    response = client.post("/cards", json=body, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())

@@ -14,8 +14,11 @@ from spendtrackr.apps.approvals.routes import router as approvals_router
 from spendtrackr.apps.audit.routes import router as audit_router
 from spendtrackr.apps.auth.routes import me as me_router
 from spendtrackr.apps.auth.routes import public as auth_router
+from spendtrackr.apps.cards.routes import network as card_network_router
+from spendtrackr.apps.cards.routes import router as cards_router
 from spendtrackr.apps.catalog.routes import categories, vendors
 from spendtrackr.apps.companies.routes import router as companies_router
+from spendtrackr.apps.events.routes import router as events_router
 from spendtrackr.apps.notifications.routes import router as notifications_router
 from spendtrackr.apps.policies.routes import router as policies_router
 from spendtrackr.apps.receipts.extractors import build_extractor
@@ -27,7 +30,7 @@ from spendtrackr.apps.users.routes import router as users_router
 from spendtrackr.core import handlers
 from spendtrackr.core.cache import build_cache
 from spendtrackr.core.config import Settings, get_settings
-from spendtrackr.core.db import build_engine, build_session_factory
+from spendtrackr.core.db import build_engine, build_session_factory, utcnow
 from spendtrackr.core.logging import configure_logging
 from spendtrackr.core.middleware import RequestContextMiddleware
 from spendtrackr.core.ratelimit import RateLimiter
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.passwords = Passwords(settings)
     app.state.tokens = Tokens(settings)
     app.state.storage = LocalStorage(settings.storage_path)
+    app.state.clock = utcnow
     app.state.extractor = build_extractor(settings)
 
     handlers.install(app)
@@ -96,6 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(ops.router)
     app.include_router(auth_router)
+    # Webhooks authenticate with the company's webhook secret instead of a user token.
+    app.include_router(card_network_router)
+    app.include_router(events_router)
     # Everything below is authenticated by default: the dependency sits on the parent router.
     api = APIRouter(dependencies=[Depends(get_current_user)])
     for router in (
@@ -109,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies_router,
         approvals_router,
         receipts_router,
+        cards_router,
         notifications_router,
         audit_router,
     ):

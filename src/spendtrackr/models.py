@@ -3,8 +3,10 @@
 from spendtrackr.apps.approvals.models import ApprovalStep
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
 from spendtrackr.apps.auth.models import RefreshToken
+from spendtrackr.apps.cards.models import Card, CardAuthorization
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies.models import Company
+from spendtrackr.apps.events.models import ProcessedEvent
 from spendtrackr.apps.notifications.models import Notification
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.receipts.models import Receipt
@@ -20,11 +22,14 @@ __all__ = [
     "AuditLog",
     "AuthSession",
     "Base",
+    "Card",
+    "CardAuthorization",
     "Category",
     "Company",
     "IdempotencyRecord",
     "Notification",
     "Policy",
+    "ProcessedEvent",
     "Receipt",
     "RefreshToken",
     "Spend",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -55,6 +57,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
 
+    # Key of the HMAC kept of card numbers (derived from JWT_SECRET when unset).
+    card_number_key: SecretStr | None = None
+
     storage_path: Path = Path("./var/receipts")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
@@ -79,6 +84,13 @@ class Settings(BaseSettings):
                     "when ENVIRONMENT=production"
                 )
         return self
+
+    @property
+    def card_key(self) -> bytes:
+        if self.card_number_key is not None:
+            return self.card_number_key.get_secret_value().encode()
+        secret = self.jwt_secret.get_secret_value().encode()
+        return hmac.new(secret, b"spendtrackr card number hash", hashlib.sha256).digest()
 
     @property
     def is_sqlite(self) -> bool:

@@ -77,11 +77,13 @@ class IdempotentRequest:
         response_type: Any,
         status_code: int,
         fingerprint: str | None = None,
+        stored_type: Any = None,
     ) -> Response:
         """Run `produce` at most once per (company, caller, key) and answer with its JSON.
 
         `fingerprint` stands in for the body's when the body is not comparable between retries
-        (multipart uploads: pass a digest of the parts)."""
+        (multipart uploads: pass a digest of the parts). `stored_type` serializes the copy kept for
+        replays when the first answer holds what must not be stored (a card number)."""
         if fingerprint is not None:
             self.fingerprint = hashlib.sha256(
                 f"{self.fingerprint}|{fingerprint}".encode()
@@ -115,9 +117,12 @@ class IdempotentRequest:
             # holding it on a database without blocking unique checks).
             return self._replay_or_in_progress(session, company_id, caller)
 
-        body = adapter.dump_json(produce())
+        result = produce()
+        body = adapter.dump_json(result)
         record.status_code = status_code
-        record.response_body = body
+        record.response_body = (
+            body if stored_type is None else _adapter(stored_type).dump_json(result)
+        )
         return _json(body, status_code)
 
     def _find(

@@ -128,3 +128,11 @@ def delete_item(
         entity_id=item_id,
         metadata={"name": item.name},
     )
+
+
+def find_by_name(
+    session: Session, model: type[Item], *, company_id: uuid.UUID, name: str
+) -> Item | None:
+    return session.scalars(
+        select(model).where(model.company_id == company_id, model.name == name)
+    ).one_or_none()

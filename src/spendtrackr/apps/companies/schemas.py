@@ -2,23 +2,38 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from spendtrackr.core.currency import CurrencyCode
 from spendtrackr.core.schemas import Name, Schema, UpdateSchema
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+    return value
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_check_timezone)]
 
 
 class CompanyRead(Schema):
     id: uuid.UUID
     name: str
     base_currency: str
+    timezone: str = Field(description="Card limit windows (daily, monthly...) follow this zone")
     created_at: datetime
 
 
 class CompanyUpdate(UpdateSchema):
     name: Name | None = None
     base_currency: CurrencyCode | None = None
+    timezone: TimeZone | None = None
 
 
 class WebhookSecret(Schema):

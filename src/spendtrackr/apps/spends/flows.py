@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -419,4 +420,53 @@ def decide_approval(
     spends_service.transition(session, spend, SpendStatus.approved, actor_id=actor.id)
     _notify_submitter(
         session, spend, "spend.approved", f"Your spend {_describe(spend)} was approved"
+    )
+
+
+# --- card spends ----------------------------------------------------------------------------
+
+
+def decide_card_spend(session: Session, *, holder: User, facts: engine.Facts) -> engine.Decision:
+    """The policies' decision for a card purchase, before anything is written (a block declines)."""
+    return engine.evaluate(
+        facts, policies_service.active_rules(session, company_id=holder.company_id)
+    )
+
+
+def create_card_spend(
+    session: Session, *, holder: User, fields: dict[str, Any], decision: engine.Decision
+) -> Spend:
+    """The `card` spend of an approved authorization; the policies' decision applies to it as to
+    any spend (approved, or pending review by its approvers)."""
+    spend = spends_service.create_spend(
+        session,
+        company_id=holder.company_id,
+        user_id=holder.id,
+        fields={**fields, "source": "card"},
+    )
+    if spends_service.looks_duplicate(session, spend):
+        spends_service.add_system_flag(spend, "possible_duplicate")
+    apply_decision(session, spend, holder, decision, actor_id=None)
+    return spend
+
+
+def facts_for_card(
+    session: Session,
+    holder: User,
+    *,
+    amount: Decimal,
+    currency: str,
+    category_id: uuid.UUID | None,
+    vendor_id: uuid.UUID | None,
+) -> engine.Facts:
+    teams = users_service.team_ids_for(session, [holder.id]).get(holder.id, [])
+    return engine.Facts(
+        amount=amount,
+        currency=currency,
+        source="card",
+        category_id=category_id,
+        vendor_id=vendor_id,
+        user_role=holder.role,
+        team_ids=frozenset(teams),
+        has_receipt=False,
     )

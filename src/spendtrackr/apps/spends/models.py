@@ -47,7 +47,7 @@ class Spend(Entity):
     category_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("category.id"))
     vendor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("vendor.id"))
     team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("team.id"))
-    card_id: Mapped[uuid.UUID | None]
+    card_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("card.id"))
     # Flags the system raised (possible_duplicate, receipt_amount_mismatch) and those the
     # policies raised; a re-evaluation replaces only the latter.
     system_flags: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -75,12 +75,14 @@ def update_user(
     """Change name, role, manager or active state. The last active admin cannot be demoted or
     deactivated (409 `last_admin`). A deactivation revokes the user's tokens at once."""
     changes = body.changes()
-    user = service.update_user(session, actor=actor, user_id=user_id, changes=changes)
+    user = service.update_user(
+        session, company_id=actor.company_id, actor_id=actor.id, user_id=user_id, changes=changes
+    )
     return service.to_read(session, [user])[0]
 
 
 @router.delete("/{user_id}", response_model=Message, responses=errors(404, 409))
 def delete_user(user_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> Message:
     """Soft delete: the user is deactivated and their tokens revoked; history is kept."""
-    service.delete_user(session, actor=actor, user_id=user_id)
+    service.delete_user(session, company_id=actor.company_id, actor_id=actor.id, user_id=user_id)
     return Message(message="Deleted successfully")

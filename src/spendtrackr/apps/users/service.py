@@ -178,17 +178,18 @@ def _deactivate(user: User, now: datetime) -> None:
 def update_user(
     session: Session,
     *,
-    actor: User,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
     user_id: uuid.UUID,
     changes: dict[str, object],
 ) -> User:
     user = get_in_company_or_404(
-        session, User, user_id, actor.company_id, detail=USER_NOT_FOUND, for_update=True
+        session, User, user_id, company_id, detail=USER_NOT_FOUND, for_update=True
     )
     if "manager_id" in changes:
         manager_id = changes["manager_id"]
         assert manager_id is None or isinstance(manager_id, uuid.UUID)
-        _check_manager(session, company_id=actor.company_id, manager_id=manager_id, user_id=user.id)
+        _check_manager(session, company_id=company_id, manager_id=manager_id, user_id=user.id)
     demoting = "role" in changes and changes["role"] != Role.admin and user.role == Role.admin
     deactivating = changes.get("is_active") is False and user.is_active
     if demoting or deactivating:
@@ -207,8 +208,8 @@ def update_user(
         user.token_version += 1  # access tokens carry the role: re-issue them
     audit.record(
         session,
-        company_id=actor.company_id,
-        actor_id=actor.id,
+        company_id=company_id,
+        actor_id=actor_id,
         action="user.updated",
         entity_type="user",
         entity_id=user.id,
@@ -217,10 +218,12 @@ def update_user(
     return user
 
 
-def delete_user(session: Session, *, actor: User, user_id: uuid.UUID) -> None:
+def delete_user(
+    session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID | None, user_id: uuid.UUID
+) -> None:
     """Soft delete: deactivate, revoke every token, keep the row and its history."""
     user = get_in_company_or_404(
-        session, User, user_id, actor.company_id, detail=USER_NOT_FOUND, for_update=True
+        session, User, user_id, company_id, detail=USER_NOT_FOUND, for_update=True
     )
     if not user.is_active:
         raise NotFound(USER_NOT_FOUND)
@@ -228,8 +231,8 @@ def delete_user(session: Session, *, actor: User, user_id: uuid.UUID) -> None:
     _deactivate(user, utcnow())
     audit.record(
         session,
-        company_id=actor.company_id,
-        actor_id=actor.id,
+        company_id=company_id,
+        actor_id=actor_id,
         action="user.deleted",
         entity_type="user",
         entity_id=user.id,

@@ -1,0 +1,312 @@
+"""Issuing and controlling cards, and the real-time authorization of card purchases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.cards import service as cards_service
+from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus
+from spendtrackr.apps.cards.schemas import (
+    AuthorizationRequest,
+    AuthorizationResult,
+    CardIssued,
+    CardRead,
+)
+from spendtrackr.apps.catalog import service as catalog_service
+from spendtrackr.apps.catalog.models import Category, Vendor
+from spendtrackr.apps.companies.models import Company
+from spendtrackr.apps.notifications import service as notifications
+from spendtrackr.apps.policies import engine
+from spendtrackr.apps.spends import flows as spend_flows
+from spendtrackr.apps.users import service as users_service
+from spendtrackr.apps.users.models import User
+from spendtrackr.apps.users.permissions import Capability, can
+from spendtrackr.core.currency import quantize
+from spendtrackr.core.errors import NotFound, ValidationFailed
+from spendtrackr.core.pagination import Page, PageParams
+
+
+def _check_categories(
+    session: Session, company_id: uuid.UUID, ids: list[uuid.UUID] | None
+) -> list[str]:
+    for category_id in ids or []:
+        try:
+            catalog_service.get_or_404(
+                session, Category, company_id=company_id, item_id=category_id
+            )
+        except NotFound:
+            raise ValidationFailed(
+                f"category {category_id} does not exist in this company", code="invalid_category"
+            ) from None
+    return [str(c) for c in dict.fromkeys(ids or [])]
+
+
+def _controls(session: Session, company_id: uuid.UUID, fields: dict[str, Any]) -> dict[str, Any]:
+    out = dict(fields)
+    if "spending_limits" in fields:
+        raw = [x if isinstance(x, dict) else x.model_dump() for x in fields["spending_limits"]]
+        out["spending_limits"] = [
+            {"amount": str(x["amount"]), "interval": x["interval"]} for x in raw
+        ]
+    for key in ("allowed_categories", "blocked_categories"):
+        if key in fields:
+            out[key] = _check_categories(session, company_id, fields[key])
+    return out
+
+
+def _notify_holder(session: Session, card: Card, kind: str, message: str) -> None:
+    notifications.notify(
+        session,
+        company_id=card.company_id,
+        user_ids=[card.user_id],
+        kind=kind,
+        message=message,
+        entity_type="card",
+        entity_id=card.id,
+    )
+
+
+def issue(
+    session: Session, *, actor: User, fields: dict[str, Any], key: bytes, now: datetime
+) -> CardIssued:
+    try:
+        users_service.get_user_or_404(
+            session, company_id=actor.company_id, user_id=fields["user_id"]
+        )
+    except NotFound:
+        raise ValidationFailed(
+            "user_id is not a user of this company", code="invalid_user"
+        ) from None
+    controls = _controls(session, actor.company_id, fields)
+    for key_name in ("allowed_categories", "blocked_categories"):
+        controls[key_name] = controls.get(key_name) or []
+    card, number, cvc = cards_service.issue_card(
+        session, company_id=actor.company_id, actor_id=actor.id, fields=controls, key=key, now=now
+    )
+    _notify_holder(session, card, "card.issued", f"A card ending in {card.last4} was issued to you")
+    return CardIssued(**CardRead.model_validate(card).model_dump(), number=number, cvc=cvc)
+
+
+def _visible_card(
+    session: Session, actor: User, card_id: uuid.UUID, *, for_update: bool = False
+) -> Card:
+    card = cards_service.get_card_or_404(
+        session, company_id=actor.company_id, card_id=card_id, for_update=for_update
+    )
+    if card.user_id != actor.id and not can(actor.role, Capability.manage_cards):
+        raise NotFound(cards_service.CARD_NOT_FOUND)
+    return card
+
+
+def list_cards(
+    session: Session,
+    *,
+    actor: User,
+    user_id: uuid.UUID | None,
+    status: CardStatus | None,
+    page: PageParams,
+) -> Page[CardRead]:
+    """Cardholders see their own cards; finance and admins every card of the company."""
+    if not can(actor.role, Capability.manage_cards):
+        user_id = actor.id
+    total, cards = cards_service.list_cards(
+        session, company_id=actor.company_id, user_id=user_id, status=status, page=page
+    )
+    return Page(total=total, items=[CardRead.model_validate(c) for c in cards])
+
+
+def get_card(session: Session, *, actor: User, card_id: uuid.UUID) -> CardRead:
+    return CardRead.model_validate(_visible_card(session, actor, card_id))
+
+
+def update(
+    session: Session, *, actor: User, card_id: uuid.UUID, changes: dict[str, Any]
+) -> CardRead:
+    card = _visible_card(session, actor, card_id, for_update=True)
+    controls = _controls(session, actor.company_id, changes)
+    for key_name in ("allowed_categories", "blocked_categories"):
+        if key_name in controls and controls[key_name] is None:
+            controls[key_name] = []
+    cards_service.update_card(session, card, actor_id=actor.id, changes=controls)
+    if "spending_limits" in changes:
+        _notify_holder(
+            session,
+            card,
+            "card.limits_changed",
+            f"The limits of your card ending in {card.last4} changed",
+        )
+    return CardRead.model_validate(card)
+
+
+def change_status(
+    session: Session, *, actor: User, card_id: uuid.UUID, to: CardStatus, now: datetime
+) -> CardRead:
+    card = _visible_card(session, actor, card_id, for_update=True)
+    cards_service.set_status(session, card, to, actor_id=actor.id, now=now)
+    verb = {
+        CardStatus.frozen: "frozen",
+        CardStatus.active: "unfrozen",
+        CardStatus.cancelled: "cancelled",
+    }[to]
+    _notify_holder(session, card, f"card.{verb}", f"Your card ending in {card.last4} was {verb}")
+    return CardRead.model_validate(card)
+
+
+# --- authorizations -----------------------------------------------------------------------------
+
+
+def _answer(auth: CardAuthorization) -> AuthorizationResult:
+    return AuthorizationResult(
+        approved=auth.approved, decline_reason=auth.decline_reason, spend_id=auth.spend_id
+    )
+
+
+def _category(
+    session: Session, company_id: uuid.UUID, category_id: uuid.UUID | None
+) -> uuid.UUID | None:
+    """The merchant category if it is one of this company's, else none."""
+    if category_id is None:
+        return None
+    try:
+        return catalog_service.get_or_404(
+            session, Category, company_id=company_id, item_id=category_id
+        ).id
+    except NotFound:
+        return None
+
+
+def _vendor_id(session: Session, company_id: uuid.UUID, merchant: str) -> uuid.UUID | None:
+    vendor = catalog_service.find_by_name(session, Vendor, company_id=company_id, name=merchant)
+    return vendor.id if vendor else None
+
+
+def authorize(
+    session: Session, *, company: Company, body: AuthorizationRequest, key: bytes, now: datetime
+) -> AuthorizationResult:
+    """Approve or decline one purchase, exactly once per `authorization_id`.
+
+    Everything that does not depend on the card's running totals (the policies, the merchant's
+    category and vendor) is worked out first; then the card row is locked, and the limits are
+    checked and the authorization recorded under that lock, so concurrent purchases on one card
+    never approve more than its limits allow.
+    """
+    company_id = company.id
+    existing = cards_service.find_authorization(
+        session, company_id=company_id, authorization_id=body.authorization_id
+    )
+    if existing is not None:
+        return _answer(existing)
+    try:
+        card = cards_service.get_card_or_404(session, company_id=company_id, card_id=body.card_id)
+    except NotFound:
+        # An unknown card, or another company's: nothing of ours to record it against.
+        return AuthorizationResult(approved=False, decline_reason="unknown_card")
+    amount = quantize(body.amount, body.currency)
+    category_id = _category(session, company_id, body.category_id)
+    holder = users_service.active_user(session, company_id=company_id, user_id=card.user_id)
+    decision: engine.Decision | None = None
+    if holder is not None and card.currency == body.currency:
+        facts = spend_flows.facts_for_card(
+            session,
+            holder,
+            amount=amount,
+            currency=body.currency,
+            category_id=category_id,
+            vendor_id=_vendor_id(session, company_id, body.merchant_name),
+        )
+        decision = spend_flows.decide_card_spend(session, holder=holder, facts=facts)
+
+    card = cards_service.get_card_or_404(
+        session, company_id=company_id, card_id=body.card_id, for_update=True
+    )
+    existing = cards_service.find_authorization(
+        session, company_id=company_id, authorization_id=body.authorization_id
+    )
+    if existing is not None:  # a concurrent retry got here first
+        return _answer(existing)
+    reason = _decline_reason(
+        session, card, holder, body, amount, category_id, decision, company, now
+    )
+    spend_id = None
+    if reason is None:
+        assert holder is not None
+        assert decision is not None
+        spend = spend_flows.create_card_spend(
+            session,
+            holder=holder,
+            fields={
+                "amount": amount,
+                "currency": body.currency,
+                "spend_date": now.astimezone(ZoneInfo(company.timezone)).date(),
+                "description": body.merchant_name,
+                "category_id": category_id,
+                "vendor_id": _vendor_id(session, company_id, body.merchant_name),
+                "card_id": card.id,
+            },
+            decision=decision,
+        )
+        spend_id = spend.id
+    try:
+        with session.begin_nested():
+            auth = cards_service.record_authorization(
+                session,
+                card=card,
+                authorization_id=body.authorization_id,
+                amount=amount,
+                currency=body.currency,
+                merchant_name=body.merchant_name,
+                category_id=category_id,
+                decline_reason=reason,
+                spend_id=spend_id,
+                now=now,
+            )
+    except IntegrityError:
+        # The same authorization_id on another card of the company, decided concurrently.
+        session.rollback()
+        existing = cards_service.find_authorization(
+            session, company_id=company_id, authorization_id=body.authorization_id
+        )
+        assert existing is not None
+        return _answer(existing)
+    return _answer(auth)
+
+
+def _decline_reason(
+    session: Session,
+    card: Card,
+    holder: User | None,
+    body: AuthorizationRequest,
+    amount: Decimal,
+    category_id: uuid.UUID | None,
+    decision: engine.Decision | None,
+    company: Company,
+    now: datetime,
+) -> str | None:
+    if card.status == CardStatus.frozen.value:
+        return "card_frozen"
+    if card.status == CardStatus.cancelled.value:
+        return "card_cancelled"
+    if holder is None:
+        return "cardholder_inactive"
+    if body.currency != card.currency:
+        return "currency_mismatch"
+    category = str(category_id) if category_id else None
+    if card.allowed_categories and category not in card.allowed_categories:
+        return "category_blocked"
+    if category is not None and category in card.blocked_categories:
+        return "category_blocked"
+    exceeded = cards_service.exceeded_limit(
+        session, card, amount=amount, now=now, tz=ZoneInfo(company.timezone)
+    )
+    if exceeded is not None:
+        return f"spending_limit_exceeded:{exceeded}"
+    if decision is not None and decision.outcome == "blocked":
+        return "policy_blocked"
+    return None

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from spendtrackr.core.db import Base, Entity, utcnow
+
+
+class CardStatus(StrEnum):
+    active = "active"
+    frozen = "frozen"
+    cancelled = "cancelled"
+
+
+class Card(Entity):
+    __tablename__ = "card"
+    __table_args__ = (
+        Index("ix_card_company_user", "company_id", "user_id"),
+        Index("ix_card_company_created", "company_id", "created_at"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    label: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default=CardStatus.active.value)
+    last4: Mapped[str] = mapped_column(String(4))
+    exp_month: Mapped[int]
+    exp_year: Mapped[int]
+    # HMAC-SHA256 of the full number under a server key: lets the number be matched, never read.
+    number_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    spending_limits: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    allowed_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    blocked_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    cancelled_at: Mapped[datetime | None]
+
+
+class CardAuthorization(Base):
+    """Every answer given to the card network, approved or declined; a retry returns it again."""
+
+    __tablename__ = "card_authorization"
+    __table_args__ = (
+        UniqueConstraint("company_id", "authorization_id"),
+        # The limit sums: approved amounts of one card since a window start.
+        Index("ix_card_authorization_card_window", "card_id", "approved", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
+    card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card.id"))
+    authorization_id: Mapped[str] = mapped_column(String(100))
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    merchant_name: Mapped[str] = mapped_column(String(200))
+    category_id: Mapped[uuid.UUID | None]
+    approved: Mapped[bool]
+    decline_reason: Mapped[str | None] = mapped_column(String(64))
+    spend_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("spend.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

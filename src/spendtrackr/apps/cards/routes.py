@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from spendtrackr.apps.cards import flows
+from spendtrackr.apps.cards.models import CardStatus
+from spendtrackr.apps.cards.schemas import (
+    AuthorizationRequest,
+    AuthorizationResult,
+    CardCreate,
+    CardIssued,
+    CardRead,
+    CardUpdate,
+)
+from spendtrackr.apps.companies.deps import WebhookCompany
+from spendtrackr.apps.users.deps import CardManager, CurrentUser
+from spendtrackr.core.clock import NowDep
+from spendtrackr.core.db import SessionDep
+from spendtrackr.core.idempotency import IdempotencyDep
+from spendtrackr.core.openapi import errors
+from spendtrackr.core.pagination import Page, PageDep
+
+router = APIRouter(prefix="/cards", tags=["cards"], responses=errors(401))
+network = APIRouter(prefix="/card-network", tags=["card network"])
+
+
+@router.post("", response_model=CardIssued, status_code=201, responses=errors(403, 409, 422))
+def issue_card(
+    body: CardCreate,
+    request: Request,
+    session: SessionDep,
+    actor: CardManager,
+    idem: IdempotencyDep,
+    now: NowDep,
+) -> Response:
+    """Issue a virtual card (finance, admin). The full `number` and `cvc` are in this answer only:
+    they are never stored (a replay of the same Idempotency-Key answers without them)."""
+    return idem.run(
+        session,
+        company_id=actor.company_id,
+        caller=f"user:{actor.id}",
+        produce=lambda: flows.issue(
+            session,
+            actor=actor,
+            fields=body.model_dump(),
+            key=request.app.state.settings.card_key,
+            now=now,
+        ),
+        response_type=CardIssued,
+        status_code=201,
+        stored_type=CardRead,
+    )
+
+
+@router.get("", response_model=Page[CardRead])
+def list_cards(
+    session: SessionDep,
+    user: CurrentUser,
+    page: PageDep,
+    user_id: Annotated[uuid.UUID | None, Query()] = None,
+    status: Annotated[CardStatus | None, Query()] = None,
+) -> Page[CardRead]:
+    """Your cards (finance and admins: every card of the company, filterable by holder)."""
+    return flows.list_cards(session, actor=user, user_id=user_id, status=status, page=page)
+
+
+@router.get("/{card_id}", response_model=CardRead, responses=errors(404))
+def get_card(card_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> CardRead:
+    return flows.get_card(session, actor=user, card_id=card_id)
+
+
+@router.patch("/{card_id}", response_model=CardRead, responses=errors(403, 404, 409, 422))
+def update_card(
+    card_id: uuid.UUID, body: CardUpdate, session: SessionDep, actor: CardManager
+) -> CardRead:
+    """Change limits, category controls or label (a cancelled card: 409)."""
+    return flows.update(session, actor=actor, card_id=card_id, changes=body.changes())
+
+
+def _status_route(to: CardStatus, doc: str):  # type: ignore[no-untyped-def]
+    def change(
+        card_id: uuid.UUID, session: SessionDep, actor: CardManager, now: NowDep
+    ) -> CardRead:
+        return flows.change_status(session, actor=actor, card_id=card_id, to=to, now=now)
+
+    change.__doc__ = doc
+    return change
+
+
+for _verb, _to, _doc in (
+    ("freeze", CardStatus.frozen, "Freeze an active card: purchases are declined `card_frozen`."),
+    ("unfreeze", CardStatus.active, "Unfreeze a frozen card."),
+    ("cancel", CardStatus.cancelled, "Cancel a card for good (409 on any later change)."),
+):
+    router.add_api_route(
+        f"/{{card_id}}/{_verb}",
+        _status_route(_to, _doc),
+        methods=["POST"],
+        response_model=CardRead,
+        responses=errors(403, 404, 409),
+        name=f"{_verb}_card",
+    )
+
+
+@network.post("/authorizations", response_model=AuthorizationResult, responses=errors(401, 422))
+def authorize(
+    body: AuthorizationRequest,
+    request: Request,
+    session: SessionDep,
+    company: WebhookCompany,
+    now: NowDep,
+) -> AuthorizationResult:
+    """Called by the card processor, authenticated by the company's `x-webhook-secret`. Answers
+    `{approved, decline_reason, spend_id}`; the same `authorization_id` always gets the first
+    answer and is charged once. Decline reasons: `unknown_card`, `card_frozen`, `card_cancelled`,
+    `currency_mismatch`, `category_blocked`, `spending_limit_exceeded:<interval>`,
+    `policy_blocked`, `cardholder_inactive`."""
+    return flows.authorize(
+        session, company=company, body=body, key=request.app.state.settings.card_key, now=now
+    )

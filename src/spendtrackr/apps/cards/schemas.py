@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, field_serializer
+
+from spendtrackr.apps.cards.models import CardStatus
+from spendtrackr.core.currency import CurrencyCode, JsonDecimal
+from spendtrackr.core.schemas import Schema, UpdateSchema, WriteSchema
+
+Interval = Literal["per_authorization", "daily", "weekly", "monthly", "yearly", "all_time"]
+LimitAmount = Annotated[JsonDecimal, Field(gt=0, le=Decimal("1e12"))]
+CategoryIds = Annotated[list[uuid.UUID], Field(max_length=500)]
+
+
+class SpendingLimit(WriteSchema):
+    amount: LimitAmount
+    interval: Interval
+
+
+class SpendingLimitRead(Schema):
+    amount: Decimal
+    interval: Interval
+
+    @field_serializer("amount")
+    def _amount(self, amount: Decimal) -> str:
+        return str(amount)
+
+
+Limits = Annotated[list[SpendingLimit], Field(max_length=12)]
+
+
+class CardCreate(WriteSchema):
+    user_id: uuid.UUID
+    currency: CurrencyCode
+    spending_limits: Limits = Field(default_factory=list)
+    allowed_categories: CategoryIds | None = None
+    blocked_categories: CategoryIds | None = None
+    label: Annotated[str, Field(max_length=200)] | None = None
+
+
+class CardUpdate(UpdateSchema):
+    nullable = frozenset({"label", "allowed_categories", "blocked_categories"})
+
+    spending_limits: Limits | None = None
+    allowed_categories: CategoryIds | None = None
+    blocked_categories: CategoryIds | None = None
+    label: Annotated[str, Field(max_length=200)] | None = None
+
+
+class CardRead(Schema):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    currency: str
+    label: str | None
+    status: CardStatus
+    last4: str
+    exp_month: int
+    exp_year: int
+    spending_limits: list[SpendingLimitRead]
+    allowed_categories: list[uuid.UUID]
+    blocked_categories: list[uuid.UUID]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CardIssued(CardRead):
+    number: str | None = Field(description="The full card number: in this answer only, never again")
+    cvc: str | None = Field(description="In this answer only, never again")
+
+
+class AuthorizationRequest(WriteSchema):
+    card_id: uuid.UUID
+    amount: Annotated[JsonDecimal, Field(gt=0, le=Decimal("1e12"))]
+    currency: CurrencyCode
+    merchant_name: Annotated[str, Field(min_length=1, max_length=200)]
+    category_id: uuid.UUID | None = None
+    authorization_id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")]
+
+
+class AuthorizationResult(Schema):
+    approved: bool
+    decline_reason: str | None = None
+    spend_id: uuid.UUID | None = None

@@ -1,0 +1,271 @@
+"""Cards: issuing, controls, status changes, and the limit accounting of authorizations."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus
+from spendtrackr.core.db import get_in_company_or_404
+from spendtrackr.core.errors import InvalidTransition
+from spendtrackr.core.pagination import PageParams, paginate
+
+CARD_NOT_FOUND = "Card not found"
+BIN = "453201"  # a test-range Visa prefix: these are not real card numbers
+
+TRANSITIONS: dict[CardStatus, frozenset[CardStatus]] = {
+    CardStatus.active: frozenset({CardStatus.frozen, CardStatus.cancelled}),
+    CardStatus.frozen: frozenset({CardStatus.active, CardStatus.cancelled}),
+    CardStatus.cancelled: frozenset(),  # final
+}
+
+
+def luhn_check_digit(partial: str) -> str:
+    total = 0
+    for i, digit in enumerate(reversed(partial)):
+        value = int(digit)
+        if i % 2 == 0:  # these get doubled once the check digit is appended
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    return number.isdigit() and luhn_check_digit(number[:-1]) == number[-1]
+
+
+def new_number() -> str:
+    body = BIN + "".join(secrets.choice("0123456789") for _ in range(9))
+    return body + luhn_check_digit(body)
+
+
+def number_hash(number: str, key: bytes) -> str:
+    return hmac.new(key, number.encode(), hashlib.sha256).hexdigest()
+
+
+def issue_card(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    fields: dict[str, Any],
+    key: bytes,
+    now: datetime,
+) -> tuple[Card, str, str]:
+    """A new card; returns it with its number and CVC, which are not kept anywhere."""
+    number = new_number()
+    cvc = f"{secrets.randbelow(1000):03d}"
+    card = Card(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        status=CardStatus.active.value,
+        last4=number[-4:],
+        exp_month=now.month,
+        exp_year=now.year + 3,
+        number_hash=number_hash(number, key),
+        **fields,
+    )
+    session.add(card)
+    session.flush()
+    audit.record(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        action="card.issued",
+        entity_type="card",
+        entity_id=card.id,
+        metadata={
+            "user_id": card.user_id,
+            "last4": card.last4,
+            "currency": card.currency,
+            "spending_limits": card.spending_limits,
+        },
+    )
+    return card, number, cvc
+
+
+def get_card_or_404(
+    session: Session, *, company_id: uuid.UUID, card_id: uuid.UUID, for_update: bool = False
+) -> Card:
+    return get_in_company_or_404(
+        session, Card, card_id, company_id, detail=CARD_NOT_FOUND, for_update=for_update
+    )
+
+
+def list_cards(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    status: CardStatus | None,
+    page: PageParams,
+) -> tuple[int, list[Card]]:
+    stmt = select(Card).where(Card.company_id == company_id)
+    if user_id is not None:
+        stmt = stmt.where(Card.user_id == user_id)
+    if status is not None:
+        stmt = stmt.where(Card.status == status.value)
+    return paginate(session, stmt.order_by(Card.created_at.desc(), Card.id), page)
+
+
+def update_card(
+    session: Session, card: Card, *, actor_id: uuid.UUID, changes: dict[str, Any]
+) -> None:
+    if card.status == CardStatus.cancelled.value:
+        raise InvalidTransition("A cancelled card cannot be changed")
+    before = {k: getattr(card, k) for k in changes}
+    for key, value in changes.items():
+        setattr(card, key, value)
+    audit.record(
+        session,
+        company_id=card.company_id,
+        actor_id=actor_id,
+        action="card.updated",
+        entity_type="card",
+        entity_id=card.id,
+        metadata={"changes": {k: [before[k], getattr(card, k)] for k in changes}},
+    )
+
+
+def set_status(
+    session: Session, card: Card, to: CardStatus, *, actor_id: uuid.UUID, now: datetime
+) -> None:
+    current = CardStatus(card.status)
+    if to not in TRANSITIONS[current]:
+        raise InvalidTransition(f"A {current.value} card cannot become {to.value}")
+    card.status = to.value
+    if to is CardStatus.cancelled:
+        card.cancelled_at = now
+    action = {
+        CardStatus.frozen: "frozen",
+        CardStatus.active: "unfrozen",
+        CardStatus.cancelled: "cancelled",
+    }[to]
+    audit.record(
+        session,
+        company_id=card.company_id,
+        actor_id=actor_id,
+        action=f"card.{action}",
+        entity_type="card",
+        entity_id=card.id,
+    )
+
+
+# --- limits -------------------------------------------------------------------------------------
+
+
+def window_start(interval: str, now: datetime, tz: ZoneInfo) -> datetime | None:
+    """Start of the calendar window holding `now`, in the company's time zone (None: all time)."""
+    local = now.astimezone(tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if interval == "daily":
+        start = midnight
+    elif interval == "weekly":  # weeks start on Monday (ISO 8601)
+        start = midnight - timedelta(days=local.weekday())
+    elif interval == "monthly":
+        start = midnight.replace(day=1)
+    elif interval == "yearly":
+        start = midnight.replace(month=1, day=1)
+    else:
+        return None
+    # Aware arithmetic is wall-clock arithmetic: the start is local midnight even across a DST
+    # change inside the window, and the comparison in SQL is done in UTC.
+    return start
+
+
+def approved_since(session: Session, *, card_id: uuid.UUID, since: datetime | None) -> Decimal:
+    stmt = select(func.coalesce(func.sum(CardAuthorization.amount), 0)).where(
+        CardAuthorization.card_id == card_id, CardAuthorization.approved.is_(True)
+    )
+    if since is not None:
+        stmt = stmt.where(CardAuthorization.created_at >= since)
+    return Decimal(session.scalar(stmt) or 0)
+
+
+def exceeded_limit(
+    session: Session, card: Card, *, amount: Decimal, now: datetime, tz: ZoneInfo
+) -> str | None:
+    """The first interval whose limit this amount would pass, or None. Call with the card locked."""
+    for limit in sorted(card.spending_limits, key=lambda item: Decimal(str(item["amount"]))):
+        cap = Decimal(str(limit["amount"]))
+        interval = str(limit["interval"])
+        if interval == "per_authorization":
+            used = Decimal(0)
+        else:
+            used = approved_since(session, card_id=card.id, since=window_start(interval, now, tz))
+        if used + amount > cap:
+            return interval
+    return None
+
+
+def find_authorization(
+    session: Session, *, company_id: uuid.UUID, authorization_id: str
+) -> CardAuthorization | None:
+    return session.scalars(
+        select(CardAuthorization).where(
+            CardAuthorization.company_id == company_id,
+            CardAuthorization.authorization_id == authorization_id,
+        )
+    ).one_or_none()
+
+
+def record_authorization(
+    session: Session,
+    *,
+    card: Card,
+    authorization_id: str,
+    amount: Decimal,
+    currency: str,
+    merchant_name: str,
+    category_id: uuid.UUID | None,
+    decline_reason: str | None,
+    spend_id: uuid.UUID | None,
+    now: datetime,
+) -> CardAuthorization:
+    auth = CardAuthorization(
+        id=uuid.uuid4(),
+        company_id=card.company_id,
+        card_id=card.id,
+        authorization_id=authorization_id,
+        amount=amount,
+        currency=currency,
+        merchant_name=merchant_name,
+        category_id=category_id,
+        approved=decline_reason is None,
+        decline_reason=decline_reason,
+        spend_id=spend_id,
+        created_at=now,
+    )
+    session.add(auth)
+    session.flush()
+    audit.record(
+        session,
+        company_id=card.company_id,
+        actor_id=None,
+        action="card.authorization_approved"
+        if decline_reason is None
+        else "card.authorization_declined",
+        entity_type="card",
+        entity_id=card.id,
+        metadata={
+            "authorization_id": authorization_id,
+            "amount": amount,
+            "currency": currency,
+            "merchant_name": merchant_name,
+            "decline_reason": decline_reason,
+            "spend_id": spend_id,
+        },
+    )
+    return auth

@@ -1,0 +1,364 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.factories import (
+    Actor,
+    approval_over,
+    create_category,
+    create_policy,
+    create_user,
+    issue_card,
+    signup,
+    webhook_secret,
+)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Iterator[Clock]:
+    original = app.state.clock
+    fake = Clock(datetime(2026, 6, 15, 12, 0, tzinfo=UTC))  # a Monday
+    app.state.clock = fake
+    yield fake
+    app.state.clock = original
+
+
+def authorize(
+    client: TestClient, secret: dict[str, str], card_id: str, amount: str, **extra: Any
+) -> dict[str, Any]:
+    body = {
+        "card_id": card_id,
+        "amount": amount,
+        "currency": "USD",
+        "merchant_name": "Delta Air Lines",
+        "authorization_id": f"auth_{uuid.uuid4().hex}",
+        **extra,
+    }
+    response = client.post("/card-network/authorizations", json=body, headers=secret)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+@pytest.fixture
+def setup(client: TestClient) -> tuple[Actor, Actor, dict[str, str]]:
+    admin = signup(client)
+    holder = create_user(client, admin)
+    return admin, holder, webhook_secret(client, admin)
+
+
+def test_approval_creates_a_card_spend(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]
+) -> None:
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder)
+    result = authorize(client, secret, card["id"], "42.10")
+    assert result["approved"] is True
+    assert result["decline_reason"] is None
+    spend = client.get(f"/spends/{result['spend_id']}", headers=holder.headers).json()
+    assert spend["source"] == "card"
+    assert spend["card_id"] == card["id"]
+    assert spend["user_id"] == holder.id
+    assert spend["amount"] == "42.10"
+    assert spend["description"] == "Delta Air Lines"
+    assert spend["status"] == "approved"
+
+
+def test_retries_get_the_first_answer_and_charge_once(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]
+) -> None:
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder, [{"amount": "100", "interval": "all_time"}])
+    body = {
+        "card_id": card["id"],
+        "amount": "60",
+        "currency": "USD",
+        "merchant_name": "Hotel",
+        "authorization_id": "auth_1",
+    }
+    first = client.post("/card-network/authorizations", json=body, headers=secret).json()
+    again = client.post("/card-network/authorizations", json=body, headers=secret).json()
+    assert first == again
+    assert first["approved"] is True
+    assert client.get("/spends", headers=holder.headers).json()["total"] == 1
+    # 60 charged once: 40 more still fits
+    assert authorize(client, secret, card["id"], "40")["approved"] is True
+
+
+@pytest.mark.parametrize(
+    "interval", ["per_authorization", "daily", "weekly", "monthly", "yearly", "all_time"]
+)
+def test_each_limit_at_its_boundary(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]], clock: Clock, interval: str
+) -> None:
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder, [{"amount": "100.00", "interval": interval}])
+    if interval == "per_authorization":
+        assert (
+            authorize(client, secret, card["id"], "100.01")["decline_reason"]
+            == "spending_limit_exceeded:per_authorization"
+        )
+        assert authorize(client, secret, card["id"], "100.00")["approved"] is True
+        assert authorize(client, secret, card["id"], "100.00")["approved"] is True
+        return
+    assert authorize(client, secret, card["id"], "60.00")["approved"] is True
+    over = authorize(client, secret, card["id"], "40.01")
+    assert over == {
+        "approved": False,
+        "decline_reason": f"spending_limit_exceeded:{interval}",
+        "spend_id": None,
+    }
+    assert (
+        authorize(client, secret, card["id"], "40.00")["approved"] is True
+    )  # exactly at the limit
+    assert authorize(client, secret, card["id"], "0.01")["approved"] is False
+
+
+@pytest.mark.parametrize(
+    ("interval", "same_window", "next_window"),
+    [
+        ("daily", timedelta(hours=11, minutes=59), timedelta(hours=12)),
+        ("weekly", timedelta(days=6, hours=11), timedelta(days=7)),  # Monday to Monday
+        ("monthly", timedelta(days=15), timedelta(days=16, hours=12)),  # June 15 -> July 1
+        ("yearly", timedelta(days=199), timedelta(days=200)),  # -> January 1
+    ],
+)
+def test_limits_roll_over_with_the_calendar(
+    client: TestClient,
+    setup: tuple[Actor, Actor, dict[str, str]],
+    clock: Clock,
+    interval: str,
+    same_window: timedelta,
+    next_window: timedelta,
+) -> None:
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder, [{"amount": "50", "interval": interval}])
+    start = clock.now
+    assert authorize(client, secret, card["id"], "50")["approved"] is True
+    clock.now = start + same_window
+    assert authorize(client, secret, card["id"], "1")["approved"] is False
+    clock.now = start + next_window
+    assert authorize(client, secret, card["id"], "50")["approved"] is True
+
+
+def test_windows_follow_the_company_time_zone(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]], clock: Clock
+) -> None:
+    admin, holder, secret = setup
+    assert (
+        client.patch(
+            "/companies/me", json={"timezone": "America/New_York"}, headers=admin.headers
+        ).status_code
+        == 200
+    )
+    card = issue_card(client, admin, holder, [{"amount": "50", "interval": "daily"}])
+    clock.now = datetime(2026, 6, 16, 3, 0, tzinfo=UTC)  # still June 15 in New York (23:00)
+    assert authorize(client, secret, card["id"], "50")["approved"] is True
+    clock.now = datetime(2026, 6, 16, 3, 59, tzinfo=UTC)
+    assert authorize(client, secret, card["id"], "1")["approved"] is False
+    clock.now = datetime(2026, 6, 16, 4, 0, tzinfo=UTC)  # midnight in New York
+    assert authorize(client, secret, card["id"], "50")["approved"] is True
+    assert (
+        client.patch(
+            "/companies/me", json={"timezone": "Mars/Olympus"}, headers=admin.headers
+        ).status_code
+        == 422
+    )
+
+
+def test_declines(client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]) -> None:
+    admin, holder, secret = setup
+    travel = create_category(client, admin)
+    gambling = create_category(client, admin)
+    card = issue_card(client, admin, holder, blocked_categories=[gambling["id"]])
+    assert (
+        authorize(client, secret, card["id"], "5", currency="EUR")["decline_reason"]
+        == "currency_mismatch"
+    )
+    assert (
+        authorize(client, secret, card["id"], "5", category_id=gambling["id"])["decline_reason"]
+        == "category_blocked"
+    )
+    assert authorize(client, secret, card["id"], "5", category_id=travel["id"])["approved"] is True
+    only_travel = issue_card(client, admin, holder, allowed_categories=[travel["id"]])
+    assert authorize(client, secret, only_travel["id"], "5")["decline_reason"] == "category_blocked"
+    assert (
+        authorize(client, secret, only_travel["id"], "5", category_id=travel["id"])["approved"]
+        is True
+    )
+    client.post(f"/cards/{card['id']}/freeze", headers=admin.headers)
+    assert authorize(client, secret, card["id"], "5")["decline_reason"] == "card_frozen"
+    client.post(f"/cards/{card['id']}/cancel", headers=admin.headers)
+    assert authorize(client, secret, card["id"], "5")["decline_reason"] == "card_cancelled"
+    assert authorize(client, secret, str(uuid.uuid4()), "5")["decline_reason"] == "unknown_card"
+    declined = client.get(
+        "/audit-logs?action=card.authorization_declined", headers=admin.headers
+    ).json()
+    assert declined["total"] == 5
+
+
+def test_policies_apply_to_card_spends(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]
+) -> None:
+    admin, holder, secret = setup
+    create_user(client, admin, role="admin")
+    create_policy(
+        client,
+        admin,
+        [
+            approval_over(100, "role:admin"),
+            {
+                "condition": {"amount_gt": 1000, "source_in": ["card"]},
+                "action": {"type": "block", "reason": "card cap"},
+            },
+        ],
+    )
+    card = issue_card(client, admin, holder)
+    assert authorize(client, secret, card["id"], "1000.01")["decline_reason"] == "policy_blocked"
+    reviewed = authorize(client, secret, card["id"], "150")
+    assert reviewed["approved"] is True  # the purchase goes through; the spend awaits review
+    assert (
+        client.get(f"/spends/{reviewed['spend_id']}", headers=holder.headers).json()["status"]
+        == "pending"
+    )
+
+
+def test_bad_secrets_are_401_and_a_foreign_card_is_unknown(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]
+) -> None:
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder)
+    body = {
+        "card_id": card["id"],
+        "amount": "5",
+        "currency": "USD",
+        "merchant_name": "X",
+        "authorization_id": "a1",
+    }
+    for headers in (
+        {},
+        {"x-webhook-secret": ""},
+        {"x-webhook-secret": secret["x-webhook-secret"][:-1] + "x"},
+        {"x-webhook-secret": "whsec_" + "a" * 5000},
+    ):
+        response = client.post("/card-network/authorizations", json=body, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["detail"] == "Unauthorized webhook source"
+    other = signup(client)
+    foreign = authorize(client, webhook_secret(client, other), card["id"], "5")
+    assert foreign == {"approved": False, "decline_reason": "unknown_card", "spend_id": None}
+    # a rotated secret stops working at once
+    webhook_secret(client, admin)
+    assert client.post("/card-network/authorizations", json=body, headers=secret).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount": "5", "currency": "USD", "merchant_name": "X", "authorization_id": "a"},
+        {
+            "card_id": "x",
+            "amount": "5",
+            "currency": "USD",
+            "merchant_name": "X",
+            "authorization_id": "a",
+        },
+        {
+            "card_id": "{card}",
+            "amount": "-5",
+            "currency": "USD",
+            "merchant_name": "X",
+            "authorization_id": "a",
+        },
+        {
+            "card_id": "{card}",
+            "amount": "5",
+            "currency": "US",
+            "merchant_name": "X",
+            "authorization_id": "a",
+        },
+        {
+            "card_id": "{card}",
+            "amount": "5",
+            "currency": "USD",
+            "merchant_name": "",
+            "authorization_id": "a",
+        },
+        {
+            "card_id": "{card}",
+            "amount": "5",
+            "currency": "USD",
+            "merchant_name": "X",
+            "authorization_id": "has space",
+        },
+        {
+            "card_id": "{card}",
+            "amount": "5",
+            "currency": "USD",
+            "merchant_name": "X",
+            "authorization_id": "a",
+            "extra": 1,
+        },
+    ],
+)
+def test_bad_authorization_bodies_are_422(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]], body: dict[str, Any]
+) -> None:
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder)
+    payload = {k: (card["id"] if v == "{card}" else v) for k, v in body.items()}
+    assert (
+        client.post("/card-network/authorizations", json=payload, headers=secret).status_code == 422
+    )
+
+
+def test_forty_concurrent_authorizations_approve_exactly_ten(
+    client: TestClient, live_server: str
+) -> None:
+    admin = signup(client)
+    holder = create_user(client, admin)
+    secret = webhook_secret(client, admin)
+    card = issue_card(client, admin, holder, [{"amount": "50.00", "interval": "daily"}])
+
+    def attempt(i: int) -> dict[str, Any]:
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            response = http.post(
+                "/card-network/authorizations",
+                json={
+                    "card_id": card["id"],
+                    "amount": "5.00",
+                    "currency": "USD",
+                    "merchant_name": "Cafe",
+                    "authorization_id": f"burst-{i}",
+                },
+                headers=secret,
+            )
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(attempt, range(40)))
+    approved = [r for r in results if r["approved"]]
+    assert len(approved) == 10
+    assert {r["decline_reason"] for r in results if not r["approved"]} == {
+        "spending_limit_exceeded:daily"
+    }
+    spends = client.get(f"/spends?user_id={holder.id}&limit=200", headers=admin.headers).json()
+    assert spends["total"] == 10
+    assert sum(float(s["amount"]) for s in spends["items"]) == 50.0
