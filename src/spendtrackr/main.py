@@ -23,6 +23,7 @@ from spendtrackr.apps.notifications.routes import router as notifications_router
 from spendtrackr.apps.policies.routes import router as policies_router
 from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.receipts.routes import router as receipts_router
+from spendtrackr.apps.reports.routes import router as reports_router
 from spendtrackr.apps.spends.routes import router as spends_router
 from spendtrackr.apps.teams.routes import router as teams_router
 from spendtrackr.apps.users.deps import get_current_user
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         approvals_router,
         receipts_router,
         cards_router,
+        reports_router,
         notifications_router,
         audit_router,
     ):

@@ -7,6 +7,7 @@ from spendtrackr.apps.cards.models import Card, CardAuthorization
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.events.models import ProcessedEvent
+from spendtrackr.apps.ledger.models import LedgerLine
 from spendtrackr.apps.notifications.models import Notification
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.receipts.models import Receipt
@@ -27,6 +28,7 @@ __all__ = [
     "Category",
     "Company",
     "IdempotencyRecord",
+    "LedgerLine",
     "Notification",
     "Policy",
     "ProcessedEvent",

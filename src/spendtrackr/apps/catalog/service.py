@@ -136,3 +136,14 @@ def find_by_name(
     return session.scalars(
         select(model).where(model.company_id == company_id, model.name == name)
     ).one_or_none()
+
+
+def names(
+    session: Session, model: type[Item], *, company_id: uuid.UUID, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(model.id, model.name).where(model.company_id == company_id, model.id.in_(ids))
+    )
+    return {row.id: row.name for row in rows}

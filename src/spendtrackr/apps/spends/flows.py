@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,7 @@ from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
+from spendtrackr.apps.ledger import service as ledger_service
 from spendtrackr.apps.notifications import service as notifications
 from spendtrackr.apps.policies import engine
 from spendtrackr.apps.policies import service as policies_service
@@ -33,11 +35,74 @@ from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.apps.users.permissions import Capability, can
+from spendtrackr.core.config import get_settings
 from spendtrackr.core.currency import quantize
+from spendtrackr.core.db import utcnow
 from spendtrackr.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from spendtrackr.core.pagination import Page, PageParams
 
 ADMINS = approvals_service.Approver(spec="admins", role="admin")
+
+
+# --- status changes -----------------------------------------------------------------------------
+
+
+def _accounts() -> ledger_service.Accounts:
+    settings = get_settings()
+    return ledger_service.Accounts(
+        default_expense=settings.ledger_default_expense_account,
+        card_liability=settings.ledger_card_liability_account,
+        employee_payable=settings.ledger_employee_payable_account,
+        cash=settings.ledger_cash_account,
+    )
+
+
+def _posting(session: Session, spend: Spend, entry_date: date) -> ledger_service.Posting:
+    employee = session.get(User, spend.user_id)
+    vendor = (
+        catalog_service.get_or_404(
+            session, Vendor, company_id=spend.company_id, item_id=spend.vendor_id
+        ).name
+        if spend.vendor_id
+        else ""
+    )
+    return ledger_service.Posting(
+        spend_id=spend.id,
+        company_id=spend.company_id,
+        entry_date=entry_date,
+        amount=spend.amount,
+        currency=spend.currency,
+        vendor=vendor,
+        description=spend.description,
+        employee=employee.full_name if employee else "",
+    )
+
+
+def _transition(
+    session: Session, spend: Spend, to: SpendStatus, *, actor_id: uuid.UUID | None
+) -> None:
+    """Every status change of the workflow; approved and reimbursed spends get their journal
+    entries in the same transaction (the ledger is written as money moves, not at export)."""
+    spends_service.transition(session, spend, to, actor_id=actor_id)
+    if to is SpendStatus.approved:
+        gl_code = (
+            catalog_service.get_or_404(
+                session, Category, company_id=spend.company_id, item_id=spend.category_id
+            ).gl_code
+            if spend.category_id
+            else None
+        )
+        ledger_service.post_approval(
+            session,
+            _posting(session, spend, spend.spend_date),
+            expense_account=gl_code,
+            card=spend.source == "card",
+            accounts=_accounts(),
+        )
+    elif to is SpendStatus.reimbursed:
+        ledger_service.post_reimbursement(
+            session, _posting(session, spend, utcnow().date()), accounts=_accounts()
+        )
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -253,7 +318,7 @@ def apply_decision(
         "block_reason": decision.block_reason,
     }
     if decision.outcome == "blocked":
-        spends_service.transition(session, spend, SpendStatus.blocked, actor_id=actor_id)
+        _transition(session, spend, SpendStatus.blocked, actor_id=actor_id)
         _notify_submitter(
             session,
             spend,
@@ -262,7 +327,7 @@ def apply_decision(
         )
         return
     if decision.outcome == "approved":
-        spends_service.transition(session, spend, SpendStatus.approved, actor_id=actor_id)
+        _transition(session, spend, SpendStatus.approved, actor_id=actor_id)
         return
     approvers: list[approvals_service.Approver] = []
     for spec in decision.approvers:
@@ -276,7 +341,7 @@ def apply_decision(
         submitter_id=submitter.id,
         approvers=approvers,
     )
-    spends_service.transition(session, spend, SpendStatus.pending, actor_id=actor_id)
+    _transition(session, spend, SpendStatus.pending, actor_id=actor_id)
     _notify_step_opened(session, spend, steps[0])
 
 
@@ -359,7 +424,7 @@ def update_spend(
 def cancel_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRead:
     spend = _own_pending_spend(session, actor, spend_id)
     approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
-    spends_service.transition(session, spend, SpendStatus.cancelled, actor_id=actor.id)
+    _transition(session, spend, SpendStatus.cancelled, actor_id=actor.id)
     return to_read(session, [spend])[0]
 
 
@@ -367,7 +432,9 @@ def reimburse_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> Sp
     spend = spends_service.get_spend_or_404(
         session, company_id=actor.company_id, spend_id=spend_id, for_update=True
     )
-    spends_service.transition(session, spend, SpendStatus.reimbursed, actor_id=actor.id)
+    if spend.source == "card":
+        raise InvalidTransition("A card spend was paid by the card; there is nothing to reimburse")
+    _transition(session, spend, SpendStatus.reimbursed, actor_id=actor.id)
     _notify_submitter(
         session, spend, "spend.reimbursed", f"Your spend {_describe(spend)} was reimbursed"
     )
@@ -405,7 +472,7 @@ def decide_approval(
     )
     if not approved:
         approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
-        spends_service.transition(session, spend, SpendStatus.rejected, actor_id=actor.id)
+        _transition(session, spend, SpendStatus.rejected, actor_id=actor.id)
         _notify_submitter(
             session,
             spend,
@@ -417,7 +484,7 @@ def decide_approval(
     if next_step is not None:
         _notify_step_opened(session, spend, next_step)
         return
-    spends_service.transition(session, spend, SpendStatus.approved, actor_id=actor.id)
+    _transition(session, spend, SpendStatus.approved, actor_id=actor.id)
     _notify_submitter(
         session, spend, "spend.approved", f"Your spend {_describe(spend)} was approved"
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, extract, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
@@ -192,3 +193,65 @@ def apply_changes(spend: Spend, changes: dict[str, Any]) -> dict[str, list[Any]]
     for key, value in changes.items():
         setattr(spend, key, value)
     return {k: [before[k], getattr(spend, k)] for k in changes if before[k] != getattr(spend, k)}
+
+
+GROUPS = ("category", "vendor", "user", "team", "month", "status")
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    key: str | None
+    currency: str
+    count: int
+    total: Decimal
+
+
+def summarize(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    scope: Scope,
+    group_by: str,
+    date_from: date | None,
+    date_to: date | None,
+    status: SpendStatus | None,
+) -> list[SummaryRow]:
+    """Count and total per group and currency, computed by the database (GROUP BY over columns
+    that lead with company_id in the indexes); currencies are never added together."""
+    columns: list[Any]
+    if group_by == "month":
+        columns = [extract("year", Spend.spend_date), extract("month", Spend.spend_date)]
+    else:
+        columns = [
+            {
+                "category": Spend.category_id,
+                "vendor": Spend.vendor_id,
+                "user": Spend.user_id,
+                "team": Spend.team_id,
+                "status": Spend.status,
+            }[group_by]
+        ]
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no decimal type: add integer ten-thousandths, exactly.
+        total = func.sum(func.cast(func.round(Spend.amount * 10000), Integer))
+    else:
+        total = func.sum(Spend.amount)
+    stmt = _filtered(
+        company_id, scope, SpendFilters(status=status, date_from=date_from, date_to=date_to)
+    )
+    stmt = stmt.with_only_columns(*columns, Spend.currency, func.count(), total).group_by(
+        *columns, Spend.currency
+    )
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    rows = []
+    for row in session.execute(stmt):
+        values: tuple[Any, ...] = tuple(row)
+        keys, currency, count, amount = values[:-3], values[-3], values[-2], values[-1]
+        exact = Decimal(amount) / 10000 if sqlite else Decimal(amount)
+        key: str | None
+        if group_by == "month":
+            key = f"{int(keys[0]):04d}-{int(keys[1]):02d}"
+        else:
+            key = None if keys[0] is None else str(keys[0])
+        rows.append(SummaryRow(key=key, currency=str(currency), count=int(count), total=exact))
+    return rows

@@ -148,3 +148,12 @@ def team_manager_id(
     return session.scalar(
         select(Team.manager_id).where(Team.company_id == company_id, Team.id == team_id)
     )
+
+
+def names(session: Session, *, company_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Team.id, Team.name).where(Team.company_id == company_id, Team.id.in_(ids))
+    )
+    return {row.id: row.name for row in rows}

@@ -383,3 +383,12 @@ def report_ids(
             select(User.id).where(User.company_id == company_id, User.manager_id == manager_id)
         )
     )
+
+
+def names(session: Session, *, company_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(User.id, User.full_name).where(User.company_id == company_id, User.id.in_(ids))
+    )
+    return {row.id: row.full_name for row in rows}

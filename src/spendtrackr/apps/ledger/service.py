@@ -1,0 +1,265 @@
+"""The ledger: balanced journal entries for approved and reimbursed spends, and their export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from spendtrackr.apps.ledger.models import LedgerLine
+from spendtrackr.core.currency import quantize
+from spendtrackr.core.db import session_scope, utcnow
+
+CSV_COLUMNS = [
+    "date",
+    "journal_id",
+    "spend_id",
+    "account",
+    "debit",
+    "credit",
+    "currency",
+    "vendor",
+    "description",
+    "employee",
+    "line_id",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    """The chart of accounts the export uses, from settings."""
+
+    default_expense: str
+    card_liability: str
+    employee_payable: str
+    cash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    spend_id: uuid.UUID
+    company_id: uuid.UUID
+    entry_date: date
+    amount: Decimal
+    currency: str
+    vendor: str
+    description: str
+    employee: str
+
+
+def _journal(
+    session: Session, posting: Posting, kind: str, debit_account: str, credit_account: str
+) -> uuid.UUID:
+    journal_id = uuid.uuid4()
+    amount = quantize(posting.amount, posting.currency)
+    common: dict[str, Any] = {
+        "company_id": posting.company_id,
+        "journal_id": journal_id,
+        "spend_id": posting.spend_id,
+        "kind": kind,
+        "entry_date": posting.entry_date,
+        "currency": posting.currency,
+        "vendor": posting.vendor,
+        "description": posting.description,
+        "employee": posting.employee,
+    }
+    session.add_all(
+        [
+            LedgerLine(
+                id=uuid.uuid4(),
+                line_no=1,
+                account=debit_account,
+                debit=amount,
+                credit=Decimal(0),
+                **common,
+            ),
+            LedgerLine(
+                id=uuid.uuid4(),
+                line_no=2,
+                account=credit_account,
+                debit=Decimal(0),
+                credit=amount,
+                **common,
+            ),
+        ]
+    )
+    return journal_id
+
+
+def post_approval(
+    session: Session,
+    posting: Posting,
+    *,
+    expense_account: str | None,
+    card: bool,
+    accounts: Accounts,
+) -> uuid.UUID:
+    """Debit the expense (the category's GL code), credit what is owed: the card issuer or the
+    employee."""
+    credit = accounts.card_liability if card else accounts.employee_payable
+    return _journal(
+        session, posting, "approval", expense_account or accounts.default_expense, credit
+    )
+
+
+def post_reimbursement(session: Session, posting: Posting, *, accounts: Accounts) -> uuid.UUID:
+    """The employee is paid: the payable is settled from cash."""
+    return _journal(session, posting, "reimbursement", accounts.employee_payable, accounts.cash)
+
+
+def lines_of(session: Session, *, company_id: uuid.UUID, spend_id: uuid.UUID) -> list[LedgerLine]:
+    return list(
+        session.scalars(
+            select(LedgerLine)
+            .where(LedgerLine.company_id == company_id, LedgerLine.spend_id == spend_id)
+            .order_by(LedgerLine.created_at, LedgerLine.journal_id, LedgerLine.line_no)
+        )
+    )
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFilter:
+    company_id: uuid.UUID
+    date_from: date | None = None
+    date_to: date | None = None
+    only_unexported: bool = False
+
+
+_EXPORTED = (
+    LedgerLine.id,
+    LedgerLine.entry_date,
+    LedgerLine.journal_id,
+    LedgerLine.line_no,
+    LedgerLine.spend_id,
+    LedgerLine.kind,
+    LedgerLine.account,
+    LedgerLine.debit,
+    LedgerLine.credit,
+    LedgerLine.currency,
+    LedgerLine.vendor,
+    LedgerLine.description,
+    LedgerLine.employee,
+    LedgerLine.exported_at,
+)
+
+
+def _stmt(f: ExportFilter) -> Any:
+    # Plain rows, not ORM objects: no identity map to fill while streaming.
+    stmt = select(*_EXPORTED).where(LedgerLine.company_id == f.company_id)
+    if f.date_from is not None:
+        stmt = stmt.where(LedgerLine.entry_date >= f.date_from)
+    if f.date_to is not None:
+        stmt = stmt.where(LedgerLine.entry_date <= f.date_to)
+    if f.only_unexported:
+        stmt = stmt.where(LedgerLine.exported_at.is_(None))
+    return stmt
+
+
+def iter_lines(
+    factory: sessionmaker[Session], f: ExportFilter, *, batch: int = 2000
+) -> Iterator[Any]:
+    """Every matching line in (date, journal, line) order, read in keyset-paginated batches from
+    its own session: constant memory, and no transaction held open across the whole download."""
+    after: tuple[date, uuid.UUID, int] | None = None
+    key = (LedgerLine.entry_date, LedgerLine.journal_id, LedgerLine.line_no)
+    while True:
+        with session_scope(factory) as session:
+            stmt = _stmt(f)
+            if after is not None:
+                stmt = stmt.where(tuple_(*key) > tuple_(*after))
+            rows = list(session.execute(stmt.order_by(*key).limit(batch)))
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1]
+        after = (last.entry_date, last.journal_id, last.line_no)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: str) -> str:
+    """Neutralise spreadsheet formulas (CSV injection): a leading quote makes them text."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _row(line: Any) -> list[str]:
+    return [
+        line.entry_date.isoformat(),
+        str(line.journal_id),
+        str(line.spend_id),
+        safe_cell(line.account),
+        str(quantize(line.debit, line.currency)),
+        str(quantize(line.credit, line.currency)),
+        line.currency,
+        safe_cell(line.vendor),
+        safe_cell(line.description),
+        safe_cell(line.employee),
+        str(line.id),
+    ]
+
+
+def csv_stream(lines: Iterator[Any]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180
+    writer.writerow(CSV_COLUMNS)
+    for count, line in enumerate(lines, start=1):
+        writer.writerow(_row(line))
+        if count % 500 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def line_json(line: Any) -> dict[str, Any]:
+    return {
+        "id": str(line.id),
+        "date": line.entry_date.isoformat(),
+        "journal_id": str(line.journal_id),
+        "spend_id": str(line.spend_id),
+        "kind": line.kind,
+        "account": line.account,
+        "debit": str(quantize(line.debit, line.currency)),
+        "credit": str(quantize(line.credit, line.currency)),
+        "currency": line.currency,
+        "vendor": line.vendor,
+        "description": line.description,
+        "employee": line.employee,
+        "exported_at": line.exported_at.isoformat() if line.exported_at else None,
+    }
+
+
+def json_stream(lines: Iterator[Any]) -> Iterator[bytes]:
+    yield b'{"items":['
+    first = True
+    for line in lines:
+        yield (b"" if first else b",") + json.dumps(line_json(line)).encode()
+        first = False
+    yield b"]}"
+
+
+def mark_exported(session: Session, f: ExportFilter, *, line_ids: list[uuid.UUID] | None) -> int:
+    stmt = update(LedgerLine).where(
+        LedgerLine.company_id == f.company_id, LedgerLine.exported_at.is_(None)
+    )
+    if f.date_from is not None:
+        stmt = stmt.where(LedgerLine.entry_date >= f.date_from)
+    if f.date_to is not None:
+        stmt = stmt.where(LedgerLine.entry_date <= f.date_to)
+    if line_ids is not None:
+        stmt = stmt.where(LedgerLine.id.in_(line_ids))
+    result = session.execute(stmt.values(exported_at=utcnow()))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,88 @@
+"""Spend reports: the database groups and adds; here the groups get their names."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.catalog import service as catalog_service
+from spendtrackr.apps.catalog.models import Category, Vendor
+from spendtrackr.apps.reports.schemas import GroupBy, SpendSummary, SummaryItem
+from spendtrackr.apps.spends import flows as spend_flows
+from spendtrackr.apps.spends import service as spends_service
+from spendtrackr.apps.spends.models import SpendStatus
+from spendtrackr.apps.teams import service as teams_service
+from spendtrackr.apps.users import service as users_service
+from spendtrackr.apps.users.models import User
+from spendtrackr.apps.users.permissions import Capability, can
+from spendtrackr.core.errors import Forbidden
+
+NONE_LABELS = {
+    "category": "Uncategorized",
+    "vendor": "No vendor",
+    "team": "No team",
+    "user": "Unknown user",
+}
+
+
+def _labels(
+    session: Session, company_id: uuid.UUID, group_by: GroupBy, keys: list[str]
+) -> dict[str, str]:
+    ids = [uuid.UUID(k) for k in keys]
+    if group_by == "category":
+        found = catalog_service.names(session, Category, company_id=company_id, ids=ids)
+    elif group_by == "vendor":
+        found = catalog_service.names(session, Vendor, company_id=company_id, ids=ids)
+    elif group_by == "user":
+        found = users_service.names(session, company_id=company_id, ids=ids)
+    else:
+        found = teams_service.names(session, company_id=company_id, ids=ids)
+    return {str(k): v for k, v in found.items()}
+
+
+def spend_summary(
+    session: Session,
+    *,
+    actor: User,
+    group_by: GroupBy,
+    date_from: date | None,
+    date_to: date | None,
+    status: SpendStatus | None,
+) -> SpendSummary:
+    """Finance and admins: the whole company; managers: their teams' and reports' spends."""
+    if not can(actor.role, Capability.read_team_spends):
+        raise Forbidden("Insufficient permissions", code="insufficient_permissions")
+    rows = spends_service.summarize(
+        session,
+        company_id=actor.company_id,
+        scope=spend_flows.scope_for(session, actor),
+        group_by=group_by,
+        date_from=date_from,
+        date_to=date_to,
+        status=status,
+    )
+    if group_by in ("month", "status"):
+        labels = {r.key: r.key for r in rows if r.key is not None}
+    else:
+        labels = _labels(
+            session, actor.company_id, group_by, [r.key for r in rows if r.key is not None]
+        )
+    items = [
+        SummaryItem(
+            key=r.key,
+            label=labels.get(r.key, r.key)
+            if r.key is not None
+            else NONE_LABELS.get(group_by, "None"),
+            currency=r.currency,
+            count=r.count,
+            total=r.total,
+        )
+        for r in rows
+    ]
+    if group_by == "month":
+        items.sort(key=lambda i: (i.key or "", i.currency))
+    else:
+        items.sort(key=lambda i: (i.currency, -i.total, i.label))
+    return SpendSummary(group_by=group_by, items=items)
