@@ -14,7 +14,9 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
+from rich.console import Console
 
+from spendtrackr import demo as demo_data
 from spendtrackr.apps.auth import flows
 from spendtrackr.apps.auth.schemas import SignupRequest
 from spendtrackr.apps.receipts import flows as receipt_flows
@@ -160,6 +162,36 @@ def worker(
                 time.sleep(poll)
     except KeyboardInterrupt:
         typer.echo("worker stopped")
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def demo(
+    spends: Annotated[int, typer.Option(min=1, max=10_000_000, help="How many spends")] = 3000,
+    bulk: Annotated[
+        bool | None,
+        typer.Option(help="Bulk-load a large tenant (default: when --spends is over 10,000)"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 42,
+) -> None:
+    """A demo company (every role, teams, policies, cards, spends, receipts) built through the same
+    flows as the API; or, with many spends, a large tenant for the benchmark, in bulk. Running it
+    again changes nothing and prints the logins."""
+    settings = get_settings()
+    engine = build_engine(settings)
+    factory = build_session_factory(engine)
+    console = Console()
+    try:
+        if bulk if bulk is not None else spends > 10_000:
+            tenant = demo_data.build_large(
+                factory, settings, spends=spends, seed=seed, console=console
+            )
+        else:
+            tenant = demo_data.build_demo(
+                factory, settings, spends=spends, seed=seed, console=console
+            )
+        demo_data.print_tenant(console, tenant, factory)
     finally:
         engine.dispose()
 

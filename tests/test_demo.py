@@ -1,0 +1,118 @@
+"""`spendtrackr demo`: both builders keep the invariants of the flows, and running twice is safe."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from rich.console import Console
+from typer.testing import CliRunner
+
+from spendtrackr import demo
+from spendtrackr.cli import app as cli
+from spendtrackr.core.config import Settings, get_settings
+from tests.factories import Actor, login
+
+
+def _actor(client: TestClient, email: str, role: str) -> Actor:
+    tokens = login(client, email, demo.PASSWORD)
+    me = client.get(
+        "/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    ).json()
+    return Actor(
+        me["id"], email, me["company_id"], role, tokens["access_token"], tokens["refresh_token"]
+    )
+
+
+def _check_invariants(client: TestClient, admin: Actor) -> dict[str, int]:
+    assert client.get("/audit-logs/verify", headers=admin.headers).json()["valid"] is True
+    lines = client.get("/exports/accounting.csv?format=json", headers=admin.headers).json()["items"]
+    journals: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        journals[line["journal_id"]] += Decimal(line["debit"]) - Decimal(line["credit"])
+    assert set(journals.values()) == {Decimal(0)}
+    statuses = {
+        i["key"]: i["count"]
+        for i in client.get("/reports/spend-summary?group_by=status", headers=admin.headers).json()[
+            "items"
+        ]
+    }
+    pending = client.get("/spends?status=pending&limit=200", headers=admin.headers).json()["items"]
+    assert all(any(a["status"] == "pending" for a in s["approvals"]) for s in pending)
+    approved_ids = {
+        s["id"]
+        for s in client.get("/spends?status=approved&limit=200", headers=admin.headers).json()[
+            "items"
+        ]
+    }
+    assert approved_ids <= {line["spend_id"] for line in lines}
+    return statuses
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in (
+        ("DATABASE_URL", settings.database_url),
+        ("STORAGE_PATH", str(settings.storage_path)),
+        ("ARGON2_MEMORY_KIB", "1024"),
+        ("ARGON2_TIME_COST", "1"),
+    ):
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_demo_company_through_the_flows(cli_env: None, client: TestClient) -> None:
+    result = CliRunner().invoke(cli, ["demo", "--spends", "150"])
+    assert result.exit_code == 0, result.output
+    assert "admin@demo.spendtrackr.example" in result.output
+    admin = _actor(client, "admin@demo.spendtrackr.example", "admin")
+    statuses = _check_invariants(client, admin)
+    assert "approved" in statuses
+    assert len(statuses) >= 3
+    assert sum(statuses.values()) >= 100
+    roles = {
+        u["role"]
+        for u in client.get("/admin/users?limit=200", headers=admin.headers).json()["items"]
+    }
+    assert roles == {"admin", "finance", "manager", "employee"}
+    assert client.get("/cards", headers=admin.headers).json()["total"] == 5
+    assert client.get("/policies", headers=admin.headers).json()["total"] == 1
+    manager = _actor(client, "priya.haddad@demo.spendtrackr.example", "manager")
+    assert client.get("/spends", headers=manager.headers).json()["total"] < sum(statuses.values())
+    again = CliRunner().invoke(cli, ["demo", "--spends", "150"])
+    assert again.exit_code == 0
+    assert "already there" in again.output
+    assert _check_invariants(client, admin) == statuses
+
+
+def test_large_tenant_in_bulk(settings: Settings, app: FastAPI, client: TestClient) -> None:
+    tenant = demo.build_large(
+        app.state.session_factory,
+        settings,
+        spends=1200,
+        seed=3,
+        console=Console(quiet=True),
+        batch=500,
+    )
+    assert tenant.created
+    admin = _actor(client, tenant.admin.email, "admin")
+    statuses = _check_invariants(client, admin)
+    assert sum(statuses.values()) == 1200
+    assert set(statuses) == {
+        "approved",
+        "reimbursed",
+        "pending",
+        "rejected",
+        "blocked",
+        "cancelled",
+    }
+    again = demo.build_large(
+        app.state.session_factory, settings, spends=1200, seed=3, console=Console(quiet=True)
+    )
+    assert not again.created
