@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 Clock = Callable[[], datetime]
 
 
-def current_time(request: Request) -> datetime:
+async def current_time(request: Request) -> datetime:
     clock: Clock = request.app.state.clock
     return clock()
 

@@ -105,7 +105,9 @@ def build_engine(settings: Settings) -> Engine:
         pool_size=settings.threadpool_size,
         max_overflow=settings.db_pool_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per request. A connection found dead fails its
+        # request with a 503 and makes the pool drop every connection older than it, so the
+        # API recovers by itself once the database is back.
         pool_recycle=1800,
         # READ COMMITTED avoids REPEATABLE READ's gap locks (and their deadlocks) on concurrent
         # inserts; every read-modify-write in the app locks its rows explicitly instead.

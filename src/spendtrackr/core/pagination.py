@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
-from sqlalchemy import Select, func, select
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -19,7 +19,7 @@ class PageParams:
     offset: int
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=200, description="Page size")] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")] = 0,
 ) -> PageParams:
@@ -29,13 +29,31 @@ def page_params(
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
+# Counting every matching row of a million-row tenant costs a full index range scan per page;
+# totals are exact up to this many rows and reported as this number beyond it (`total_capped`).
+COUNT_CAP = 10_000
+
+
 class Page(BaseModel, Generic[T]):
-    total: int
+    total: int = Field(description=f"Matching items; counted up to {COUNT_CAP:,}")
     items: list[T]
+    total_capped: bool = Field(
+        default=False, description=f"True when more than {COUNT_CAP:,} match"
+    )
+
+    @model_validator(mode="after")
+    def _cap(self) -> Self:
+        if self.total > COUNT_CAP:
+            self.total, self.total_capped = COUNT_CAP, True
+        return self
 
 
 def paginate(session: Session, stmt: Select[Any], page: PageParams) -> tuple[int, list[Any]]:
-    """Count the filtered rows, then fetch one page of `stmt` (which carries its own order_by)."""
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    """Count the filtered rows (up to COUNT_CAP + 1), then fetch one page of `stmt` (which
+    carries its own order_by)."""
+    capped: Select[Any] = (
+        stmt.order_by(None).with_only_columns(literal_column("1")).limit(COUNT_CAP + 1)
+    )
+    total = session.scalar(select(func.count()).select_from(capped.subquery())) or 0
     items = list(session.scalars(stmt.limit(page.limit).offset(page.offset))) if total else []
-    return total, items
+    return min(total, COUNT_CAP + 1), items

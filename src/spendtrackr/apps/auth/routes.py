@@ -26,7 +26,7 @@ public = APIRouter(prefix="/auth", tags=["auth"])
 me = APIRouter(tags=["auth"], responses=errors(401))
 
 
-def auth_context(request: Request) -> flows.AuthContext:
+async def auth_context(request: Request) -> flows.AuthContext:
     state = request.app.state
     return flows.AuthContext(
         settings=state.settings, passwords=state.passwords, tokens=state.tokens

@@ -1,0 +1,785 @@
+"""`make bench`: load scenarios against the API run as in production, each reported as a ratio to
+the floor app measured in the same run. See bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import timeit
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = ROOT / "bench" / "lua"
+RESULTS = ROOT / "bench" / "results"
+console = Console()
+
+
+@dataclass
+class Result:
+    name: str
+    requests_per_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    non_2xx: int
+    requests: int
+    connections: int
+    ratio_to_floor: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Run:
+    started_at: str
+    machine: dict[str, Any]
+    options: dict[str, Any]
+    rounds: list[list[Result]] = field(default_factory=list)
+    rss_mb: list[dict[str, float]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+def sh(*args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def ensure_tools() -> None:
+    if shutil.which("wrk") is None:
+        console.print("installing wrk (Debian package)")
+        sh("apt-get", "install", "-y", "-qq", "wrk")
+    if subprocess.run(
+        ["mariadb-admin", "-uroot", "-h127.0.0.1", "ping"], capture_output=True, check=False
+    ).returncode:
+        sh(
+            "start-stop-daemon",
+            "--start",
+            "--oknodo",
+            "--background",
+            "--exec",
+            "/usr/sbin/mariadbd",
+        )
+        time.sleep(3)
+    if subprocess.run(["redis-cli", "ping"], capture_output=True, check=False).returncode:
+        sh(
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        )
+
+
+def server_env(database_url: str, redis_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PROMETHEUS_"))}
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        ENVIRONMENT="production",
+        JWT_SECRET="bench-secret-" + "x" * 40,
+        LOG_LEVEL="INFO",
+        LOG_JSON="true",
+        ACCESS_TOKEN_MINUTES="240",
+        RATE_LIMIT_API_USER="100000000/minute",
+        RATE_LIMIT_LOGIN_IP="100000000/minute",
+        RATE_LIMIT_LOGIN_EMAIL="100000000/minute",
+        STORAGE_PATH=str(ROOT / "bench" / "results" / "tmp" / "receipts"),
+        OCR_IN_PROCESS="false",
+    )
+    return env
+
+
+class Server:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], port: int) -> None:
+        self.name, self.port = name, port
+        log = (RESULTS / "tmp" / f"{name}.log").open("w")
+        self.proc = subprocess.Popen(
+            args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if (
+                    httpx.get(
+                        f"http://127.0.0.1:{port}/healthz"
+                        if name != "floor"
+                        else f"http://127.0.0.1:{port}/docs",
+                        timeout=1,
+                    ).status_code
+                    == 200
+                ):
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise RuntimeError(f"{name} did not start; see bench/results/tmp/{name}.log")
+
+    def worker_rss_mb(self) -> list[float]:
+        children = sh("pgrep", "-P", str(self.proc.pid), check=False).split()
+        pids = []
+        for child in children:  # `uv run` -> spendtrackr/uvicorn -> workers
+            grand = sh("pgrep", "-P", child, check=False).split()
+            pids.extend(grand or [child])
+        workers = []
+        for pid in pids:
+            sub = sh("pgrep", "-P", pid, check=False).split()
+            workers.extend(sub or [pid])
+        rss = []
+        for pid in workers:
+            status = Path(f"/proc/{pid}/status")
+            if status.exists():
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        rss.append(int(line.split()[1]) / 1024)
+        return rss
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+# --- wrk ----------------------------------------------------------------------------------------
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def wrk(
+    name: str,
+    url: str,
+    script: str,
+    env: dict[str, str],
+    *,
+    connections: int,
+    seconds: int,
+    threads: int,
+) -> Result:
+    out = sh(
+        "wrk",
+        f"-t{min(threads, connections)}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA / script),
+        url,
+        env={**os.environ, **env, "BENCH_LUA": str(LUA)},
+    )
+    pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, re.M))
+    if "99" not in pct:
+        raise RuntimeError(f"wrk gave no latency distribution for {name}:\n{out}")
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    note = f"socket errors {errors.group(0)}" if errors else ""
+    return Result(
+        name=name,
+        requests_per_s=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        p50_ms=_ms(pct["50"]),
+        p90_ms=_ms(pct["90"]),
+        p99_ms=_ms(pct["99"]),
+        non_2xx=int(non2xx.group(1))
+        if non2xx
+        else 0 + (sum(int(g) for g in errors.groups()) if errors else 0),
+        requests=total,
+        connections=connections,
+        note=note,
+    )
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def fresh_database(server_url: str, name: str, *, keep: bool) -> tuple[str, bool]:
+    """The URL of database `name`, migrated; (url, True) when it was just created."""
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(make_url(server_url).set(database=""))
+    with engine.begin() as conn:
+        exists = conn.execute(
+            text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :n"), {"n": name}
+        ).first()
+        if exists and keep:
+            engine.dispose()
+            return url, False
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    engine.dispose()
+    sh(sys.executable, "-m", "spendtrackr.cli", "migrate", env={**os.environ, "DATABASE_URL": url})
+    return url, True
+
+
+def seed(url: str, spends: int, env: dict[str, str]) -> None:
+    sh(
+        sys.executable,
+        "-m",
+        "spendtrackr.cli",
+        "demo",
+        "--spends",
+        str(spends),
+        "--bulk",
+        env={**env, "DATABASE_URL": url},
+    )
+
+
+TWENTY_RULES = [
+    *[
+        {
+            "condition": {"amount_gt": 2000 + 100 * i, "currency_in": ["USD", "EUR"]},
+            "action": {"type": "require_approval", "approver": "manager"},
+            "priority": 10 + i,
+        }
+        for i in range(8)
+    ],
+    *[
+        {
+            "condition": {"any": [{"amount_gt": 5000 + i}, {"user_role_in": ["admin"]}]},
+            "action": {"type": "flag", "flag": f"review_{i}"},
+            "priority": 30 + i,
+        }
+        for i in range(6)
+    ],
+    *[
+        {
+            "condition": {"not": {"currency_in": ["USD"]}, "amount_gt": i},
+            "action": {"type": "flag", "flag": "fx"},
+            "priority": 50 + i,
+        }
+        for i in range(4)
+    ],
+    {
+        "condition": {"amount_gt": 100000},
+        "action": {"type": "block", "reason": "over the hard cap"},
+        "priority": 1,
+    },
+    {
+        "condition": {"amount_lt": 1, "source_in": ["card"]},
+        "action": {"type": "auto_approve"},
+        "priority": 0,
+    },
+]
+
+
+@dataclass
+class Tenant:
+    finance_token: str
+    employee_token: str
+    employee_email: str
+    category_ids: list[str]
+    spend_ids: list[str]
+    cards: list[str]
+    hot_card: str
+    secret: str
+
+
+def prepare_tenant(base: str, admin_email: str, password: str) -> Tenant:
+    client = httpx.Client(base_url=base, timeout=60)
+
+    def login(email: str) -> str:
+        response = client.post("/auth/login", json={"email": email, "password": password})
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    admin = {"Authorization": f"Bearer {login(admin_email)}"}
+    finance = client.get("/admin/users?role=finance", headers=admin).json()["items"][0]
+    employees = client.get("/admin/users?role=employee&limit=200", headers=admin).json()["items"]
+    for policy in client.get("/policies", headers=admin).json()["items"]:
+        client.delete(f"/policies/{policy['id']}", headers=admin)
+    client.post(
+        "/policies",
+        json={"name": "bench: 20 rules", "is_active": True, "rules": TWENTY_RULES},
+        headers=admin,
+    ).raise_for_status()
+    categories = [c["id"] for c in client.get("/categories", headers=admin).json()["items"][:5]]
+    secret = client.post("/companies/me/webhook-secret", headers=admin).json()["secret"]
+    cards = []
+    for employee in employees[:100]:
+        card = client.post(
+            "/cards",
+            json={
+                "user_id": employee["id"],
+                "currency": "USD",
+                "spending_limits": [{"amount": "1000000", "interval": "monthly"}],
+            },
+            headers=admin,
+        )
+        card.raise_for_status()
+        cards.append(card.json()["id"])
+    hot = client.post(
+        "/cards",
+        json={
+            "user_id": employees[0]["id"],
+            "currency": "USD",
+            "spending_limits": [{"amount": "50.00", "interval": "daily"}],
+        },
+        headers=admin,
+    ).json()["id"]
+    finance_token = login(finance["email"])
+    spend_ids = [
+        s["id"]
+        for s in client.get(
+            "/spends?limit=200", headers={"Authorization": f"Bearer {finance_token}"}
+        ).json()["items"]
+    ]
+    return Tenant(
+        finance_token,
+        login(employees[1]["email"]),
+        employees[1]["email"],
+        categories,
+        spend_ids,
+        cards,
+        hot,
+        secret,
+    )
+
+
+def engine_microbench() -> float:
+    from spendtrackr.apps.policies.engine import Facts, PolicyRule, compile_rules, evaluate
+    from spendtrackr.apps.policies.rules import Rule
+
+    rules = compile_rules(
+        [
+            PolicyRule(uuid.uuid4(), "bench", i, Rule.model_validate(r))
+            for i, r in enumerate(TWENTY_RULES)
+        ]
+    )
+    facts = Facts(
+        amount=Decimal("2345.67"), currency="USD", user_role="employee", category_id=uuid.uuid4()
+    )
+    loops = 20000
+    best = min(timeit.repeat(lambda: evaluate(facts, rules), number=loops, repeat=5))
+    return loops / best
+
+
+def summary_timing(base: str, token: str, n: int = 15) -> dict[str, float]:
+    times = []
+    with httpx.Client(
+        base_url=base, timeout=120, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        client.get("/reports/spend-summary?group_by=category").raise_for_status()
+        for _ in range(n):
+            started = time.perf_counter()
+            client.get("/reports/spend-summary?group_by=category").raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+    return {"median_ms": statistics.median(times), "max_ms": max(times), "runs": n}
+
+
+def explain(url: str, company_hint: str) -> dict[str, list[dict[str, Any]]]:
+    engine = create_engine(url)
+    plans = {}
+    with engine.connect() as conn:
+        company = conn.execute(
+            text("SELECT company_id FROM user WHERE email = :e"), {"e": company_hint}
+        ).scalar_one()
+        queries = {
+            "GET /spends?limit=50 (finance)": "SELECT * FROM spend WHERE company_id = :c ORDER BY created_at DESC, id DESC LIMIT 50",
+            "GET /spends total": "SELECT count(*) FROM spend WHERE company_id = :c",
+            "spend-summary by category": "SELECT category_id, currency, count(*), sum(amount) FROM spend WHERE company_id = :c GROUP BY category_id, currency",
+        }
+        for name, sql in queries.items():
+            rows = conn.execute(text("EXPLAIN " + sql), {"c": company}).mappings().all()
+            plans[name] = [{k: v for k, v in row.items() if v is not None} for row in rows]
+    engine.dispose()
+    return plans
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of every scenario; RSS compared between them"
+    )
+    parser.add_argument(
+        "--spends", type=int, default=100_000, help="spends of the regular bench tenant"
+    )
+    parser.add_argument(
+        "--large", action="store_true", help="also the 1M-spend tenant (built once, then kept)"
+    )
+    parser.add_argument("--large-spends", type=int, default=1_000_000)
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--database", default="mysql+pymysql://root@127.0.0.1:3306/")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--port", type=int, default=8100)
+    opts = parser.parse_args()
+    (RESULTS / "tmp").mkdir(parents=True, exist_ok=True)
+    ensure_tools()
+    run = Run(
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        machine={
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "mariadb": sh("mariadb", "--version").strip(),
+            "wrk": sh("wrk", "-v", check=False).splitlines()[0]
+            if sh("wrk", "-v", check=False)
+            else "wrk",
+        },
+        options=vars(opts),
+    )
+    only = {s for s in opts.only.split(",") if s}
+    console.print(f"[bold]seeding a tenant with {opts.spends:,} spends[/bold]")
+    url, _ = fresh_database(opts.database, "spendtrackr_bench", keep=False)
+    env = server_env(url, opts.redis)
+    sh("redis-cli", "-n", opts.redis.rsplit("/", 1)[-1], "flushdb")
+    seed(url, opts.spends, env)
+    servers: list[Server] = []
+    try:
+        api = Server(
+            "api",
+            [
+                "uv",
+                "run",
+                "--frozen",
+                "spendtrackr",
+                "serve",
+                "--port",
+                str(opts.port),
+                "--workers",
+                "2",
+            ],
+            env,
+            opts.port,
+        )
+        servers.append(api)
+        floor = Server(
+            "floor",
+            [
+                "uv",
+                "run",
+                "--frozen",
+                "uvicorn",
+                "bench.floor:app",
+                "--port",
+                str(opts.port + 1),
+                "--workers",
+                "2",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env,
+            opts.port + 1,
+        )
+        servers.append(floor)
+        base = f"http://127.0.0.1:{opts.port}"
+        admin_email = f"admin@bench{opts.spends}.spendtrackr.example"
+        tenant = prepare_tenant(base, admin_email, "demo-password-1234")
+        large: tuple[Server, str] | None = None
+        if opts.large:
+            large_url, created = fresh_database(opts.database, "spendtrackr_bench_large", keep=True)
+            if created or not _has_tenant(large_url, opts.large_spends):
+                console.print(
+                    f"[bold]building the {opts.large_spends:,}-spend tenant (once; kept for later runs)[/bold]"
+                )
+                seed(large_url, opts.large_spends, env)
+            large_server = Server(
+                "api-large",
+                [
+                    "uv",
+                    "run",
+                    "--frozen",
+                    "spendtrackr",
+                    "serve",
+                    "--port",
+                    str(opts.port + 2),
+                    "--workers",
+                    "2",
+                ],
+                server_env(large_url, opts.redis),
+                opts.port + 2,
+            )
+            servers.append(large_server)
+            large_base = f"http://127.0.0.1:{opts.port + 2}"
+            large_email = f"admin@bench{opts.large_spends}.spendtrackr.example"
+            finance_large = _finance_token(large_base, large_email)
+            large = (large_server, finance_large)
+            run.extra["explain_1m"] = explain(large_url, large_email)
+        run.extra["explain_100k"] = explain(url, admin_email)
+
+        def scenarios() -> list[tuple[str, str, str, dict[str, str], int]]:
+            finance = {"BENCH_TOKEN": tenant.finance_token}
+            items = [
+                (
+                    "floor",
+                    f"http://127.0.0.1:{opts.port + 1}/floor",
+                    "floor.lua",
+                    {"BENCH_TOKEN": tenant.employee_token},
+                    opts.connections,
+                ),
+                (
+                    "POST /spends (20 rules)",
+                    f"{base}/spends",
+                    "post_spend.lua",
+                    {
+                        "BENCH_TOKEN": tenant.employee_token,
+                        "BENCH_CATEGORIES": ",".join(tenant.category_ids),
+                    },
+                    opts.connections,
+                ),
+                (
+                    "GET /spends?limit=50 (100k)",
+                    base,
+                    "get.lua",
+                    {**finance, "BENCH_PATHS": "/spends?limit=50"},
+                    opts.connections,
+                ),
+                (
+                    "GET /spends/{id}",
+                    base,
+                    "get.lua",
+                    {
+                        **finance,
+                        "BENCH_PATHS": ",".join(f"/spends/{i}" for i in tenant.spend_ids[:100]),
+                    },
+                    opts.connections,
+                ),
+                (
+                    "card auth, 100 cards",
+                    base,
+                    "authorize.lua",
+                    {"BENCH_SECRET": tenant.secret, "BENCH_CARDS": ",".join(tenant.cards)},
+                    opts.connections,
+                ),
+                (
+                    "card auth, one card (16 conns)",
+                    base,
+                    "authorize.lua",
+                    {"BENCH_SECRET": tenant.secret, "BENCH_CARDS": tenant.hot_card},
+                    16,
+                ),
+                (
+                    "POST /auth/login",
+                    base,
+                    "login.lua",
+                    {"BENCH_EMAIL": tenant.employee_email, "BENCH_PASSWORD": "demo-password-1234"},
+                    opts.connections,
+                ),
+            ]
+            if large:
+                large_base_url = f"http://127.0.0.1:{opts.port + 2}"
+                items.insert(
+                    3,
+                    (
+                        "GET /spends?limit=50 (1M)",
+                        large_base_url,
+                        "get.lua",
+                        {"BENCH_TOKEN": large[1], "BENCH_PATHS": "/spends?limit=50"},
+                        opts.connections,
+                    ),
+                )
+                items.append(
+                    (
+                        "spend-summary by category (1M)",
+                        large_base_url,
+                        "get.lua",
+                        {
+                            "BENCH_TOKEN": large[1],
+                            "BENCH_PATHS": "/reports/spend-summary?group_by=category",
+                        },
+                        4,
+                    )
+                )
+            return [s for s in items if not only or s[0] in only or s[0] == "floor"]
+
+        for round_no in range(opts.rounds):
+            console.print(f"[bold]round {round_no + 1}/{opts.rounds}[/bold]")
+            results = []
+            for name, target, script, extra, conns in scenarios():
+                wrk(
+                    name,
+                    target,
+                    script,
+                    extra,
+                    connections=conns,
+                    seconds=opts.warmup,
+                    threads=opts.threads,
+                )
+                result = wrk(
+                    name,
+                    target,
+                    script,
+                    extra,
+                    connections=conns,
+                    seconds=opts.duration,
+                    threads=opts.threads,
+                )
+                results.append(result)
+                console.print(
+                    f"  {name}: {result.requests_per_s:.0f} req/s, p99 {result.p99_ms:.1f} ms, non-2xx {result.non_2xx}"
+                )
+            floor_rps = results[0].requests_per_s
+            for result in results:
+                result.ratio_to_floor = (
+                    round(result.requests_per_s / floor_rps, 3) if floor_rps else None
+                )
+            run.rounds.append(results)
+            run.rss_mb.append(
+                {
+                    s.name: round(max(s.worker_rss_mb() or [0]), 1)
+                    for s in servers
+                    if s.name != "floor"
+                }
+            )
+        if large:
+            run.extra["spend_summary_1m"] = summary_timing(
+                f"http://127.0.0.1:{opts.port + 2}", large[1]
+            )
+        run.extra["hot_card_limit_check"] = _hot_card_check(url, tenant.hot_card)
+        run.extra["policy_engine_evals_per_s"] = round(engine_microbench())
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    report(run)
+    return 0
+
+
+def _has_tenant(url: str, spends: int) -> bool:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT 1 FROM user WHERE email = :e"),
+            {"e": f"admin@bench{spends}.spendtrackr.example"},
+        ).first()
+    engine.dispose()
+    return found is not None
+
+
+def _finance_token(base: str, admin_email: str) -> str:
+    with httpx.Client(base_url=base, timeout=60) as client:
+        admin = client.post(
+            "/auth/login", json={"email": admin_email, "password": "demo-password-1234"}
+        ).json()["access_token"]
+        users = client.get(
+            "/admin/users?role=finance", headers={"Authorization": f"Bearer {admin}"}
+        ).json()["items"]
+        return str(
+            client.post(
+                "/auth/login", json={"email": users[0]["email"], "password": "demo-password-1234"}
+            ).json()["access_token"]
+        )
+
+
+def _hot_card_check(url: str, card_id: str) -> dict[str, Any]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT count(*), coalesce(sum(amount), 0) FROM card_authorization WHERE card_id = :c AND approved = 1"
+            ),
+            {"c": uuid.UUID(card_id).hex},
+        ).one()
+        declined = conn.execute(
+            text("SELECT count(*) FROM card_authorization WHERE card_id = :c AND approved = 0"),
+            {"c": uuid.UUID(card_id).hex},
+        ).scalar_one()
+    engine.dispose()
+    approved_sum = Decimal(row[1])
+    return {
+        "limit": "50.00 daily",
+        "approved": row[0],
+        "approved_sum": str(approved_sum),
+        "declined": declined,
+        "exact": approved_sum <= Decimal("50.00"),
+    }
+
+
+def report(run: Run) -> None:
+    last = run.rounds[-1]
+    table = Table(
+        "scenario",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "non-2xx",
+        "x floor",
+        title="SpendTrackr bench (last round)",
+    )
+    for r in last:
+        table.add_row(
+            r.name,
+            f"{r.requests_per_s:.0f}",
+            f"{r.p50_ms:.1f}",
+            f"{r.p90_ms:.1f}",
+            f"{r.p99_ms:.1f}",
+            str(r.non_2xx),
+            f"{r.ratio_to_floor}",
+        )
+    console.print(table)
+    console.print(f"worker RSS (MB, max per server) by round: {run.rss_mb}")
+    for key, value in run.extra.items():
+        if not key.startswith("explain"):
+            console.print(f"{key}: {value}")
+    stamp = run.started_at.replace(":", "").replace("-", "")
+    payload = {**asdict(run), "rounds": [[asdict(r) for r in rnd] for rnd in run.rounds]}
+    (RESULTS / "latest.json").write_text(json.dumps(payload, indent=2, default=str))
+    lines = [
+        f"# Bench run {run.started_at}",
+        "",
+        f"Machine: {run.machine}",
+        "",
+        f"Options: {run.options}",
+        "",
+        "| scenario | req/s | p50 ms | p90 ms | p99 ms | non-2xx | x floor |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.name} | {r.requests_per_s:.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} | {r.p99_ms:.1f} | {r.non_2xx} | {r.ratio_to_floor} |"
+        for r in last
+    ]
+    lines += ["", f"Worker RSS (MB, max per server) after each round: {run.rss_mb}", ""]
+    lines += [f"- {k}: {v}" for k, v in run.extra.items() if not k.startswith("explain")]
+    for key in ("explain_100k", "explain_1m"):
+        if key in run.extra:
+            lines += ["", f"## EXPLAIN ({key.split('_')[1]})", ""]
+            for name, plan in run.extra[key].items():
+                lines += [f"- {name}: `{json.dumps(plan, default=str)}`"]
+    (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
+    console.print(f"written bench/results/latest.json and latest.md (run {stamp})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
