@@ -144,22 +144,27 @@ class Server:
         raise RuntimeError(f"{name} did not start; see bench/results/tmp/{name}.log")
 
     def worker_rss_mb(self) -> list[float]:
-        children = sh("pgrep", "-P", str(self.proc.pid), check=False).split()
-        pids = []
-        for child in children:  # `uv run` -> spendtrackr/uvicorn -> workers
-            grand = sh("pgrep", "-P", child, check=False).split()
-            pids.extend(grand or [child])
-        workers = []
-        for pid in pids:
-            sub = sh("pgrep", "-P", pid, check=False).split()
-            workers.extend(sub or [pid])
+        """RSS of the uvicorn worker processes (the spawned children), in MB."""
+        descendants, frontier = [], [str(self.proc.pid)]
+        while frontier:
+            children = sh("pgrep", "-P", frontier.pop(), check=False).split()
+            descendants.extend(children)
+            frontier.extend(children)
         rss = []
-        for pid in workers:
-            status = Path(f"/proc/{pid}/status")
-            if status.exists():
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        rss.append(int(line.split()[1]) / 1024)
+        for pid in descendants:
+            proc = Path(f"/proc/{pid}")
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                status = (proc / "status").read_text()
+            except OSError:
+                continue
+            if "multiprocessing" in cmdline or len(descendants) <= 2:
+                kib = next(
+                    int(line.split()[1])
+                    for line in status.splitlines()
+                    if line.startswith("VmRSS:")
+                )
+                rss.append(kib / 1024)
         return rss
 
     def stop(self) -> None:

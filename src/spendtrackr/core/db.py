@@ -193,13 +193,22 @@ def get_in_company_or_404(
     for_update: bool = False,
 ) -> E:
     """The tenancy helper: this id, in this company, or 404 (another company's id is a 404 too)."""
+    if not for_update:
+        # By primary key through the identity map: a row this request already loaded costs no
+        # second query. Another company's row is treated exactly like a missing one.
+        found = session.get(model, entity_id)
+        if found is None or found.company_id != company_id:  # type: ignore[attr-defined]
+            raise NotFound(detail)
+        # The identity map only holds weak references: keep the row for the session's life so
+        # that the next lookup of it (a category's GL code when posting) is served from memory.
+        session.info.setdefault("loaded", set()).add(found)
+        return found
     stmt = select(model).where(
         model.id == entity_id,  # type: ignore[attr-defined]
         model.company_id == company_id,  # type: ignore[attr-defined]
     )
-    if for_update:
-        # populate_existing: an object already in the session is re-read under the lock.
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    # populate_existing: an object already in the session is re-read under the lock.
+    stmt = stmt.with_for_update().execution_options(populate_existing=True)
     obj = session.scalars(stmt).one_or_none()
     if obj is None:
         raise NotFound(detail)

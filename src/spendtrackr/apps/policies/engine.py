@@ -129,6 +129,18 @@ class CompiledRule:
     matched: MatchedRule = field(compare=False)
 
 
+def _mentions(cond: Condition, key: str) -> bool:
+    if getattr(cond, key) is not None:
+        return True
+    children = [*(cond.any or []), *([cond.not_] if cond.not_ else [])]
+    return any(_mentions(c, key) for c in children)
+
+
+def uses_teams(rules: Sequence[CompiledRule]) -> bool:
+    """Whether any rule asks about teams (the caller may then skip looking them up)."""
+    return any(_mentions(r.source.rule.condition, "team_in") for r in rules)
+
+
 def compile_rules(rules: Sequence[PolicyRule]) -> tuple[CompiledRule, ...]:
     """Compile and sort by priority (stable: policy order, then rule order, breaks ties)."""
     ordered = sorted(rules, key=lambda r: r.rule.priority)

@@ -18,11 +18,7 @@ import shutil
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-import pytesseract
-from PIL import Image
 from pydantic import BaseModel, Field, ValidationError
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
 
 from spendtrackr.apps.receipts.parsing import parse_text
 from spendtrackr.apps.receipts.schemas import ExtractedReceipt, LineItem
@@ -179,6 +175,9 @@ class LocalExtractor:
 
     @staticmethod
     def _pdf_text(data: bytes) -> str:
+        from pypdf import PdfReader  # on first use, like every file library here
+        from pypdf.errors import PdfReadError
+
         try:
             reader = PdfReader(io.BytesIO(data))
             return "\n".join((page.extract_text() or "") for page in reader.pages[:10])
@@ -188,6 +187,9 @@ class LocalExtractor:
     def _ocr(self, data: bytes) -> str:
         if self.tesseract is None:
             raise ExtractionFailed("image OCR needs the tesseract binary, which is not installed")
+        import pytesseract
+        from PIL import Image
+
         with Image.open(io.BytesIO(data)) as image:
             text: Any = pytesseract.image_to_string(image.convert("L"), timeout=60)
         return str(text)

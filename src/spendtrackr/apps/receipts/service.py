@@ -8,9 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import BinaryIO
 
-from PIL import Image, UnidentifiedImageError
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
 from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -46,6 +43,11 @@ def sniff(head: bytes) -> str | None:
 def _check_parses(source: BinaryIO, content_type: str) -> None:
     """A right signature is not enough (a renamed or polyglot file has one): the file must open
     as what it claims to be."""
+    # Imported on first use: they add tens of MB to every worker that never sees a receipt.
+    from PIL import Image, UnidentifiedImageError
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
     source.seek(0)
     try:
         if content_type == "application/pdf":

@@ -9,6 +9,7 @@ approvers deciding at once are serialized per spend.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
@@ -78,12 +79,9 @@ def _posting(session: Session, spend: Spend, entry_date: date) -> ledger_service
     )
 
 
-def _transition(
-    session: Session, spend: Spend, to: SpendStatus, *, actor_id: uuid.UUID | None
-) -> None:
-    """Every status change of the workflow; approved and reimbursed spends get their journal
-    entries in the same transaction (the ledger is written as money moves, not at export)."""
-    spends_service.transition(session, spend, to, actor_id=actor_id)
+def _post_ledger(session: Session, spend: Spend, to: SpendStatus) -> None:
+    """Approved and reimbursed spends get their journal entries in the same transaction (the
+    ledger is written as money moves, not at export time)."""
     if to is SpendStatus.approved:
         gl_code = (
             catalog_service.get_or_404(
@@ -103,6 +101,14 @@ def _transition(
         ledger_service.post_reimbursement(
             session, _posting(session, spend, utcnow().date()), accounts=_accounts()
         )
+
+
+def _transition(
+    session: Session, spend: Spend, to: SpendStatus, *, actor_id: uuid.UUID | None
+) -> None:
+    """Every status change of an existing spend goes through here."""
+    spends_service.transition(session, spend, to, actor_id=actor_id)
+    _post_ledger(session, spend, to)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -206,10 +212,19 @@ def _check_references(session: Session, company_id: uuid.UUID, fields: dict[str,
 
 
 def facts_for(
-    session: Session, spend: Spend, submitter: User, *, has_receipt: bool = False
+    session: Session,
+    spend: Spend,
+    submitter: User,
+    *,
+    has_receipt: bool = False,
+    rules: Sequence[engine.CompiledRule] | None = None,
 ) -> engine.Facts:
+    """The spend's facts for the engine. The submitter's teams are looked up only when the
+    spend names none and a rule asks about teams."""
     if spend.team_id is not None:
         team_ids = frozenset({spend.team_id})
+    elif rules is not None and not engine.uses_teams(rules):
+        team_ids = frozenset()
     else:
         team_ids = frozenset(
             users_service.team_ids_for(session, [submitter.id]).get(submitter.id, [])
@@ -298,15 +313,8 @@ def _describe(spend: Spend) -> str:
     )
 
 
-def apply_decision(
-    session: Session,
-    spend: Spend,
-    submitter: User,
-    decision: engine.Decision,
-    *,
-    actor_id: uuid.UUID | None,
-) -> None:
-    """Store the decision on the spend and act on it: steps, status, notifications."""
+def _store_decision(spend: Spend, decision: engine.Decision) -> SpendStatus:
+    """Keep the decision on the spend (so anyone can see why) and say where it sends it."""
     spend.policy_flags = list(decision.flags)
     spend.policy_result = {
         "outcome": decision.outcome,
@@ -317,18 +325,23 @@ def apply_decision(
         "flags": list(decision.flags),
         "block_reason": decision.block_reason,
     }
+    return SpendStatus(decision.outcome)
+
+
+def _act_on_decision(
+    session: Session, spend: Spend, submitter: User, decision: engine.Decision
+) -> list[ApprovalStep]:
+    """What follows a decision once the spend has its status: steps and notifications."""
     if decision.outcome == "blocked":
-        _transition(session, spend, SpendStatus.blocked, actor_id=actor_id)
         _notify_submitter(
             session,
             spend,
             "spend.blocked",
             f"Your spend {_describe(spend)} was blocked: {decision.block_reason}",
         )
-        return
+        return []
     if decision.outcome == "approved":
-        _transition(session, spend, SpendStatus.approved, actor_id=actor_id)
-        return
+        return []
     approvers: list[approvals_service.Approver] = []
     for spec in decision.approvers:
         approver = resolve_approver(session, spend, submitter, spec)
@@ -341,14 +354,49 @@ def apply_decision(
         submitter_id=submitter.id,
         approvers=approvers,
     )
-    _transition(session, spend, SpendStatus.pending, actor_id=actor_id)
     _notify_step_opened(session, spend, steps[0])
+    return steps
+
+
+def apply_decision(
+    session: Session,
+    spend: Spend,
+    submitter: User,
+    decision: engine.Decision,
+    *,
+    actor_id: uuid.UUID | None,
+) -> None:
+    """Decide an existing spend again: store the decision, move its status, act on it."""
+    _transition(session, spend, _store_decision(spend, decision), actor_id=actor_id)
+    _act_on_decision(session, spend, submitter, decision)
+
+
+def _create_decided(
+    session: Session,
+    spend: Spend,
+    submitter: User,
+    decision: engine.Decision,
+    *,
+    actor_id: uuid.UUID | None,
+) -> list[ApprovalStep]:
+    """Write a new spend already in the status its decision gives (one INSERT, no UPDATE), and
+    record that status as the change from pending the workflow makes."""
+    to = _store_decision(spend, decision)
+    spend.status = to.value
+    if to is not SpendStatus.pending:
+        spend.decided_at = utcnow()
+    spends_service.add_spend(session, spend)
+    if to is not SpendStatus.pending:
+        spends_service.record_status(session, spend, SpendStatus.pending, to, actor_id=actor_id)
+        _post_ledger(session, spend, to)
+    return _act_on_decision(session, spend, submitter, decision)
 
 
 def evaluate(session: Session, spend: Spend, submitter: User) -> engine.Decision:
     rules = policies_service.active_rules(session, company_id=spend.company_id)
     attached = receipts_service.has_receipt(session, company_id=spend.company_id, spend_id=spend.id)
-    return engine.evaluate(facts_for(session, spend, submitter, has_receipt=attached), rules)
+    facts = facts_for(session, spend, submitter, has_receipt=attached, rules=rules)
+    return engine.evaluate(facts, rules)
 
 
 def reevaluate(session: Session, spend: Spend) -> None:
@@ -372,15 +420,24 @@ def reevaluate(session: Session, spend: Spend) -> None:
 
 
 def submit_spend(session: Session, *, actor: User, body: SpendCreate) -> SpendRead:
+    """Check, decide, then write: the policies run on the facts before the row exists, so the
+    spend is inserted once, already approved, pending or blocked."""
     fields = body.model_dump()
     _check_references(session, actor.company_id, fields)
-    spend = spends_service.create_spend(
-        session, company_id=actor.company_id, user_id=actor.id, fields=fields
+    spend = Spend(id=uuid.uuid4(), company_id=actor.company_id, user_id=actor.id, **fields)
+    duplicate = spends_service.looks_duplicate(session, spend)
+    spend.system_flags = ["possible_duplicate"] if duplicate else []
+    rules = policies_service.active_rules(session, company_id=actor.company_id)
+    facts = facts_for(session, spend, actor, has_receipt=False, rules=rules)
+    steps = _create_decided(session, spend, actor, engine.evaluate(facts, rules), actor_id=actor.id)
+    return _read_new(spend, steps)
+
+
+def _read_new(spend: Spend, steps: list[ApprovalStep]) -> SpendRead:
+    """A spend this request created: its steps are known and it has no receipts yet."""
+    return SpendRead.model_validate(spend).model_copy(
+        update={"approvals": [ApprovalRead.model_validate(s) for s in steps], "receipts": []}
     )
-    if spends_service.looks_duplicate(session, spend):
-        spends_service.add_system_flag(spend, "possible_duplicate")
-    apply_decision(session, spend, actor, evaluate(session, spend, actor), actor_id=actor.id)
-    return to_read(session, [spend])[0]
 
 
 def _own_pending_spend(session: Session, actor: User, spend_id: uuid.UUID) -> Spend:
@@ -505,15 +562,12 @@ def create_card_spend(
 ) -> Spend:
     """The `card` spend of an approved authorization; the policies' decision applies to it as to
     any spend (approved, or pending review by its approvers)."""
-    spend = spends_service.create_spend(
-        session,
-        company_id=holder.company_id,
-        user_id=holder.id,
-        fields={**fields, "source": "card"},
+    spend = Spend(
+        id=uuid.uuid4(), company_id=holder.company_id, user_id=holder.id, **fields, source="card"
     )
-    if spends_service.looks_duplicate(session, spend):
-        spends_service.add_system_flag(spend, "possible_duplicate")
-    apply_decision(session, spend, holder, decision, actor_id=None)
+    duplicate = spends_service.looks_duplicate(session, spend)
+    spend.system_flags = ["possible_duplicate"] if duplicate else []
+    _create_decided(session, spend, holder, decision, actor_id=None)
     return spend
 
 

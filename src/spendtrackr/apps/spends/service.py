@@ -35,6 +35,25 @@ TRANSITIONS: dict[SpendStatus, frozenset[SpendStatus]] = {
 INITIAL = frozenset({S.pending, S.approved, S.blocked})
 
 
+def record_status(
+    session: Session,
+    spend: Spend,
+    current: SpendStatus,
+    to: SpendStatus,
+    *,
+    actor_id: uuid.UUID | None,
+) -> None:
+    audit.record(
+        session,
+        company_id=spend.company_id,
+        actor_id=actor_id,
+        action=f"spend.{to.value}",
+        entity_type="spend",
+        entity_id=spend.id,
+        metadata={"from": current.value, "to": to.value},
+    )
+
+
 def transition(
     session: Session, spend: Spend, to: SpendStatus, *, actor_id: uuid.UUID | None
 ) -> None:
@@ -48,35 +67,18 @@ def transition(
     if to is S.reimbursed:
         spend.reimbursed_at = now
     if to is not current:
-        audit.record(
-            session,
-            company_id=spend.company_id,
-            actor_id=actor_id,
-            action=f"spend.{to.value}",
-            entity_type="spend",
-            entity_id=spend.id,
-            metadata={"from": current.value, "to": to.value},
-        )
+        record_status(session, spend, current, to, actor_id=actor_id)
 
 
-def create_spend(
-    session: Session,
-    *,
-    company_id: uuid.UUID,
-    user_id: uuid.UUID,
-    fields: dict[str, Any],
-    status: SpendStatus = S.pending,
-) -> Spend:
-    assert status in INITIAL
-    spend = Spend(
-        id=uuid.uuid4(), company_id=company_id, user_id=user_id, status=status.value, **fields
-    )
+def add_spend(session: Session, spend: Spend) -> None:
+    """Insert a new spend (its status already decided) and record its creation."""
+    assert SpendStatus(spend.status) in INITIAL
     session.add(spend)
     session.flush()
     audit.record(
         session,
-        company_id=company_id,
-        actor_id=user_id,
+        company_id=spend.company_id,
+        actor_id=spend.user_id,
         action="spend.created",
         entity_type="spend",
         entity_id=spend.id,
@@ -87,7 +89,6 @@ def create_spend(
             "spend_date": spend.spend_date,
         },
     )
-    return spend
 
 
 def get_spend_or_404(
