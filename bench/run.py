@@ -592,7 +592,11 @@ def main() -> int:
                     "card auth, one card (16 conns)",
                     base,
                     "authorize.lua",
-                    {"BENCH_SECRET": tenant.secret, "BENCH_CARDS": tenant.hot_card},
+                    {
+                        "BENCH_SECRET": tenant.secret,
+                        "BENCH_CARDS": tenant.hot_card,
+                        "BENCH_AMOUNT": "0.05",
+                    },
                     16,
                 ),
                 (
