@@ -34,6 +34,7 @@ from spendtrackr.core.config import Settings, get_settings
 from spendtrackr.core.db import build_engine, build_session_factory, utcnow
 from spendtrackr.core.logging import configure_logging
 from spendtrackr.core.middleware import RequestContextMiddleware
+from spendtrackr.core.openapi import errors
 from spendtrackr.core.ratelimit import RateLimiter
 from spendtrackr.core.security import Passwords, Tokens
 from spendtrackr.core.storage import LocalStorage
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
+        # What any operation can answer: malformed input, too large a body, rate limits, and a
+        # database that is away.
+        responses=errors(400, 413, 422, 429, 503),
     )
     engine = build_engine(settings)
     app.state.settings = settings

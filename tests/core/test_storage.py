@@ -10,7 +10,17 @@ from spendtrackr.core.storage import LocalStorage
 
 @pytest.mark.parametrize(
     "key",
-    ["../escape", "a/../../etc/passwd", "/etc/passwd", "a//b", "a/./b/..", "name with space", "a\\b", "", "ok/"],
+    [
+        "../escape",
+        "a/../../etc/passwd",
+        "/etc/passwd",
+        "a//b",
+        "a/./b/..",
+        "name with space",
+        "a\\b",
+        "",
+        "ok/",
+    ],
 )
 def test_keys_cannot_leave_the_storage_folder(tmp_path: Path, key: str) -> None:
     storage = LocalStorage(tmp_path / "files")
