@@ -183,6 +183,15 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 E = TypeVar("E", bound=Base)
 
 
+def apply_changes(obj: Any, changes: dict[str, Any]) -> dict[str, list[Any]]:
+    """Set the fields of a PATCH on an entity; the fields that really changed, as
+    `{field: [before, after]}` (what an audit entry records)."""
+    before = {key: getattr(obj, key) for key in changes}
+    for key, value in changes.items():
+        setattr(obj, key, value)
+    return {k: [before[k], getattr(obj, k)] for k in changes if before[k] != getattr(obj, k)}
+
+
 def get_in_company_or_404(
     session: Session,
     model: type[E],

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus
-from spendtrackr.core.db import get_in_company_or_404
+from spendtrackr.core.db import apply_changes, get_in_company_or_404
 from spendtrackr.core.errors import InvalidTransition
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -125,9 +125,7 @@ def update_card(
 ) -> None:
     if card.status == CardStatus.cancelled.value:
         raise InvalidTransition("A cancelled card cannot be changed")
-    before = {k: getattr(card, k) for k in changes}
-    for key, value in changes.items():
-        setattr(card, key, value)
+    diff = apply_changes(card, changes)
     audit.record(
         session,
         company_id=card.company_id,
@@ -135,7 +133,7 @@ def update_card(
         action="card.updated",
         entity_type="card",
         entity_id=card.id,
-        metadata={"changes": {k: [before[k], getattr(card, k)] for k in changes}},
+        metadata={"changes": diff},
     )
 
 

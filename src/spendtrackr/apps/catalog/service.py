@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.catalog.models import Category, Vendor
-from spendtrackr.core.db import get_in_company_or_404
+from spendtrackr.core.db import apply_changes, get_in_company_or_404
 from spendtrackr.core.errors import Conflict
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -86,9 +86,7 @@ def update_item(
     changes: dict[str, object],
 ) -> Item:
     item = get_or_404(session, model, company_id=company_id, item_id=item_id)
-    before = {k: getattr(item, k) for k in changes}
-    for key, value in changes.items():
-        setattr(item, key, value)
+    diff = apply_changes(item, changes)
     _save(session, item)
     kind = _KIND[model]
     audit.record(
@@ -98,7 +96,7 @@ def update_item(
         action=f"{kind}.updated",
         entity_type=kind,
         entity_id=item.id,
-        metadata={"changes": {k: [before[k], getattr(item, k)] for k in changes}},
+        metadata={"changes": diff},
     )
     return item
 

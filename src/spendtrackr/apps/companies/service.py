@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.companies.models import Company
+from spendtrackr.core.db import apply_changes
 from spendtrackr.core.errors import NotFound
 from spendtrackr.core.security import digests_equal, new_opaque_token, token_digest
 
@@ -31,9 +32,7 @@ def update_company(
     session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID, changes: dict[str, object]
 ) -> Company:
     company = get_company_or_404(session, company_id)
-    before = {k: getattr(company, k) for k in changes}
-    for key, value in changes.items():
-        setattr(company, key, value)
+    diff = apply_changes(company, changes)
     audit.record(
         session,
         company_id=company.id,
@@ -41,7 +40,7 @@ def update_company(
         action="company.updated",
         entity_type="company",
         entity_id=company.id,
-        metadata={"changes": {k: [before[k], getattr(company, k)] for k in changes}},
+        metadata={"changes": diff},
     )
     return company
 

@@ -15,7 +15,7 @@ from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.policies import engine
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.policies.rules import Rule
-from spendtrackr.core.db import get_in_company_or_404
+from spendtrackr.core.db import apply_changes, get_in_company_or_404
 from spendtrackr.core.pagination import PageParams, paginate
 
 POLICY_NOT_FOUND = "Policy not found"
@@ -77,9 +77,7 @@ def update_policy(
     policy = get_policy_or_404(session, company_id=company_id, policy_id=policy_id)
     if "rules" in changes:
         changes = {**changes, "rules": _dump_rules(changes["rules"])}
-    before = {k: getattr(policy, k) for k in changes}
-    for key, value in changes.items():
-        setattr(policy, key, value)
+    diff = apply_changes(policy, changes)
     session.flush()
     audit.record(
         session,
@@ -88,7 +86,7 @@ def update_policy(
         action="policy.updated",
         entity_type="policy",
         entity_id=policy.id,
-        metadata={"changes": {k: [before[k], getattr(policy, k)] for k in changes}},
+        metadata={"changes": diff},
     )
     return policy
 

@@ -38,7 +38,7 @@ from spendtrackr.apps.users.models import User
 from spendtrackr.apps.users.permissions import Capability, can
 from spendtrackr.core.config import get_settings
 from spendtrackr.core.currency import quantize
-from spendtrackr.core.db import utcnow
+from spendtrackr.core.db import apply_changes, utcnow
 from spendtrackr.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from spendtrackr.core.pagination import Page, PageParams
 
@@ -462,7 +462,7 @@ def update_spend(
         raise ValidationFailed(f"amount rounds to {rounded} {currency}", code="invalid_amount")
     if "amount" in changes or "currency" in changes:
         changes = {**changes, "amount": rounded}
-    diff = spends_service.apply_changes(spend, changes)
+    diff = apply_changes(spend, changes)
     session.flush()
     audit.record(
         session,

@@ -189,13 +189,6 @@ def add_system_flag(spend: Spend, flag: str) -> None:
         spend.system_flags = [*spend.system_flags, flag]
 
 
-def apply_changes(spend: Spend, changes: dict[str, Any]) -> dict[str, list[Any]]:
-    before = {k: getattr(spend, k) for k in changes}
-    for key, value in changes.items():
-        setattr(spend, key, value)
-    return {k: [before[k], getattr(spend, k)] for k in changes if before[k] != getattr(spend, k)}
-
-
 GROUPS = ("category", "vendor", "user", "team", "month", "status")
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.teams.models import Team
-from spendtrackr.core.db import get_in_company_or_404
+from spendtrackr.core.db import apply_changes, get_in_company_or_404
 from spendtrackr.core.errors import Conflict
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -72,9 +72,7 @@ def update_team(
     changes: dict[str, object],
 ) -> Team:
     team = get_team_or_404(session, company_id=company_id, team_id=team_id)
-    before = {k: getattr(team, k) for k in changes}
-    for key, value in changes.items():
-        setattr(team, key, value)
+    diff = apply_changes(team, changes)
     _save(session, team)
     audit.record(
         session,
@@ -83,7 +81,7 @@ def update_team(
         action="team.updated",
         entity_type="team",
         entity_id=team.id,
-        metadata={"changes": {k: [before[k], getattr(team, k)] for k in changes}},
+        metadata={"changes": diff},
     )
     return team
 
