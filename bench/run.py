@@ -448,6 +448,7 @@ def main() -> int:
     parser.add_argument("--database", default="mysql+pymysql://root@127.0.0.1:3306/")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--name", default="latest", help="results file stem under bench/results")
     opts = parser.parse_args()
     (RESULTS / "tmp").mkdir(parents=True, exist_ok=True)
     ensure_tools()
@@ -681,7 +682,7 @@ def main() -> int:
     finally:
         for server in reversed(servers):
             server.stop()
-    report(run)
+    report(run, opts.name)
     return 0
 
 
@@ -735,7 +736,7 @@ def _hot_card_check(url: str, card_id: str) -> dict[str, Any]:
     }
 
 
-def report(run: Run) -> None:
+def report(run: Run, name: str = "latest") -> None:
     last = run.rounds[-1]
     table = Table(
         "scenario",
@@ -764,7 +765,7 @@ def report(run: Run) -> None:
             console.print(f"{key}: {value}")
     stamp = run.started_at.replace(":", "").replace("-", "")
     payload = {**asdict(run), "rounds": [[asdict(r) for r in rnd] for rnd in run.rounds]}
-    (RESULTS / "latest.json").write_text(json.dumps(payload, indent=2, default=str))
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
     lines = [
         f"# Bench run {run.started_at}",
         "",
@@ -786,8 +787,8 @@ def report(run: Run) -> None:
             lines += ["", f"## EXPLAIN ({key.split('_')[1]})", ""]
             for name, plan in run.extra[key].items():
                 lines += [f"- {name}: `{json.dumps(plan, default=str)}`"]
-    (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
-    console.print(f"written bench/results/latest.json and latest.md (run {stamp})")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    console.print(f"written bench/results/{name}.json and {name}.md (run {stamp})")
 
 
 if __name__ == "__main__":
