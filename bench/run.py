@@ -785,8 +785,8 @@ def report(run: Run, name: str = "latest") -> None:
     for key in ("explain_100k", "explain_1m"):
         if key in run.extra:
             lines += ["", f"## EXPLAIN ({key.split('_')[1]})", ""]
-            for name, plan in run.extra[key].items():
-                lines += [f"- {name}: `{json.dumps(plan, default=str)}`"]
+            for query, plan in run.extra[key].items():
+                lines += [f"- {query}: `{json.dumps(plan, default=str)}`"]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     console.print(f"written bench/results/{name}.json and {name}.md (run {stamp})")
 
