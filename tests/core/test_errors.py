@@ -164,3 +164,58 @@ def test_failed_commit_is_never_answered_2xx(
         assert (
             session.scalars(select(Vendor).where(Vendor.name == "never committed")).first() is None
         )
+
+
+EVIL = [
+    "' OR '1'='1",
+    "1; DROP TABLE spend; --",
+    "%' UNION SELECT password_hash FROM user --",
+    "\\x00",
+    "🙂" * 10,
+]
+
+
+def test_sql_metacharacters_in_every_filter_are_data(client: TestClient) -> None:
+    """Free-text filters are bound parameters (they match nothing); typed filters refuse them."""
+    admin = signup(client)
+    for evil in EVIL:
+        for name in ("action", "entity_type", "entity_id"):
+            response = client.get("/audit-logs", params={name: evil[:64]}, headers=admin.headers)
+            assert response.status_code == 200, response.text
+            assert response.json()["total"] == 0
+        for path, name in (
+            ("/spends", "status"),
+            ("/spends", "user_id"),
+            ("/spends", "category_id"),
+            ("/spends", "vendor_id"),
+            ("/spends", "date_from"),
+            ("/spends", "min_amount"),
+            ("/admin/users", "role"),
+            ("/admin/users", "is_active"),
+            ("/cards", "status"),
+            ("/cards", "user_id"),
+            ("/approvals", "status"),
+            ("/audit-logs", "actor_id"),
+            ("/reports/spend-summary", "group_by"),
+            ("/exports/accounting.csv", "date_to"),
+            ("/notifications", "unread_only"),
+        ):
+            assert (
+                client.get(path, params={name: evil}, headers=admin.headers).status_code == 422
+            ), (path, name)
+    assert client.get("/audit-logs/verify", headers=admin.headers).json()["valid"] is True
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/users/me", 401), ("GET", "/nope", 404), ("POST", "/auth/login", 422)],
+)
+def test_security_headers_on_errors_too(
+    client: TestClient, method: str, path: str, status: int
+) -> None:
+    response = client.request(method, path, json={})
+    assert response.status_code == status
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-request-id"]
