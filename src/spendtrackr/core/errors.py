@@ -79,8 +79,3 @@ class UnsupportedMediaType(AppError):
 class RateLimited(AppError):
     status_code = 429
     code = "rate_limited"
-
-
-class ServiceUnavailable(AppError):
-    status_code = 503
-    code = "service_unavailable"

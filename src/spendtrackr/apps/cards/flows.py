@@ -213,15 +213,14 @@ def authorize(
     holder = users_service.active_user(session, company_id=company_id, user_id=card.user_id)
     decision: engine.Decision | None = None
     if holder is not None and card.currency == body.currency:
-        facts = spend_flows.facts_for_card(
+        decision = spend_flows.decide_card_spend(
             session,
-            holder,
+            holder=holder,
             amount=amount,
             currency=body.currency,
             category_id=category_id,
             vendor_id=_vendor_id(session, company_id, body.merchant_name),
         )
-        decision = spend_flows.decide_card_spend(session, holder=holder, facts=facts)
 
     card = cards_service.get_card_or_404(
         session, company_id=company_id, card_id=body.card_id, for_update=True

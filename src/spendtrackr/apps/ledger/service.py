@@ -116,16 +116,6 @@ def post_reimbursement(session: Session, posting: Posting, *, accounts: Accounts
     return _journal(session, posting, "reimbursement", accounts.employee_payable, accounts.cash)
 
 
-def lines_of(session: Session, *, company_id: uuid.UUID, spend_id: uuid.UUID) -> list[LedgerLine]:
-    return list(
-        session.scalars(
-            select(LedgerLine)
-            .where(LedgerLine.company_id == company_id, LedgerLine.spend_id == spend_id)
-            .order_by(LedgerLine.created_at, LedgerLine.journal_id, LedgerLine.line_no)
-        )
-    )
-
-
 # --- export ---------------------------------------------------------------------------------------
 
 

@@ -550,11 +550,27 @@ def decide_approval(
 # --- card spends ----------------------------------------------------------------------------
 
 
-def decide_card_spend(session: Session, *, holder: User, facts: engine.Facts) -> engine.Decision:
-    """The policies' decision for a card purchase, before anything is written (a block declines)."""
-    return engine.evaluate(
-        facts, policies_service.active_rules(session, company_id=holder.company_id)
+def decide_card_spend(
+    session: Session,
+    *,
+    holder: User,
+    amount: Decimal,
+    currency: str,
+    category_id: uuid.UUID | None,
+    vendor_id: uuid.UUID | None,
+) -> engine.Decision:
+    """The policies' decision for a card purchase, before anything is written (a block declines):
+    the same facts as for any spend, taken from the purchase."""
+    purchase = Spend(
+        amount=amount,
+        currency=currency,
+        source="card",
+        category_id=category_id,
+        vendor_id=vendor_id,
+        team_id=None,
     )
+    rules = policies_service.active_rules(session, company_id=holder.company_id)
+    return engine.evaluate(facts_for(session, purchase, holder, rules=rules), rules)
 
 
 def create_card_spend(
@@ -569,25 +585,3 @@ def create_card_spend(
     spend.system_flags = ["possible_duplicate"] if duplicate else []
     _create_decided(session, spend, holder, decision, actor_id=None)
     return spend
-
-
-def facts_for_card(
-    session: Session,
-    holder: User,
-    *,
-    amount: Decimal,
-    currency: str,
-    category_id: uuid.UUID | None,
-    vendor_id: uuid.UUID | None,
-) -> engine.Facts:
-    teams = users_service.team_ids_for(session, [holder.id]).get(holder.id, [])
-    return engine.Facts(
-        amount=amount,
-        currency=currency,
-        source="card",
-        category_id=category_id,
-        vendor_id=vendor_id,
-        user_role=holder.role,
-        team_ids=frozenset(teams),
-        has_receipt=False,
-    )

@@ -189,9 +189,6 @@ def add_system_flag(spend: Spend, flag: str) -> None:
         spend.system_flags = [*spend.system_flags, flag]
 
 
-GROUPS = ("category", "vendor", "user", "team", "month", "status")
-
-
 @dataclass(frozen=True, slots=True)
 class SummaryRow:
     key: str | None
