@@ -49,9 +49,12 @@ def serve(
 ) -> None:
     """Serve the API with uvicorn."""
     # glibc gives each thread of the pool its own malloc arena; with dozens of threads the
-    # workers' memory fragments and grows run after run. Two arenas keep it flat (the spawned
-    # workers inherit this; the bench measures it).
+    # workers' memory fragments and grows run after run. Two arenas keep it flat. A fixed mmap
+    # threshold gives big blocks (Argon2's 19 MiB per hash) back to the system when freed;
+    # glibc's adaptive threshold would otherwise keep them in the heap for good. The spawned
+    # workers inherit both; the bench measures the result.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(1 << 20))
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Several processes: /metrics must add up every worker's samples.
         metrics_dir = Path(tempfile.gettempdir()) / f"spendtrackr-metrics-{os.getpid()}"

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import httpx2 as httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from spendtrackr.apps.catalog import service as catalog
 from spendtrackr.apps.catalog.models import Vendor
 from spendtrackr.apps.catalog.schemas import VendorCreate, VendorRead
 from spendtrackr.apps.users.deps import AdminUser
 from spendtrackr.core.cache import CacheUnavailable
-from spendtrackr.core.db import SessionDep
-from spendtrackr.core.idempotency import IdempotencyDep
+from spendtrackr.core.db import SessionDep, utcnow
+from spendtrackr.core.idempotency import IdempotencyDep, IdempotencyRecord
 from tests.factories import signup
 
 
@@ -182,3 +184,23 @@ def _burst(idem_client: TestClient, live_server: str) -> None:
     for conflict in (r for r in responses if r.status_code == 409):
         assert conflict.json()["code"] == "idempotency_in_progress"
     assert idem_client.get("/vendors", headers=admin.headers).json()["total"] == 1
+
+
+def test_an_expired_key_runs_again(app: FastAPI, idem_client: TestClient) -> None:
+    """After the TTL the key's row is removed and the request runs as a new one."""
+    admin = signup(idem_client)
+    headers = {**admin.headers, "Idempotency-Key": "old-key"}
+    first = idem_client.post("/_test/idempotent-vendors", json={"name": "Old"}, headers=headers)
+    assert first.status_code == 201
+    with app.state.session_factory() as session, session.begin():
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == "old-key")
+            .values(created_at=utcnow() - timedelta(days=2))
+        )
+    again = idem_client.post("/_test/idempotent-vendors", json={"name": "New"}, headers=headers)
+    assert again.status_code == 201
+    assert "idempotent-replayed" not in again.headers
+    assert again.json()["name"] == "New"
+    names = {v["name"] for v in idem_client.get("/vendors", headers=admin.headers).json()["items"]}
+    assert names == {"Old", "New"}

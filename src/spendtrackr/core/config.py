@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19_456, ge=8)
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_parallelism: int = Field(default=1, ge=1)
+    # Hashes computed at once per process. Each holds argon2_memory_kib; more at once than there
+    # are cores only adds memory (and latency for everyone), not throughput.
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
 
     # Rate limits in the `limits` notation ("10/minute", "5 per 10 seconds"); empty disables one.
     rate_limit_enabled: bool = True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Self, TypeVar
 
@@ -48,12 +51,49 @@ class Page(BaseModel, Generic[T]):
         return self
 
 
-def paginate(session: Session, stmt: Select[Any], page: PageParams) -> tuple[int, list[Any]]:
+class CountCache:
+    """Recent list totals, per process. A caller that can name its data's version (a company's
+    audit chain head moves with every change it makes) keys the total by it, so a repeated count
+    of an unchanged tenant costs nothing and a changed one is counted again."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._totals: OrderedDict[Hashable, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> int | None:
+        with self._lock:
+            total = self._totals.get(key)
+            if total is not None:
+                self._totals.move_to_end(key)
+            return total
+
+    def put(self, key: Hashable, total: int) -> None:
+        with self._lock:
+            self._totals[key] = total
+            self._totals.move_to_end(key)
+            while len(self._totals) > self._size:
+                self._totals.popitem(last=False)
+
+
+counts = CountCache()
+
+
+def paginate(
+    session: Session, stmt: Select[Any], page: PageParams, *, count_key: Hashable | None = None
+) -> tuple[int, list[Any]]:
     """Count the filtered rows (up to COUNT_CAP + 1), then fetch one page of `stmt` (which
-    carries its own order_by)."""
-    capped: Select[Any] = (
-        stmt.order_by(None).with_only_columns(literal_column("1")).limit(COUNT_CAP + 1)
-    )
-    total = session.scalar(select(func.count()).select_from(capped.subquery())) or 0
+    carries its own order_by). `count_key` (the query and its data's version) reuses a total
+    counted before under the same key."""
+    total = None if count_key is None else counts.get(count_key)
+    if total is None:
+        capped: Select[Any] = (
+            stmt.order_by(None).with_only_columns(literal_column("1")).limit(COUNT_CAP + 1)
+        )
+        total = min(
+            session.scalar(select(func.count()).select_from(capped.subquery())) or 0, COUNT_CAP + 1
+        )
+        if count_key is not None:
+            counts.put(count_key, total)
     items = list(session.scalars(stmt.limit(page.limit).offset(page.offset))) if total else []
-    return min(total, COUNT_CAP + 1), items
+    return total, items

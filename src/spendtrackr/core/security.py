@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +19,12 @@ from spendtrackr.core.config import Settings
 
 
 class Passwords:
-    """Argon2id hashing, with a dummy hash so an unknown email costs as much as a wrong password."""
+    """Argon2id hashing, with a dummy hash so an unknown email costs as much as a wrong password.
+
+    At most `password_hash_concurrency` hashes run at once: each one holds argon2_memory_kib of
+    memory, so a burst of logins on a 40-thread pool would otherwise grow a worker by hundreds of
+    megabytes for no gain in throughput (the hashes compete for the same cores).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._hash = PasswordHash(
@@ -30,16 +36,19 @@ class Passwords:
                 ),
             )
         )
+        self._slots = threading.BoundedSemaphore(settings.password_hash_concurrency)
         self._dummy = self._hash.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
-        return self._hash.hash(password)
+        with self._slots:
+            return self._hash.hash(password)
 
     def verify(self, password: str, password_hash: str | None) -> bool:
-        if password_hash is None:
-            self._hash.verify(password, self._dummy)
-            return False
-        return self._hash.verify(password, password_hash)
+        with self._slots:
+            if password_hash is None:
+                self._hash.verify(password, self._dummy)
+                return False
+            return self._hash.verify(password, password_hash)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """The audit log: every state change in the product records one entry here, in the same transaction.
 
 Entries are staged by `record()` and appended just before the transaction commits (a `before_commit`
-hook): the company's chain head is locked only for that last moment, not for the whole request, so
-concurrent requests of one company serialize on the chain for microseconds, and the chain stays a
-single line per company under any number of writers.
+hook), after the transaction's other writes are flushed: the company's chain head is locked only
+for that last moment (read the head, insert the entries, update the head, commit), not for the
+whole request, and the chain stays a single line per company under any number of writers.
 """
 
 from __future__ import annotations
@@ -111,6 +111,9 @@ def _append_staged(session: Session) -> None:
     staged: list[_Staged] = session.info.pop(_PENDING, [])
     if not staged:
         return
+    # Everything else the transaction writes goes out now, before the head is locked: under the
+    # lock there remain only the head read, the entries, the head update and the commit.
+    session.flush()
     by_company: dict[uuid.UUID, list[_Staged]] = {}
     for item in staged:
         by_company.setdefault(item.company_id, []).append(item)
@@ -151,6 +154,12 @@ def _drop_staged(session: Session, transaction: SessionTransaction) -> None:
     # an entry only once the savepoint that makes its change has been released.)
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
+
+
+def head_seq(session: Session, *, company_id: uuid.UUID) -> int:
+    """How many entries the company's chain holds: it moves with every change in the company."""
+    seq = session.scalar(select(AuditChainHead.seq).where(AuditChainHead.company_id == company_id))
+    return seq or 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,7 +154,11 @@ def list_spends(
     page: PageParams,
 ) -> tuple[int, list[Spend]]:
     stmt = _filtered(company_id, scope, filters).order_by(Spend.created_at.desc(), Spend.id.desc())
-    return paginate(session, stmt, page)
+    # Every change to a company's spends (and to who may see them) writes an audit entry, so the
+    # chain head's position is the version of the data the total depends on.
+    version = audit.head_seq(session, company_id=company_id)
+    count_key = ("spends", company_id, version, scope, filters.model_dump_json())
+    return paginate(session, stmt, page, count_key=count_key)
 
 
 def looks_duplicate(session: Session, spend: Spend) -> bool:
