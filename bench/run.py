@@ -251,10 +251,10 @@ def fresh_database(server_url: str, name: str, *, keep: bool) -> tuple[str, bool
     return url, True
 
 
-def size_buffer_pool(server_url: str, megabytes: int) -> int:
-    """Grow the InnoDB buffer pool (a dynamic setting, until the server restarts): MariaDB's
-    default of 128 MB is a laptop's, smaller than the 1M tenant's indexes, and no production
-    database runs with it. Returns the size in use, in MB."""
+def size_database(server_url: str, megabytes: int) -> int:
+    """Grow the InnoDB buffer pool and the connection limit (dynamic settings, until the server
+    restarts): MariaDB's default pool of 128 MB is a laptop's, smaller than the 1M tenant's
+    indexes, and no production database runs with it. Returns the pool size in use, in MB."""
     engine = create_engine(make_url(server_url).set(database=""))
     with engine.connect() as conn:
         current = int(conn.exec_driver_sql("SELECT @@innodb_buffer_pool_size").scalar_one())
@@ -270,6 +270,10 @@ def size_buffer_pool(server_url: str, megabytes: int) -> int:
                     break
                 time.sleep(0.5)
             current = int(conn.exec_driver_sql("SELECT @@innodb_buffer_pool_size").scalar_one())
+        # Three servers of two workers, each with a 50-connection pool, plus the checks: more
+        # than the default 151 connections.
+        if int(conn.exec_driver_sql("SELECT @@max_connections").scalar_one()) < 500:
+            conn.exec_driver_sql("SET GLOBAL max_connections = 500")
     engine.dispose()
     return current // (1024 * 1024)
 
@@ -495,7 +499,7 @@ def main() -> int:
         options=vars(opts),
     )
     only = {s for s in opts.only.split(",") if s}
-    run.machine["innodb_buffer_pool_mb"] = size_buffer_pool(opts.database, opts.buffer_pool_mb)
+    run.machine["innodb_buffer_pool_mb"] = size_database(opts.database, opts.buffer_pool_mb)
     console.print(f"[bold]seeding a tenant with {opts.spends:,} spends[/bold]")
     url, _ = fresh_database(opts.database, "spendtrackr_bench", keep=False)
     env = server_env(url, opts.redis)
