@@ -30,7 +30,8 @@ class Spend(Entity):
         Index("ix_spend_company_user_created", "company_id", "user_id", "created_at"),
         Index("ix_spend_company_status_created", "company_id", "status", "created_at"),
         Index("ix_spend_company_team_created", "company_id", "team_id", "created_at"),
-        Index("ix_spend_company_user_date", "company_id", "user_id", "spend_date"),
+        # The duplicate check on every submission: same submitter, date and amount.
+        Index("ix_spend_company_user_date", "company_id", "user_id", "spend_date", "amount"),
         # The report's groupings read only these indexes (covering: the group, the currency,
         # the filters and the amount), never the rows: a million-spend summary is one index scan
         # in group order, without a temporary table or a sort.
