@@ -125,26 +125,15 @@ class IdempotentRequest:
     def _claim(
         self, session: Session, company_id: uuid.UUID, caller: str
     ) -> IdempotencyRecord | None:
-        """Insert the key's row; None when the key is already taken.
-
-        When the transaction has written nothing yet (the usual case: the claim comes first), a
-        clash simply rolls it back; otherwise the claim goes in a savepoint so that a clash
-        leaves the earlier writes in place. The savepoint costs two more statements."""
+        """Insert the key's row (in a savepoint, so a clash leaves the transaction usable); None
+        when the key is already taken."""
         record = IdempotencyRecord(
             company_id=company_id, caller=caller, key=self.key, fingerprint=self.fingerprint
         )
-        if session.info.get(_WROTE) or session.new or session.dirty or session.deleted:
-            try:
-                with session.begin_nested():
-                    session.add(record)
-            except IntegrityError:
-                return None
-            return record
-        session.add(record)
         try:
-            session.flush()
+            with session.begin_nested():
+                session.add(record)
         except IntegrityError:
-            session.rollback()
             return None
         return record
 
@@ -198,12 +187,6 @@ def _json(body: bytes, status_code: int) -> Response:
 
 
 _LOCKS = "idempotency_locks"
-_WROTE = "idempotency_wrote"
-
-
-@event.listens_for(Session, "after_flush")
-def _note_write(session: Session, _context: Any) -> None:
-    session.info[_WROTE] = True
 
 
 def _release_after_transaction(session: Session, cache: Cache, lock: str) -> None:
@@ -215,7 +198,6 @@ def _release_after_transaction(session: Session, cache: Cache, lock: str) -> Non
 @event.listens_for(Session, "after_transaction_end")
 def _release_locks(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
-        session.info.pop(_WROTE, None)
         for cache, lock in session.info.pop(_LOCKS, ()):
             cache.delete(lock)
 
