@@ -266,7 +266,8 @@ def size_database(server_url: str, megabytes: int) -> int:
                 status = conn.exec_driver_sql(
                     "SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'"
                 ).first()
-                if status is None or "ompleted" in str(status[1]) or not status[1]:
+                # Empty before any resize, "Completed resizing buffer pool ..." after one.
+                if status is None or not status[1] or "completed" in str(status[1]).lower():
                     break
                 time.sleep(0.5)
             current = int(conn.exec_driver_sql("SELECT @@innodb_buffer_pool_size").scalar_one())

@@ -90,9 +90,7 @@ def paginate(
         capped: Select[Any] = (
             stmt.order_by(None).with_only_columns(literal_column("1")).limit(COUNT_CAP + 1)
         )
-        total = min(
-            session.scalar(select(func.count()).select_from(capped.subquery())) or 0, COUNT_CAP + 1
-        )
+        total = session.scalar(select(func.count()).select_from(capped.subquery())) or 0
         if count_key is not None:
             counts.put(count_key, total)
     items = list(session.scalars(stmt.limit(page.limit).offset(page.offset))) if total else []
