@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import PoolResetState
 
 from spendtrackr.core.config import Settings
 from spendtrackr.core.errors import AppError, NotFound
@@ -99,7 +100,7 @@ def build_engine(settings: Settings) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         echo=settings.db_echo,
         pool_size=settings.threadpool_size,
@@ -113,7 +114,28 @@ def build_engine(settings: Settings) -> Engine:
         # inserts; every read-modify-write in the app locks its rows explicitly instead.
         isolation_level="READ COMMITTED",
         connect_args={"charset": "utf8mb4", "connect_timeout": 5},
+        # Reset on return by `_rollback_if_in_transaction` below instead of always.
+        pool_reset_on_return=None,
     )
+    event.listen(engine, "reset", _rollback_if_in_transaction)
+    return engine
+
+
+_SERVER_STATUS_IN_TRANS = 1  # the MySQL protocol's SERVER_STATUS_IN_TRANS flag
+
+
+def _rollback_if_in_transaction(dbapi_conn: Any, _record: Any, state: PoolResetState) -> None:
+    """The pool's reset of a returned connection, minus the ROLLBACK after every commit.
+
+    By default the pool rolls back every connection it gets back: after a committed request that
+    is one more round trip for nothing. The server reports in every reply whether a transaction
+    is open, and PyMySQL keeps that flag; without it (another driver), roll back as usual."""
+    if state.terminate_only or state.transaction_was_reset:
+        return
+    status = getattr(dbapi_conn, "server_status", None)
+    if isinstance(status, int) and not status & _SERVER_STATUS_IN_TRANS:
+        return
+    dbapi_conn.rollback()
 
 
 def _configure_sqlite(engine: Engine) -> None:

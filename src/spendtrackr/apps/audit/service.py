@@ -14,9 +14,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, event, select
+from sqlalchemy import Select, Table, event, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
@@ -118,33 +118,69 @@ def _append_staged(session: Session) -> None:
     for item in staged:
         by_company.setdefault(item.company_id, []).append(item)
     # Lock heads in a fixed order so two transactions touching two companies cannot deadlock.
+    # Plain statements, no ORM objects: this runs in every write's commit, and the unit of work
+    # would add a second flush for rows that are never read back.
     for company_id in sorted(by_company, key=str):
-        head = session.scalars(
-            select(AuditChainHead).where(AuditChainHead.company_id == company_id).with_for_update()
+        head = session.execute(
+            select(AuditChainHead.seq, AuditChainHead.last_hash)
+            .where(AuditChainHead.company_id == company_id)
+            .with_for_update()
         ).one_or_none()
-        if head is None:
-            # The first entry of a company is written by the transaction that creates it, so no
-            # other writer can race this insert.
-            head = AuditChainHead(company_id=company_id, seq=0, last_hash=GENESIS_HASH)
-            session.add(head)
+        seq, last_hash = (0, GENESIS_HASH) if head is None else (head.seq, head.last_hash)
         now = utcnow()
+        entries = []
         for item in by_company[company_id]:
-            entry = AuditLog(
+            seq += 1
+            entry = _Entry(
                 id=uuid.uuid4(),
                 company_id=company_id,
-                seq=head.seq + 1,
+                seq=seq,
                 actor_id=item.actor_id,
                 action=item.action,
                 entity_type=item.entity_type,
                 entity_id=item.entity_id,
                 meta=item.metadata,
                 created_at=now,
-                prev_hash=head.last_hash,
             )
-            entry.hash = chain_hash(head.last_hash, entry)
-            head.seq = entry.seq
-            head.last_hash = entry.hash
-            session.add(entry)
+            entries.append(
+                {**entry._asdict(), "prev_hash": last_hash, "hash": chain_hash(last_hash, entry)}
+            )
+            last_hash = entries[-1]["hash"]
+        session.execute(insert(_AUDIT_LOG), [_columns(e) for e in entries])
+        if head is None:
+            # The first entry of a company is written by the transaction that creates it, so no
+            # other writer can race this insert.
+            session.execute(
+                insert(AuditChainHead).values(company_id=company_id, seq=seq, last_hash=last_hash)
+            )
+        else:
+            session.execute(
+                update(AuditChainHead)
+                .where(AuditChainHead.company_id == company_id)
+                .values(seq=seq, last_hash=last_hash)
+            )
+
+
+class _Entry(NamedTuple):
+    """An entry's hashed fields, as `canonical` reads them."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    seq: int
+    actor_id: uuid.UUID | None
+    action: str
+    entity_type: str
+    entity_id: str | None
+    meta: dict[str, Any]
+    created_at: datetime
+
+
+_AUDIT_LOG = cast(Table, AuditLog.__table__)
+
+
+def _columns(entry: dict[str, Any]) -> dict[str, Any]:
+    # The table's column is called `metadata` (a reserved attribute name on the ORM class).
+    return {("metadata" if k == "meta" else k): v for k, v in entry.items()}
 
 
 @event.listens_for(Session, "after_transaction_end")
