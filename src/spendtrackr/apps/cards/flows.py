@@ -198,11 +198,6 @@ def authorize(
     never approve more than its limits allow.
     """
     company_id = company.id
-    existing = cards_service.find_authorization(
-        session, company_id=company_id, authorization_id=body.authorization_id
-    )
-    if existing is not None:
-        return _answer(existing)
     try:
         card = cards_service.get_card_or_404(session, company_id=company_id, card_id=body.card_id)
     except NotFound:
@@ -211,6 +206,7 @@ def authorize(
     amount = quantize(body.amount, body.currency)
     category_id = _category(session, company_id, body.category_id)
     holder = users_service.active_user(session, company_id=company_id, user_id=card.user_id)
+    vendor_id = _vendor_id(session, company_id, body.merchant_name)
     decision: engine.Decision | None = None
     if holder is not None and card.currency == body.currency:
         decision = spend_flows.decide_card_spend(
@@ -219,7 +215,7 @@ def authorize(
             amount=amount,
             currency=body.currency,
             category_id=category_id,
-            vendor_id=_vendor_id(session, company_id, body.merchant_name),
+            vendor_id=vendor_id,
         )
 
     card = cards_service.get_card_or_404(
@@ -228,7 +224,7 @@ def authorize(
     existing = cards_service.find_authorization(
         session, company_id=company_id, authorization_id=body.authorization_id
     )
-    if existing is not None:  # a concurrent retry got here first
+    if existing is not None:  # a retry: answered as the first time, under the card's lock
         return _answer(existing)
     reason = _decline_reason(
         session, card, holder, body, amount, category_id, decision, company, now
@@ -246,7 +242,7 @@ def authorize(
                 "spend_date": now.astimezone(ZoneInfo(company.timezone)).date(),
                 "description": body.merchant_name,
                 "category_id": category_id,
-                "vendor_id": _vendor_id(session, company_id, body.merchant_name),
+                "vendor_id": vendor_id,
                 "card_id": card.id,
             },
             decision=decision,

@@ -116,17 +116,26 @@ _CACHE_SIZE = 1024
 
 
 def active_rules(session: Session, *, company_id: uuid.UUID) -> tuple[engine.CompiledRule, ...]:
-    policies = session.scalars(
-        select(Policy)
+    """The company's active rules, compiled. Every submission and card purchase asks: the
+    policies' ids and versions are read, and their rules are loaded, validated and compiled only
+    when that set is new to this process."""
+    versions = session.execute(
+        select(Policy.id, Policy.updated_at)
         .where(Policy.company_id == company_id, Policy.is_active)
         .order_by(Policy.created_at, Policy.id)
     ).all()
-    key: _CacheKey = tuple((p.id, p.updated_at) for p in policies)
+    key: _CacheKey = tuple((row.id, row.updated_at) for row in versions)
     with _compiled_lock:
         cached = _compiled.get(key)
         if cached is not None:
             _compiled.move_to_end(key)
             return cached
+    policies = session.scalars(
+        select(Policy)
+        .where(Policy.company_id == company_id, Policy.is_active)
+        .order_by(Policy.created_at, Policy.id)
+    ).all()
+    key = tuple((p.id, p.updated_at) for p in policies)
     compiled = engine.compile_rules(
         [
             engine.PolicyRule(
