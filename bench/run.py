@@ -100,6 +100,11 @@ def ensure_tools() -> None:
         )
 
 
+# The servers run from the environment the bench runs in (`make bench` is `uv run`), whether or
+# not `uv` itself is on PATH.
+SPENDTRACKR = (sys.executable, "-m", "spendtrackr.cli")
+
+
 def server_env(database_url: str, redis_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PROMETHEUS_"))}
     env.update(
@@ -511,10 +516,7 @@ def main() -> int:
         api = Server(
             "api",
             [
-                "uv",
-                "run",
-                "--frozen",
-                "spendtrackr",
+                *SPENDTRACKR,
                 "serve",
                 "--port",
                 str(opts.port),
@@ -528,9 +530,8 @@ def main() -> int:
         floor = Server(
             "floor",
             [
-                "uv",
-                "run",
-                "--frozen",
+                sys.executable,
+                "-m",
                 "uvicorn",
                 "bench.floor:app",
                 "--port",
@@ -559,10 +560,7 @@ def main() -> int:
             large_server = Server(
                 "api-large",
                 [
-                    "uv",
-                    "run",
-                    "--frozen",
-                    "spendtrackr",
+                    *SPENDTRACKR,
                     "serve",
                     "--port",
                     str(opts.port + 2),
