@@ -128,7 +128,7 @@ def _append_staged(session: Session) -> None:
         ).one_or_none()
         seq, last_hash = (0, GENESIS_HASH) if head is None else (head.seq, head.last_hash)
         now = utcnow()
-        entries = []
+        rows = []
         for item in by_company[company_id]:
             seq += 1
             entry = _Entry(
@@ -142,11 +142,12 @@ def _append_staged(session: Session) -> None:
                 meta=item.metadata,
                 created_at=now,
             )
-            entries.append(
-                {**entry._asdict(), "prev_hash": last_hash, "hash": chain_hash(last_hash, entry)}
-            )
-            last_hash = entries[-1]["hash"]
-        session.execute(insert(_AUDIT_LOG), [_columns(e) for e in entries])
+            digest = chain_hash(last_hash, entry)
+            row = entry._asdict()
+            row["metadata"] = row.pop("meta")  # the column's name (reserved on ORM classes)
+            rows.append({**row, "prev_hash": last_hash, "hash": digest})
+            last_hash = digest
+        session.execute(insert(_AUDIT_LOG), rows)
         if head is None:
             # The first entry of a company is written by the transaction that creates it, so no
             # other writer can race this insert.
@@ -176,11 +177,6 @@ class _Entry(NamedTuple):
 
 
 _AUDIT_LOG = cast(Table, AuditLog.__table__)
-
-
-def _columns(entry: dict[str, Any]) -> dict[str, Any]:
-    # The table's column is called `metadata` (a reserved attribute name on the ORM class).
-    return {("metadata" if k == "meta" else k): v for k, v in entry.items()}
 
 
 @event.listens_for(Session, "after_transaction_end")

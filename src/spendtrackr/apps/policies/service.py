@@ -8,7 +8,7 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
@@ -115,26 +115,26 @@ _compiled_lock = threading.Lock()
 _CACHE_SIZE = 1024
 
 
+def _active(company_id: uuid.UUID, *columns: Any) -> Select[Any]:
+    return (
+        select(*columns)
+        .where(Policy.company_id == company_id, Policy.is_active)
+        .order_by(Policy.created_at, Policy.id)
+    )
+
+
 def active_rules(session: Session, *, company_id: uuid.UUID) -> tuple[engine.CompiledRule, ...]:
     """The company's active rules, compiled. Every submission and card purchase asks: the
     policies' ids and versions are read, and their rules are loaded, validated and compiled only
     when that set is new to this process."""
-    versions = session.execute(
-        select(Policy.id, Policy.updated_at)
-        .where(Policy.company_id == company_id, Policy.is_active)
-        .order_by(Policy.created_at, Policy.id)
-    ).all()
+    versions = session.execute(_active(company_id, Policy.id, Policy.updated_at)).all()
     key: _CacheKey = tuple((row.id, row.updated_at) for row in versions)
     with _compiled_lock:
         cached = _compiled.get(key)
         if cached is not None:
             _compiled.move_to_end(key)
             return cached
-    policies = session.scalars(
-        select(Policy)
-        .where(Policy.company_id == company_id, Policy.is_active)
-        .order_by(Policy.created_at, Policy.id)
-    ).all()
+    policies = session.scalars(_active(company_id, Policy)).all()
     key = tuple((p.id, p.updated_at) for p in policies)
     compiled = engine.compile_rules(
         [
