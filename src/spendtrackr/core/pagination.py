@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Self, TypeVar
@@ -12,6 +10,8 @@ from fastapi import Depends, Query
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.orm import Session
+
+from spendtrackr.core.lru import LruCache
 
 T = TypeVar("T")
 
@@ -51,32 +51,10 @@ class Page(BaseModel, Generic[T]):
         return self
 
 
-class CountCache:
-    """Recent list totals, per process. A caller that can name its data's version (a company's
-    audit chain head moves with every change it makes) keys the total by it, so a repeated count
-    of an unchanged tenant costs nothing and a changed one is counted again."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._totals: OrderedDict[Hashable, int] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> int | None:
-        with self._lock:
-            total = self._totals.get(key)
-            if total is not None:
-                self._totals.move_to_end(key)
-            return total
-
-    def put(self, key: Hashable, total: int) -> None:
-        with self._lock:
-            self._totals[key] = total
-            self._totals.move_to_end(key)
-            while len(self._totals) > self._size:
-                self._totals.popitem(last=False)
-
-
-counts = CountCache()
+# Recent list totals. A caller that can name its data's version (a company's audit chain head
+# moves with every change it makes) keys the total by it, so a repeated count of an unchanged
+# tenant costs nothing and a changed one is counted again.
+counts: LruCache[Hashable, int] = LruCache(4096)
 
 
 def paginate(

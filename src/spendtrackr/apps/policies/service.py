@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +14,7 @@ from spendtrackr.apps.policies import engine
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.policies.rules import Rule
 from spendtrackr.core.db import apply_changes, get_in_company_or_404
+from spendtrackr.core.lru import LruCache
 from spendtrackr.core.pagination import PageParams, paginate
 
 POLICY_NOT_FOUND = "Policy not found"
@@ -110,9 +109,7 @@ def delete_policy(
 # Compiled rule sets by (policy id, updated_at) of a company's active policies: a spend pays one
 # small indexed query, and parses and compiles the rules only after a policy changed.
 _CacheKey = tuple[tuple[uuid.UUID, datetime], ...]
-_compiled: OrderedDict[_CacheKey, tuple[engine.CompiledRule, ...]] = OrderedDict()
-_compiled_lock = threading.Lock()
-_CACHE_SIZE = 1024
+_compiled: LruCache[_CacheKey, tuple[engine.CompiledRule, ...]] = LruCache(1024)
 
 
 def _active(company_id: uuid.UUID, *columns: Any) -> Select[Any]:
@@ -129,11 +126,9 @@ def active_rules(session: Session, *, company_id: uuid.UUID) -> tuple[engine.Com
     when that set is new to this process."""
     versions = session.execute(_active(company_id, Policy.id, Policy.updated_at)).all()
     key: _CacheKey = tuple((row.id, row.updated_at) for row in versions)
-    with _compiled_lock:
-        cached = _compiled.get(key)
-        if cached is not None:
-            _compiled.move_to_end(key)
-            return cached
+    cached = _compiled.get(key)
+    if cached is not None:
+        return cached
     policies = session.scalars(_active(company_id, Policy)).all()
     key = tuple((p.id, p.updated_at) for p in policies)
     compiled = engine.compile_rules(
@@ -145,8 +140,5 @@ def active_rules(session: Session, *, company_id: uuid.UUID) -> tuple[engine.Com
             for i, raw in enumerate(p.rules)
         ]
     )
-    with _compiled_lock:
-        _compiled[key] = compiled
-        while len(_compiled) > _CACHE_SIZE:
-            _compiled.popitem(last=False)
+    _compiled.put(key, compiled)
     return compiled
