@@ -16,11 +16,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Header, Request, Response
 from pydantic import TypeAdapter
-from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, event, select
+from sqlalchemy import (
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    UniqueConstraint,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
@@ -49,6 +60,10 @@ class IdempotencyRecord(Base):
         LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# Claims and answers are written with plain statements on the table: no ORM object to flush.
+_RECORDS = cast(Table, IdempotencyRecord.__table__)
 
 
 class IdempotencyKeyReused(AppError):
@@ -105,37 +120,46 @@ class IdempotentRequest:
         # Claim first: a new key (the usual case) costs one INSERT and no lookup. A taken one
         # fails on the unique index, after the request holding it has committed (InnoDB waits
         # for it), and is then replayed; an expired one is removed and claimed again.
-        record = self._claim(session, company_id, caller)
-        if record is None:
+        record_id = self._claim(session, company_id, caller)
+        if record_id is None:
             found = self._find(session, company_id, caller)
             if found is not None:
                 return self._replay(found)
-            record = self._claim(session, company_id, caller)
-            if record is None:
+            record_id = self._claim(session, company_id, caller)
+            if record_id is None:
                 return self._replay_or_in_progress(session, company_id, caller)
 
         result = produce()
         body = adapter.dump_json(result)
-        record.status_code = status_code
-        record.response_body = (
-            body if stored_type is None else _adapter(stored_type).dump_json(result)
+        stored = body if stored_type is None else _adapter(stored_type).dump_json(result)
+        session.execute(
+            update(_RECORDS)
+            .where(_RECORDS.c.id == record_id)
+            .values(status_code=status_code, response_body=stored)
         )
         return _json(body, status_code)
 
-    def _claim(
-        self, session: Session, company_id: uuid.UUID, caller: str
-    ) -> IdempotencyRecord | None:
-        """Insert the key's row (in a savepoint, so a clash leaves the transaction usable); None
-        when the key is already taken."""
-        record = IdempotencyRecord(
-            company_id=company_id, caller=caller, key=self.key, fingerprint=self.fingerprint
-        )
+    def _claim(self, session: Session, company_id: uuid.UUID, caller: str) -> uuid.UUID | None:
+        """Insert the key's row; its id, or None when the key is already taken.
+
+        A plain INSERT, no savepoint: a duplicate key fails only its own statement (InnoDB and
+        SQLite roll back the statement, not the transaction, and a Core statement does not put
+        the session in the failed-flush state), so the transaction goes on to replay."""
+        record_id = uuid.uuid4()
         try:
-            with session.begin_nested():
-                session.add(record)
+            session.execute(
+                insert(_RECORDS).values(
+                    id=record_id,
+                    company_id=company_id,
+                    caller=caller,
+                    key=self.key,
+                    fingerprint=self.fingerprint,
+                    created_at=utcnow(),
+                )
+            )
         except IntegrityError:
             return None
-        return record
+        return record_id
 
     def _find(
         self, session: Session, company_id: uuid.UUID, caller: str

@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from spendtrackr.apps.cards import service as cards_service
 from tests.factories import (
     Actor,
     approval_over,
@@ -99,6 +100,42 @@ def test_retries_get_the_first_answer_and_charge_once(
     assert client.get("/spends", headers=holder.headers).json()["total"] == 1
     # 60 charged once: 40 more still fits
     assert authorize(client, secret, card["id"], "40")["approved"] is True
+
+
+def test_an_authorization_id_raced_on_another_card_gets_the_first_answer(
+    client: TestClient,
+    setup: tuple[Actor, Actor, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two cards lock separately: the same authorization_id sent to both at once passes both
+    retry checks, and the second insert fails on the unique index. That attempt is undone
+    whole (its spend too) and answered with the first decision."""
+    admin, holder, secret = setup
+    first_card = issue_card(client, admin, holder)
+    second_card = issue_card(client, admin, holder)
+    body = {"amount": "25", "currency": "USD", "merchant_name": "Cafe", "authorization_id": "r1"}
+    first = client.post(
+        "/card-network/authorizations", json={**body, "card_id": first_card["id"]}, headers=secret
+    ).json()
+    assert first["approved"] is True
+
+    real_find = cards_service.find_authorization
+    calls = []
+
+    def find_after_the_race(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        # The check under the second card's lock runs before the first decision is visible.
+        return None if len(calls) == 1 else real_find(*args, **kwargs)
+
+    monkeypatch.setattr(cards_service, "find_authorization", find_after_the_race)
+    second = client.post(
+        "/card-network/authorizations", json={**body, "card_id": second_card["id"]}, headers=secret
+    )
+    assert second.status_code == 200, second.text
+    assert second.json() == first
+    assert len(calls) == 2
+    assert client.get("/spends", headers=holder.headers).json()["total"] == 1
+    assert client.get("/audit-logs/verify", headers=admin.headers).json()["valid"] is True
 
 
 @pytest.mark.parametrize(

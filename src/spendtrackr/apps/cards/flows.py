@@ -249,21 +249,21 @@ def authorize(
         )
         spend_id = spend.id
     try:
-        with session.begin_nested():
-            auth = cards_service.record_authorization(
-                session,
-                card=card,
-                authorization_id=body.authorization_id,
-                amount=amount,
-                currency=body.currency,
-                merchant_name=body.merchant_name,
-                category_id=category_id,
-                decline_reason=reason,
-                spend_id=spend_id,
-                now=now,
-            )
+        auth = cards_service.record_authorization(
+            session,
+            card=card,
+            authorization_id=body.authorization_id,
+            amount=amount,
+            currency=body.currency,
+            merchant_name=body.merchant_name,
+            category_id=category_id,
+            decline_reason=reason,
+            spend_id=spend_id,
+            now=now,
+        )
     except IntegrityError:
-        # The same authorization_id on another card of the company, decided concurrently.
+        # The same authorization_id on another card of the company, decided concurrently: all
+        # of this attempt (its spend too) is undone, and the first decision is the answer.
         session.rollback()
         existing = cards_service.find_authorization(
             session, company_id=company_id, authorization_id=body.authorization_id
