@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy import (
     DateTime,
@@ -177,25 +178,42 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's transaction. Committed when the route returns, before the response is sent.
 
     An AppError with `keep_writes` (a refresh-token reuse that revoked a session family, a failed
     login's audit entry) still commits what was written before it was raised.
+
+    Async on purpose: opening a Session does no I/O, so it costs no trip to the thread pool
+    (FastAPI runs a sync generator's start and end there, two hops); only the end, which talks
+    to the database, goes to a worker thread.
     """
     session: Session = request.app.state.session_factory()
     try:
         yield session
-        session.commit()
-    except AppError as exc:
-        if exc.keep_writes:
+    except BaseException as exc:
+        await _end_in_thread(session, exc)
+        raise
+    await _end_in_thread(session, None)
+
+
+async def _end_in_thread(session: Session, error: BaseException | None) -> None:
+    # As FastAPI ends a sync dependency: shielded, so that a cancelled request still hands its
+    # connection back, and outside the route threads' limiter, so that ending a transaction
+    # (which frees a pool connection) never waits for a thread held by a route that is itself
+    # waiting for a connection.
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(
+            _end_transaction, session, error, limiter=anyio.CapacityLimiter(1)
+        )
+
+
+def _end_transaction(session: Session, error: BaseException | None) -> None:
+    try:
+        if error is None or (isinstance(error, AppError) and error.keep_writes):
             session.commit()
         else:
             session.rollback()
-        raise
-    except BaseException:
-        session.rollback()
-        raise
     finally:
         session.close()
 
