@@ -61,8 +61,9 @@ def paginate(
     session: Session, stmt: Select[Any], page: PageParams, *, count_key: Hashable | None = None
 ) -> tuple[int, list[Any]]:
     """Count the filtered rows (up to COUNT_CAP + 1), then fetch one page of `stmt` (which
-    carries its own order_by). `count_key` (the query and its data's version) reuses a total
-    counted before under the same key."""
+    carries its own order_by): its entities, or its rows when it selects several columns.
+    `count_key` (the query and its data's version) reuses a total counted before under the
+    same key."""
     total = None if count_key is None else counts.get(count_key)
     if total is None:
         capped: Select[Any] = (
@@ -71,5 +72,10 @@ def paginate(
         total = session.scalar(select(func.count()).select_from(capped.subquery())) or 0
         if count_key is not None:
             counts.put(count_key, total)
-    items = list(session.scalars(stmt.limit(page.limit).offset(page.offset))) if total else []
-    return total, items
+    if not total:
+        return 0, []
+    result = session.execute(stmt.limit(page.limit).offset(page.offset))
+    # A select of one entity (or column) pages through its objects, a select of columns
+    # through rows.
+    single = len(stmt.column_descriptions) == 1
+    return total, list(result.scalars() if single else result)

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.approvals.models import ApprovalStep, StepStatus
+from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.core.db import get_in_company_or_404, utcnow
 from spendtrackr.core.errors import Conflict
 from spendtrackr.core.pagination import PageParams, paginate
@@ -65,18 +66,22 @@ def create_steps(
     return steps
 
 
+# What an ApprovalRead shows, read as plain columns: spends are listed fifty at a time.
+_READ_COLUMNS = [getattr(ApprovalStep, name) for name in ApprovalRead.model_fields]
+
+
 def steps_of(
     session: Session, *, company_id: uuid.UUID, spend_ids: list[uuid.UUID]
-) -> list[ApprovalStep]:
+) -> list[ApprovalRead]:
+    """The approval steps of these spends, in order, as read models (one query, no entities)."""
     if not spend_ids:
         return []
-    return list(
-        session.scalars(
-            select(ApprovalStep)
-            .where(ApprovalStep.company_id == company_id, ApprovalStep.spend_id.in_(spend_ids))
-            .order_by(ApprovalStep.spend_id, ApprovalStep.step)
-        )
+    rows = session.execute(
+        select(*_READ_COLUMNS)
+        .where(ApprovalStep.company_id == company_id, ApprovalStep.spend_id.in_(spend_ids))
+        .order_by(ApprovalStep.spend_id, ApprovalStep.step)
     )
+    return [ApprovalRead.model_validate(row) for row in rows]
 
 
 def close_open_steps(session: Session, *, company_id: uuid.UUID, spend_id: uuid.UUID) -> None:

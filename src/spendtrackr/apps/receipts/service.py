@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.receipts.models import OcrStatus, Receipt
-from spendtrackr.apps.receipts.schemas import ExtractedReceipt
+from spendtrackr.apps.receipts.schemas import ExtractedReceipt, ReceiptRead
 from spendtrackr.core.db import get_in_company_or_404, utcnow
 from spendtrackr.core.errors import PayloadTooLarge, UnsupportedMediaType
 from spendtrackr.core.storage import Storage
@@ -198,18 +198,22 @@ def get_receipt_or_404(
     )
 
 
+# What a ReceiptRead shows, read as plain columns (its file_url is derived from the id).
+_READ_COLUMNS = [getattr(Receipt, name) for name in ReceiptRead.model_fields]
+
+
 def receipts_of(
     session: Session, *, company_id: uuid.UUID, spend_ids: list[uuid.UUID]
-) -> list[Receipt]:
+) -> list[ReceiptRead]:
+    """The receipts of these spends, oldest first, as read models (one query, no entities)."""
     if not spend_ids:
         return []
-    return list(
-        session.scalars(
-            select(Receipt)
-            .where(Receipt.company_id == company_id, Receipt.spend_id.in_(spend_ids))
-            .order_by(Receipt.created_at)
-        )
+    rows = session.execute(
+        select(*_READ_COLUMNS)
+        .where(Receipt.company_id == company_id, Receipt.spend_id.in_(spend_ids))
+        .order_by(Receipt.created_at)
     )
+    return [ReceiptRead.model_validate(row) for row in rows]
 
 
 # --- the OCR job --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.approvals import service as approvals_service
@@ -30,7 +31,7 @@ from spendtrackr.apps.policies import service as policies_service
 from spendtrackr.apps.receipts import service as receipts_service
 from spendtrackr.apps.receipts.schemas import ReceiptRead
 from spendtrackr.apps.spends import service as spends_service
-from spendtrackr.apps.spends.models import Spend, SpendStatus
+from spendtrackr.apps.spends.models import Spend, SpendStatus, merge_flags
 from spendtrackr.apps.spends.schemas import SpendCreate, SpendFilters, SpendRead
 from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
@@ -132,23 +133,35 @@ def scope_for(session: Session, actor: User) -> spends_service.Scope:
     return spends_service.Scope(user_ids=frozenset(users), team_ids=frozenset(teams))
 
 
-def to_read(session: Session, spends: list[Spend]) -> list[SpendRead]:
-    """Spends with their approval steps and receipts: two queries for any number of spends."""
+def to_read(
+    session: Session, company_id: uuid.UUID, spends: Sequence[Spend | Row[Any]]
+) -> list[SpendRead]:
+    """Spends (entities, or rows of `spends_service.READ_COLUMNS`) with their approval steps and
+    receipts: two more queries for any number of spends."""
     if not spends:
         return []
-    company_id, ids = spends[0].company_id, [s.id for s in spends]
+    ids = [s.id for s in spends]
     steps: dict[uuid.UUID, list[ApprovalRead]] = {}
     for step in approvals_service.steps_of(session, company_id=company_id, spend_ids=ids):
-        steps.setdefault(step.spend_id, []).append(ApprovalRead.model_validate(step))
+        steps.setdefault(step.spend_id, []).append(step)
     receipts: dict[uuid.UUID, list[ReceiptRead]] = {}
     for receipt in receipts_service.receipts_of(session, company_id=company_id, spend_ids=ids):
-        receipts.setdefault(receipt.spend_id, []).append(ReceiptRead.model_validate(receipt))
-    return [
-        SpendRead.model_validate(s).model_copy(
-            update={"approvals": steps.get(s.id, []), "receipts": receipts.get(s.id, [])}
-        )
-        for s in spends
-    ]
+        receipts.setdefault(receipt.spend_id, []).append(receipt)
+    reads = []
+    for spend in spends:
+        fields = {name: getattr(spend, name) for name in _READ_FIELDS}
+        fields["flags"] = merge_flags(fields.pop("system_flags"), fields.pop("policy_flags"))
+        fields["approvals"] = steps.get(spend.id, [])
+        fields["receipts"] = receipts.get(spend.id, [])
+        reads.append(SpendRead.model_validate(fields))
+    return reads
+
+
+_READ_FIELDS = tuple(column.key for column in spends_service.READ_COLUMNS)
+
+
+def read_one(session: Session, spend: Spend) -> SpendRead:
+    return to_read(session, spend.company_id, [spend])[0]
 
 
 def list_spends(
@@ -161,7 +174,7 @@ def list_spends(
         filters=filters,
         page=page,
     )
-    return Page(total=total, items=to_read(session, spends))
+    return Page(total=total, items=to_read(session, actor.company_id, spends))
 
 
 def visible_spend(
@@ -176,7 +189,7 @@ def visible_spend(
 
 
 def get_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRead:
-    return to_read(session, [visible_spend(session, actor, spend_id)])[0]
+    return read_one(session, visible_spend(session, actor, spend_id))
 
 
 # --- submitting and evaluating ----------------------------------------------------------------
@@ -475,14 +488,14 @@ def update_spend(
     )
     approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
     apply_decision(session, spend, actor, evaluate(session, spend, actor), actor_id=actor.id)
-    return to_read(session, [spend])[0]
+    return read_one(session, spend)
 
 
 def cancel_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRead:
     spend = _own_pending_spend(session, actor, spend_id)
     approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
     _transition(session, spend, SpendStatus.cancelled, actor_id=actor.id)
-    return to_read(session, [spend])[0]
+    return read_one(session, spend)
 
 
 def reimburse_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRead:
@@ -495,7 +508,7 @@ def reimburse_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> Sp
     _notify_submitter(
         session, spend, "spend.reimbursed", f"Your spend {_describe(spend)} was reimbursed"
     )
-    return to_read(session, [spend])[0]
+    return read_one(session, spend)
 
 
 # --- approvals ----------------------------------------------------------------------------------

@@ -78,4 +78,9 @@ class Spend(Entity):
 
     @property
     def flags(self) -> list[str]:
-        return list(dict.fromkeys([*self.system_flags, *self.policy_flags]))
+        return merge_flags(self.system_flags, self.policy_flags)
+
+
+def merge_flags(system_flags: list[str], policy_flags: list[str]) -> list[str]:
+    """A spend's flags as shown: the system's, then the policies', each once."""
+    return list(dict.fromkeys([*system_flags, *policy_flags]))

@@ -8,12 +8,22 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, extract, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    extract,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.spends.models import Spend, SpendStatus
-from spendtrackr.apps.spends.schemas import SpendFilters
+from spendtrackr.apps.spends.schemas import SpendFilters, SpendRead
 from spendtrackr.core.db import get_in_company_or_404, utcnow
 from spendtrackr.core.errors import InvalidTransition
 from spendtrackr.core.pagination import PageParams, paginate
@@ -145,6 +155,15 @@ def _filtered(company_id: uuid.UUID, scope: Scope, filters: SpendFilters) -> Sel
     return stmt
 
 
+# The columns a SpendRead shows (its flags are the system's and the policies' merged): a page of
+# spends is read as plain rows of these, not as entities.
+READ_COLUMNS = (
+    *(getattr(Spend, name) for name in SpendRead.model_fields if name in Spend.__table__.c),
+    Spend.system_flags,
+    Spend.policy_flags,
+)
+
+
 def list_spends(
     session: Session,
     *,
@@ -152,8 +171,13 @@ def list_spends(
     scope: Scope,
     filters: SpendFilters,
     page: PageParams,
-) -> tuple[int, list[Spend]]:
-    stmt = _filtered(company_id, scope, filters).order_by(Spend.created_at.desc(), Spend.id.desc())
+) -> tuple[int, list[Row[Any]]]:
+    """A page of the spends `scope` may see, newest first, as rows of READ_COLUMNS."""
+    stmt = (
+        _filtered(company_id, scope, filters)
+        .with_only_columns(*READ_COLUMNS)
+        .order_by(Spend.created_at.desc(), Spend.id.desc())
+    )
     # Every change to a company's spends (and to who may see them) writes an audit entry, so the
     # chain head's position is the version of the data the total depends on.
     version = audit.head_seq(session, company_id=company_id)
