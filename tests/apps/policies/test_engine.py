@@ -251,10 +251,15 @@ conditions = st.recursive(
         st.just({}),
     ),
     lambda children: st.one_of(
-        st.builds(lambda cs: {"any": cs}, st.lists(children, min_size=1, max_size=3)),
+        st.builds(lambda cs: {"any": cs}, st.lists(children, min_size=1, max_size=4)),
         st.builds(lambda c: {"not": c}, children),
+        # Several checks in one condition (all must hold).
+        st.builds(
+            lambda cs: {k: v for c in cs for k, v in c.items()},
+            st.lists(children, min_size=2, max_size=4),
+        ),
     ),
-    max_leaves=6,
+    max_leaves=8,
 )
 actions = st.one_of(
     st.builds(lambda r: {"type": "block", "reason": r}, st.sampled_from(["no", "never"])),
@@ -280,6 +285,28 @@ fact_values = st.builds(
     st.sampled_from(["employee", "manager", "finance", "admin"]),
     st.booleans(),
 )
+
+
+def _holds(condition: dict[str, Any], f: Facts) -> bool:
+    """An independent reading of one condition: every key must hold."""
+    checks = {
+        "amount_gt": lambda v: f.amount > Decimal(v),
+        "amount_lte": lambda v: f.amount <= Decimal(v),
+        "currency_in": lambda v: f.currency in v,
+        "user_role_in": lambda v: f.user_role in v,
+        "receipt_missing": lambda v: (not f.has_receipt) == v,
+        "any": lambda v: any(_holds(c, f) for c in v),
+        "not": lambda v: not _holds(v, f),
+    }
+    return all(checks[key](value) for key, value in condition.items())
+
+
+@settings(max_examples=400, deadline=None)
+@given(conditions, fact_values)
+def test_compiled_conditions_agree_with_a_naive_reading(
+    condition: dict[str, Any], f: Facts
+) -> None:
+    assert matches(condition, f) == _holds(condition, f)
 
 
 def _naive(f: Facts, specs: list[dict[str, Any]]) -> tuple[str, list[str], list[str]]:

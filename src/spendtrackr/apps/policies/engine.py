@@ -109,8 +109,7 @@ def compile_condition(cond: Condition) -> Predicate:
         missing = cond.receipt_missing
         checks.append(lambda f: (not f.has_receipt) == missing)
     if cond.any is not None:
-        alternatives = tuple(compile_condition(c) for c in cond.any)
-        checks.append(lambda f: any(alt(f) for alt in alternatives))
+        checks.append(_any_of(tuple(compile_condition(c) for c in cond.any)))
     if cond.not_ is not None:
         negated = compile_condition(cond.not_)
         checks.append(lambda f: not negated(f))
@@ -118,8 +117,39 @@ def compile_condition(cond: Condition) -> Predicate:
         return lambda f: True
     if len(checks) == 1:
         return checks[0]
-    all_checks = tuple(checks)
-    return lambda f: all(check(f) for check in all_checks)
+    return _all_of(tuple(checks))
+
+
+# Combinators without generator expressions: `all(c(f) for c in checks)` builds a generator on
+# every call, which costs more than the comparisons it runs.
+def _all_of(checks: tuple[Predicate, ...]) -> Predicate:
+    if len(checks) == 2:
+        first, second = checks
+        return lambda f: first(f) and second(f)
+
+    def all_match(f: Facts) -> bool:
+        for check in checks:  # noqa: SIM110 - see above
+            if not check(f):
+                return False
+        return True
+
+    return all_match
+
+
+def _any_of(checks: tuple[Predicate, ...]) -> Predicate:
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda f: first(f) or second(f)
+
+    def any_match(f: Facts) -> bool:
+        for check in checks:  # noqa: SIM110 - see above
+            if check(f):
+                return True
+        return False
+
+    return any_match
 
 
 @dataclass(frozen=True, slots=True)
