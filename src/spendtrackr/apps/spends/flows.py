@@ -133,6 +133,9 @@ def scope_for(session: Session, actor: User) -> spends_service.Scope:
     return spends_service.Scope(user_ids=frozenset(users), team_ids=frozenset(teams))
 
 
+_READ_FIELDS = tuple(column.key for column in spends_service.READ_COLUMNS)
+
+
 def to_read(
     session: Session, company_id: uuid.UUID, spends: Sequence[Spend | Row[Any]]
 ) -> list[SpendRead]:
@@ -157,10 +160,8 @@ def to_read(
     return reads
 
 
-_READ_FIELDS = tuple(column.key for column in spends_service.READ_COLUMNS)
-
-
 def read_one(session: Session, spend: Spend) -> SpendRead:
+    """One spend as the API shows it."""
     return to_read(session, spend.company_id, [spend])[0]
 
 
