@@ -1,4 +1,4 @@
-"""The `spendtrackr` command: serve, migrate, create-superuser."""
+"""The `spendtrackr` command: serve, migrate, create-superuser, worker, demo, rebuild-totals."""
 
 from __future__ import annotations
 
@@ -203,6 +203,32 @@ def demo(
                 factory, settings, spends=spends, seed=seed, console=console
             )
         demo_data.print_tenant(console, tenant, factory)
+    finally:
+        engine.dispose()
+
+
+@app.command("rebuild-totals")
+def rebuild_totals(
+    company: Annotated[
+        str | None, typer.Option(help="Only this company's id (default: every company)")
+    ] = None,
+) -> None:
+    """Recompute the daily spend totals the spend summary reads from the spends themselves: after
+    spends were written outside the application (a restore, a hand-made fix). Run it while the
+    companies concerned are not changing spends."""
+    import uuid
+
+    from spendtrackr.apps.spends import totals
+
+    try:
+        company_id = None if company is None else uuid.UUID(company)
+    except ValueError:
+        raise typer.BadParameter("not a company id (a UUID)", param_hint="--company") from None
+    engine = build_engine(get_settings())
+    try:
+        with session_scope(build_session_factory(engine)) as session:
+            written = totals.rebuild(session, company_id=company_id)
+        typer.echo(f"rebuilt {written} total rows")
     finally:
         engine.dispose()
 

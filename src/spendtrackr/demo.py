@@ -38,6 +38,7 @@ from spendtrackr.apps.policies.rules import Rule
 from spendtrackr.apps.receipts import flows as receipt_flows
 from spendtrackr.apps.receipts.extractors import LocalExtractor
 from spendtrackr.apps.spends import flows as spend_flows
+from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import Spend
 from spendtrackr.apps.spends.schemas import SpendCreate
 from spendtrackr.apps.teams import flows as team_flows
@@ -514,6 +515,7 @@ def build_large(
         while written < spends:
             size = min(batch, spends - written)
             spend_rows, step_rows, ledger_rows, audit_rows = [], [], [], []
+            deltas: totals.Deltas = {}
             for _ in range(size):
                 user = rng.choice(submitters)
                 day = today - timedelta(days=rng.randint(0, 729))
@@ -565,6 +567,7 @@ def build_large(
                         "updated_at": created,
                     }
                 )
+                totals.count(deltas, spend_rows[-1])
                 if status in ("pending", "rejected"):
                     step_rows.append(
                         {
@@ -665,6 +668,7 @@ def build_large(
                 ):
                     if rows:
                         session.execute(insert(model), rows)
+                totals.write(session, deltas)
                 session.execute(
                     update(AuditChainHead)
                     .where(AuditChainHead.company_id == company_id)

@@ -11,7 +11,7 @@ from spendtrackr.apps.ledger.models import LedgerLine
 from spendtrackr.apps.notifications.models import Notification
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.receipts.models import Receipt
-from spendtrackr.apps.spends.models import Spend
+from spendtrackr.apps.spends.models import Spend, SpendTotal
 from spendtrackr.apps.teams.models import Team
 from spendtrackr.apps.users.models import AuthSession, TeamMember, User, UserInvite
 from spendtrackr.core.db import Base
@@ -35,6 +35,7 @@ __all__ = [
     "Receipt",
     "RefreshToken",
     "Spend",
+    "SpendTotal",
     "Team",
     "TeamMember",
     "User",

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import Depends, Request
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Dialect,
     Engine,
@@ -59,6 +60,35 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # Money: exact decimals, 18 digits with 4 after the point (enough for every ISO 4217 minor unit).
 Money = Numeric(18, 4, asdecimal=True)
+
+
+class ExactTotal(TypeDecorator[Decimal]):
+    """A running sum of Money that stays exact where it is added up, in SQL as in Python.
+
+    DECIMAL(30, 4) on MySQL (room for a billion spends of the largest amount). SQLite has no
+    decimal type, so there it is an integer of ten-thousandths: `col + :delta` and `SUM(col)` are
+    then exact integer arithmetic (up to 2^63 ten-thousandths), never floating point."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(30, 4, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return int(value.scaleb(4).to_integral_exact())
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-4)
+        return Decimal(value)
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

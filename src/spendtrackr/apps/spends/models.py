@@ -6,10 +6,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spendtrackr.core.db import Entity
+from spendtrackr.core.db import Base, Entity, ExactTotal
 
 
 class SpendStatus(StrEnum):
@@ -56,17 +56,23 @@ class Spend(Entity):
         ),
     )
 
-    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
+    # active_history on what the daily totals (`SpendTotal`) count: a change always knows the
+    # value it replaces, so the totals can move it from one group to the other.
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"), active_history=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"))
-    amount: Mapped[Decimal]
-    currency: Mapped[str] = mapped_column(String(3))
-    spend_date: Mapped[date]
+    amount: Mapped[Decimal] = mapped_column(active_history=True)
+    currency: Mapped[str] = mapped_column(String(3), active_history=True)
+    spend_date: Mapped[date] = mapped_column(active_history=True)
     description: Mapped[str] = mapped_column(String(1000), default="")
     source: Mapped[str] = mapped_column(String(8), default="manual")
-    status: Mapped[str] = mapped_column(String(16))
-    category_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("category.id"))
-    vendor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("vendor.id"))
-    team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("team.id"))
+    status: Mapped[str] = mapped_column(String(16), active_history=True)
+    category_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("category.id"), active_history=True
+    )
+    vendor_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("vendor.id"), active_history=True
+    )
+    team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("team.id"), active_history=True)
     card_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("card.id"))
     # Flags the system raised (possible_duplicate, receipt_amount_mismatch) and those the
     # policies raised; a re-evaluation replaces only the latter.
@@ -84,3 +90,25 @@ class Spend(Entity):
 def merge_flags(system_flags: list[str], policy_flags: list[str]) -> list[str]:
     """A spend's flags as shown: the system's, then the policies', each once."""
     return list(dict.fromkeys([*system_flags, *policy_flags]))
+
+
+class SpendTotal(Base):
+    """How many spends, and how much, per company, day, currency and status, in one group of one
+    dimension (`category`, `vendor` or `team`; `group_id` is the category's, vendor's or team's
+    id, or `NO_GROUP` for none). Kept in step with every spend change, in the same transaction,
+    by `spends.totals`; the company-wide spend summary reads these rows instead of the spends.
+    A group whose spends all moved away keeps its row with zeros."""
+
+    __tablename__ = "spend_total"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)
+    group_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    spend_date: Mapped[date] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    spend_count: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[Decimal] = mapped_column(ExactTotal())
+
+
+NO_GROUP = uuid.UUID(int=0)  # a SpendTotal's group_id for spends without a category/vendor/team

@@ -22,7 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
-from spendtrackr.apps.spends.models import Spend, SpendStatus
+from spendtrackr.apps.spends import totals
+from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendStatus
 from spendtrackr.apps.spends.schemas import SpendFilters, SpendRead
 from spendtrackr.core.db import get_in_company_or_404, utcnow
 from spendtrackr.core.errors import InvalidTransition
@@ -234,9 +235,23 @@ def summarize(
     date_from: date | None,
     date_to: date | None,
     status: SpendStatus | None,
+    from_totals: bool = True,
 ) -> list[SummaryRow]:
-    """Count and total per group and currency, computed by the database (GROUP BY over columns
-    that lead with company_id in the indexes); currencies are never added together."""
+    """Count and total per group and currency; currencies are never added together.
+
+    The whole company's summary adds up the daily totals (`spends.totals`), except by user; a
+    manager's, and the summary by user, group the spends themselves (over indexes that lead with
+    company_id). `from_totals=False` always reads the spends (the tests compare the two)."""
+    if from_totals and scope.everything and group_by != "user":
+        rows = totals.summarize(
+            session,
+            company_id=company_id,
+            group_by=group_by,
+            date_from=date_from,
+            date_to=date_to,
+            status=None if status is None else status.value,
+        )
+        return [_summary_row(group_by, tuple(row)) for row in rows]
     columns: list[Any]
     if group_by == "month":
         columns = [extract("year", Spend.spend_date), extract("month", Spend.spend_date)]
@@ -250,7 +265,8 @@ def summarize(
                 "status": Spend.status,
             }[group_by]
         ]
-    if session.get_bind().dialect.name == "sqlite":
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:
         # SQLite has no decimal type: add integer ten-thousandths, exactly.
         total = func.sum(func.cast(func.round(Spend.amount * 10000), Integer))
     else:
@@ -261,16 +277,23 @@ def summarize(
     stmt = stmt.with_only_columns(*columns, Spend.currency, func.count(), total).group_by(
         *columns, Spend.currency
     )
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    rows = []
+    summary = []
     for row in session.execute(stmt):
         values: tuple[Any, ...] = tuple(row)
-        keys, currency, count, amount = values[:-3], values[-3], values[-2], values[-1]
-        exact = Decimal(amount) / 10000 if sqlite else Decimal(amount)
-        key: str | None
-        if group_by == "month":
-            key = f"{int(keys[0]):04d}-{int(keys[1]):02d}"
-        else:
-            key = None if keys[0] is None else str(keys[0])
-        rows.append(SummaryRow(key=key, currency=str(currency), count=int(count), total=exact))
-    return rows
+        if sqlite:
+            values = (*values[:-1], Decimal(values[-1]).scaleb(-4))
+        summary.append(_summary_row(group_by, values))
+    return summary
+
+
+def _summary_row(group_by: str, values: tuple[Any, ...]) -> SummaryRow:
+    """(group key..., currency, count, exact total) as a SummaryRow."""
+    keys, currency, count, amount = values[:-3], values[-3], values[-2], values[-1]
+    key: str | None
+    if group_by == "month":
+        key = f"{int(keys[0]):04d}-{int(keys[1]):02d}"
+    elif keys[0] is None or keys[0] == NO_GROUP:
+        key = None
+    else:
+        key = str(keys[0])
+    return SummaryRow(key=key, currency=str(currency), count=int(count), total=Decimal(amount))
