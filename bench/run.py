@@ -239,21 +239,21 @@ def wrk(
 
 
 def fresh_database(server_url: str, name: str, *, keep: bool) -> tuple[str, bool]:
-    """The URL of database `name`, migrated; (url, True) when it was just created."""
+    """The URL of database `name`, migrated to head (a kept one gets the migrations added since
+    it was built); (url, True) when it was just created."""
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     engine = create_engine(make_url(server_url).set(database=""))
     with engine.begin() as conn:
         exists = conn.execute(
             text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :n"), {"n": name}
         ).first()
-        if exists and keep:
-            engine.dispose()
-            return url, False
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        created = not (exists and keep)
+        if created:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+            conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     engine.dispose()
     sh(sys.executable, "-m", "spendtrackr.cli", "migrate", env={**os.environ, "DATABASE_URL": url})
-    return url, True
+    return url, created
 
 
 def size_database(server_url: str, megabytes: int) -> int:
@@ -449,7 +449,7 @@ def explain(url: str, company_hint: str) -> dict[str, list[dict[str, Any]]]:
         queries = {
             "GET /spends?limit=50 (finance)": "SELECT * FROM spend WHERE company_id = :c ORDER BY created_at DESC, id DESC LIMIT 50",
             "GET /spends total": "SELECT count(*) FROM spend WHERE company_id = :c",
-            "spend-summary by category": "SELECT category_id, currency, count(*), sum(amount) FROM spend WHERE company_id = :c GROUP BY category_id, currency",
+            "spend-summary by category": "SELECT group_id, currency, sum(spend_count), sum(total) FROM spend_total WHERE company_id = :c AND dimension = 'category' GROUP BY group_id, currency HAVING sum(spend_count) > 0",
         }
         for name, sql in queries.items():
             rows = conn.execute(text("EXPLAIN " + sql), {"c": company}).mappings().all()

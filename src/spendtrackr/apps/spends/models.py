@@ -32,28 +32,10 @@ class Spend(Entity):
         Index("ix_spend_company_team_created", "company_id", "team_id", "created_at"),
         # The duplicate check on every submission: same submitter, date and amount.
         Index("ix_spend_company_user_date", "company_id", "user_id", "spend_date", "amount"),
-        # The report's groupings read only these indexes (covering: the group, the currency,
-        # the filters and the amount), never the rows: a million-spend summary is one index scan
-        # in group order, without a temporary table or a sort.
-        Index("ix_spend_company_date", "company_id", "spend_date", "currency", "status", "amount"),
-        Index(
-            "ix_spend_company_category",
-            "company_id",
-            "category_id",
-            "currency",
-            "status",
-            "spend_date",
-            "amount",
-        ),
-        Index(
-            "ix_spend_company_vendor",
-            "company_id",
-            "vendor_id",
-            "currency",
-            "status",
-            "spend_date",
-            "amount",
-        ),
+        # The filters of the list (the company-wide summary reads `SpendTotal`, not these).
+        Index("ix_spend_company_date", "company_id", "spend_date"),
+        Index("ix_spend_company_category", "company_id", "category_id"),
+        Index("ix_spend_company_vendor", "company_id", "vendor_id"),
     )
 
     # active_history on what the daily totals (`SpendTotal`) count: a change always knows the
