@@ -172,15 +172,19 @@ def test_totals_follow_every_kind_of_spend_change(app: FastAPI, client: TestClie
     _assert_totals_match(app, client, admin)
 
 
-def test_a_savepoint_counts_only_once_released(app: FastAPI, client: TestClient) -> None:
+def _ten_on_march_10(client: TestClient) -> tuple[Actor, uuid.UUID]:
     admin = signup(client)
-    create_category(client, admin)
     response = client.post(
         "/spends",
         json={"amount": "10.00", "currency": "USD", "spend_date": "2026-03-10"},
         headers=admin.headers,
     )
-    spend_id = uuid.UUID(response.json()["id"])
+    assert response.status_code == 201, response.text
+    return admin, uuid.UUID(response.json()["id"])
+
+
+def test_a_savepoint_counts_only_once_released(app: FastAPI, client: TestClient) -> None:
+    admin, spend_id = _ten_on_march_10(client)
     with app.state.session_factory() as session:
         spend = session.get(Spend, spend_id)
         assert spend is not None
@@ -204,13 +208,7 @@ def _assert_only_day(app: FastAPI, client: TestClient, admin: Actor, day: str, t
 def test_a_rolled_back_transaction_leaves_the_totals_alone(
     app: FastAPI, client: TestClient
 ) -> None:
-    admin = signup(client)
-    response = client.post(
-        "/spends",
-        json={"amount": "10.00", "currency": "USD", "spend_date": "2026-03-10"},
-        headers=admin.headers,
-    )
-    spend_id = uuid.UUID(response.json()["id"])
+    admin, spend_id = _ten_on_march_10(client)
     with app.state.session_factory() as session:
         spend = session.get(Spend, spend_id)
         assert spend is not None
