@@ -177,7 +177,11 @@ def write(session: Session, deltas: Deltas) -> None:
         if count or total
     ]
     if rows:
-        session.execute(_upsert(session, rows))
+        # One statement for any number of rows, compiled once per process: executed with a list
+        # of parameter sets, it goes out as one multi-row INSERT (SQLAlchemy's "insertmanyvalues"
+        # on MySQL, in the given order), while `.values(rows)` would be compiled anew each time.
+        sqlite_db = session.get_bind().dialect.name == "sqlite"
+        session.execute(_UPSERT_SQLITE if sqlite_db else _UPSERT_MYSQL, rows)
 
 
 def _order(item: tuple[Key, list[Any]]) -> tuple[str, str, str, date, str, str]:
@@ -185,21 +189,27 @@ def _order(item: tuple[Key, list[Any]]) -> tuple[str, str, str, date, str, str]:
     return (company_id.hex, dimension, group_id.hex, day, currency, status)
 
 
-def _upsert(session: Session, rows: list[dict[str, Any]]) -> Insert:
-    if session.get_bind().dialect.name == "sqlite":
-        lite = sqlite.insert(_TABLE).values(rows)
-        return lite.on_conflict_do_update(
-            index_elements=list(_KEY_COLUMNS),
-            set_={
-                "spend_count": _TABLE.c.spend_count + lite.excluded.spend_count,
-                "total": _TABLE.c.total + lite.excluded.total,
-            },
-        )
-    my = mysql.insert(_TABLE).values(rows)
-    return my.on_duplicate_key_update(
-        spend_count=_TABLE.c.spend_count + my.inserted.spend_count,
-        total=_TABLE.c.total + my.inserted.total,
+def _upsert_sqlite() -> Insert:
+    stmt = sqlite.insert(_TABLE)
+    return stmt.on_conflict_do_update(
+        index_elements=list(_KEY_COLUMNS),
+        set_={
+            "spend_count": _TABLE.c.spend_count + stmt.excluded.spend_count,
+            "total": _TABLE.c.total + stmt.excluded.total,
+        },
     )
+
+
+def _upsert_mysql() -> Insert:
+    stmt = mysql.insert(_TABLE)
+    return stmt.on_duplicate_key_update(
+        spend_count=_TABLE.c.spend_count + stmt.inserted.spend_count,
+        total=_TABLE.c.total + stmt.inserted.total,
+    )
+
+
+_UPSERT_SQLITE = _upsert_sqlite()
+_UPSERT_MYSQL = _upsert_mysql()
 
 
 # --- reading -----------------------------------------------------------------------------------
