@@ -167,7 +167,7 @@ class TcpProxy:
                     if not data:
                         raise OSError("closed")
                     (b if sock is a else a).sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: `cut` closed a socket while we selected on it
             for sock in (a, b):
                 with contextlib.suppress(OSError):
                     sock.close()
