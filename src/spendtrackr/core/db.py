@@ -16,12 +16,14 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Integer,
     MetaData,
     Numeric,
     TypeDecorator,
     Uuid,
     create_engine,
     event,
+    func,
     select,
 )
 from sqlalchemy.dialects import mysql
@@ -88,6 +90,14 @@ class ExactTotal(TypeDecorator[Decimal]):
         if dialect.name == "sqlite":
             return Decimal(int(value)).scaleb(-4)
         return Decimal(value)
+
+
+def exact_sum(column: Any, dialect_name: str) -> Any:
+    """SUM of a Money column, exact on every database and read back as a Decimal: SQLite (no
+    decimal type) adds integer ten-thousandths, which ExactTotal turns back into a Decimal."""
+    if dialect_name == "sqlite":
+        return func.sum(func.cast(func.round(column * 10000), Integer), type_=ExactTotal())
+    return func.sum(column, type_=ExactTotal())
 
 
 NAMING_CONVENTION = {

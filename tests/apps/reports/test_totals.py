@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -64,19 +65,13 @@ def _both(
             company_id=uuid.UUID(admin.company_id),
             scope=spends_service.Scope(everything=True),
             group_by=group_by,
-            date_from=None if date_from is None else _date(date_from),
-            date_to=None if date_to is None else _date(date_to),
+            date_from=None if date_from is None else date.fromisoformat(date_from),
+            date_to=None if date_to is None else date.fromisoformat(date_to),
             status=None if status is None else SpendStatus(status),
             from_totals=False,
         )
     direct = sorted(((r.key, r.currency, r.count, r.total) for r in rows), key=str)
     return served, direct
-
-
-def _date(text: str) -> Any:
-    from datetime import date
-
-    return date.fromisoformat(text)
 
 
 def _assert_totals_match(app: FastAPI, client: TestClient, admin: Actor) -> None:
@@ -193,7 +188,7 @@ def test_a_savepoint_counts_only_once_released(app: FastAPI, client: TestClient)
         session.flush()
         savepoint.rollback()
         with session.begin_nested():
-            spend.spend_date = _date("2026-03-11")
+            spend.spend_date = date.fromisoformat("2026-03-11")
         session.commit()
     _assert_only_day(app, client, admin, "2026-03-11", "10.00")
 

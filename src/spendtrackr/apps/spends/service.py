@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Row,
     Select,
     extract,
@@ -25,7 +24,7 @@ from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendStatus
 from spendtrackr.apps.spends.schemas import SpendFilters, SpendRead
-from spendtrackr.core.db import get_in_company_or_404, utcnow
+from spendtrackr.core.db import exact_sum, get_in_company_or_404, utcnow
 from spendtrackr.core.errors import InvalidTransition
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -265,25 +264,14 @@ def summarize(
                 "status": Spend.status,
             }[group_by]
         ]
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    if sqlite:
-        # SQLite has no decimal type: add integer ten-thousandths, exactly.
-        total = func.sum(func.cast(func.round(Spend.amount * 10000), Integer))
-    else:
-        total = func.sum(Spend.amount)
+    total = exact_sum(Spend.amount, session.get_bind().dialect.name)
     stmt = _filtered(
         company_id, scope, SpendFilters(status=status, date_from=date_from, date_to=date_to)
     )
     stmt = stmt.with_only_columns(*columns, Spend.currency, func.count(), total).group_by(
         *columns, Spend.currency
     )
-    summary = []
-    for row in session.execute(stmt):
-        values: tuple[Any, ...] = tuple(row)
-        if sqlite:
-            values = (*values[:-1], Decimal(values[-1]).scaleb(-4))
-        summary.append(_summary_row(group_by, values))
-    return summary
+    return [_summary_row(group_by, tuple(row)) for row in session.execute(stmt)]
 
 
 def _summary_row(group_by: str, values: tuple[Any, ...]) -> SummaryRow:

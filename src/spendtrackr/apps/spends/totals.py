@@ -22,7 +22,6 @@ from decimal import Decimal
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
-    Integer,
     Row,
     Table,
     and_,
@@ -31,6 +30,7 @@ from sqlalchemy import (
     extract,
     func,
     insert,
+    inspect,
     literal,
     select,
 )
@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlalchemy.sql.dml import Insert
 
 from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendTotal
+from spendtrackr.core.db import exact_sum
 
 Dimension = Literal["category", "vendor", "team"]
 DIMENSIONS: dict[Dimension, str] = {
@@ -72,12 +73,16 @@ def count(deltas: Deltas, values: Mapping[str, Any], sign: int = 1) -> None:
             values["currency"],
             values["status"],
         )
-        delta = deltas.get(key)
-        if delta is None:
-            deltas[key] = [sign, sign * amount]
-        else:
-            delta[0] += sign
-            delta[1] += sign * amount
+        _add(deltas, key, sign, sign * amount)
+
+
+def _add(deltas: Deltas, key: Key, spends: int, total: Decimal) -> None:
+    delta = deltas.get(key)
+    if delta is None:
+        deltas[key] = [spends, total]
+    else:
+        delta[0] += spends
+        delta[1] += total
 
 
 def _current(spend: Spend) -> dict[str, Any]:
@@ -87,7 +92,7 @@ def _current(spend: Spend) -> dict[str, Any]:
 def _before(spend: Spend) -> tuple[dict[str, Any], bool]:
     """The spend's counted values as the database held them before this flush, and whether any
     of them changed."""
-    state = cast(Any, spend)._sa_instance_state
+    state = inspect(spend)
     values = {}
     changed = False
     for name in _COUNTED:
@@ -149,10 +154,8 @@ def _fold(session: Session, transaction: SessionTransaction) -> None:
     mine = by_transaction.pop(transaction, None)
     if mine:
         outer = by_transaction.setdefault(transaction.parent, {})
-        for key, (count, total) in mine.items():
-            delta = outer.setdefault(key, [0, Decimal(0)])
-            delta[0] += count
-            delta[1] += total
+        for key, (spends, total) in mine.items():
+            _add(outer, key, spends, total)
 
 
 @event.listens_for(Session, "before_commit", insert=True)
@@ -278,11 +281,7 @@ def _rebuild_dimension(
 ) -> Insert:
     s = Spend
     group = func.coalesce(getattr(s, column), literal(NO_GROUP, SpendTotal.group_id.type))
-    if session.get_bind().dialect.name == "sqlite":
-        # The column holds ten-thousandths there (see ExactTotal): add them as integers.
-        total: Any = func.sum(func.cast(func.round(s.amount * 10000), Integer))
-    else:
-        total = func.sum(s.amount)
+    total = exact_sum(s.amount, session.get_bind().dialect.name)
     query = select(
         s.company_id,
         literal(dimension),
