@@ -11,8 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from spendtrackr.core import metrics
+from spendtrackr.core.routing import JSONRoute
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(route_class=JSONRoute, tags=["ops"])
 logger = logging.getLogger(__name__)
 
 

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from spendtrackr.core.cache import Cache, CacheUnavailable
-from spendtrackr.core.db import Base, utcnow
+from spendtrackr.core.db import Base, id_param, utcnow
 from spendtrackr.core.errors import AppError, BadRequest, Conflict
 
 _KEY_RE = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}$")
@@ -62,8 +62,11 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-# Claims and answers are written with plain statements on the table: no ORM object to flush.
+# Claims and answers are written with plain statements on the table, built once (see core/db.py):
+# no ORM object to flush.
 _RECORDS = cast(Table, IdempotencyRecord.__table__)
+_CLAIM = insert(_RECORDS)
+_ANSWER = update(_RECORDS).where(_RECORDS.c.id == id_param("record"))
 
 
 class IdempotencyKeyReused(AppError):
@@ -133,9 +136,7 @@ class IdempotentRequest:
         body = adapter.dump_json(result)
         stored = body if stored_type is None else _adapter(stored_type).dump_json(result)
         session.execute(
-            update(_RECORDS)
-            .where(_RECORDS.c.id == record_id)
-            .values(status_code=status_code, response_body=stored)
+            _ANSWER, {"record": record_id, "status_code": status_code, "response_body": stored}
         )
         return _json(body, status_code)
 
@@ -148,14 +149,15 @@ class IdempotentRequest:
         record_id = uuid.uuid4()
         try:
             session.execute(
-                insert(_RECORDS).values(
-                    id=record_id,
-                    company_id=company_id,
-                    caller=caller,
-                    key=self.key,
-                    fingerprint=self.fingerprint,
-                    created_at=utcnow(),
-                )
+                _CLAIM,
+                {
+                    "id": record_id,
+                    "company_id": company_id,
+                    "caller": caller,
+                    "key": self.key,
+                    "fingerprint": self.fingerprint,
+                    "created_at": utcnow(),
+                },
             )
         except IntegrityError:
             return None

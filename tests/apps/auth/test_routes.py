@@ -292,6 +292,24 @@ def test_forged_or_stale_tokens_are_rejected(
     assert response.headers["www-authenticate"] == "Bearer"
 
 
+def test_a_token_that_worked_is_refused_once_it_expires(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Verified tokens are remembered by the process; the expiry must still be applied to them.
+    admin = signup(client)
+    claims = _claims(admin.access_token)
+    claims["exp"] = int(time.time()) + 30
+    token = _forge(claims, settings.jwt_secret.get_secret_value())
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/users/me", headers=headers).status_code == 200
+    assert client.get("/users/me", headers=headers).status_code == 200
+    later = time.time() + 31
+    monkeypatch.setattr(time, "time", lambda: later)
+    response = client.get("/users/me", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
+
+
 def test_token_of_deleted_user_stops_working_at_once(client: TestClient) -> None:
     admin = signup(client)
     employee = create_user(client, admin)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.approvals.models import ApprovalStep, StepStatus
 from spendtrackr.apps.approvals.schemas import ApprovalRead
-from spendtrackr.core.db import get_in_company_or_404, utcnow
+from spendtrackr.core.db import get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import Conflict
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -68,6 +68,15 @@ def create_steps(
 
 # What an ApprovalRead shows, read as plain columns: spends are listed fifty at a time.
 _READ_COLUMNS = [getattr(ApprovalStep, name) for name in ApprovalRead.model_fields]
+# Built once (as the other statements on every request's path): see core/db.py.
+_STEPS_OF = (
+    select(*_READ_COLUMNS)
+    .where(
+        ApprovalStep.company_id == id_param("company_id"),
+        ApprovalStep.spend_id.in_(id_param("spend_ids", expanding=True)),
+    )
+    .order_by(ApprovalStep.spend_id, ApprovalStep.step)
+)
 
 
 def steps_of(
@@ -76,11 +85,7 @@ def steps_of(
     """The approval steps of these spends, in order, as read models (one query, no entities)."""
     if not spend_ids:
         return []
-    rows = session.execute(
-        select(*_READ_COLUMNS)
-        .where(ApprovalStep.company_id == company_id, ApprovalStep.spend_id.in_(spend_ids))
-        .order_by(ApprovalStep.spend_id, ApprovalStep.step)
-    )
+    rows = session.execute(_STEPS_OF, {"company_id": company_id, "spend_ids": spend_ids})
     return [ApprovalRead.model_validate(row) for row in rows]
 
 

@@ -12,8 +12,11 @@ from spendtrackr.apps.users.deps import FinanceUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.routing import JSONRoute
 
-router = APIRouter(prefix="/audit-logs", tags=["audit"], responses=errors(401, 403))
+router = APIRouter(
+    route_class=JSONRoute, prefix="/audit-logs", tags=["audit"], responses=errors(401, 403)
+)
 
 Text = Annotated[str | None, Query(max_length=64)]
 

@@ -16,11 +16,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, Table, event, insert, select, update
+from sqlalchemy import Select, Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
-from spendtrackr.core.db import utcnow
+from spendtrackr.core.db import id_param, utcnow
 from spendtrackr.core.pagination import PageParams, paginate
 
 GENESIS_HASH = "0" * 64
@@ -104,6 +104,23 @@ def chain_hash(prev_hash: str, entry: Any) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
 
 
+# Built once, executed with parameters: every write's commit (and every list's total) runs them.
+# See core/db.py.
+_HEAD_SEQ = select(AuditChainHead.seq).where(AuditChainHead.company_id == id_param("company_id"))
+_LOCK_HEAD = (
+    select(AuditChainHead.seq, AuditChainHead.last_hash)
+    .where(AuditChainHead.company_id == id_param("company_id"))
+    .with_for_update()
+)
+# (An UPDATE's own parameters may not be named after its table's columns.)
+_MOVE_HEAD = (
+    update(AuditChainHead)
+    .where(AuditChainHead.company_id == id_param("head"))
+    .values(seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+    .execution_options(synchronize_session=False)  # no head is ever loaded as an object
+)
+
+
 @event.listens_for(Session, "before_commit")
 def _append_staged(session: Session) -> None:
     if session.in_nested_transaction():
@@ -121,11 +138,7 @@ def _append_staged(session: Session) -> None:
     # Plain statements, no ORM objects: this runs in every write's commit, and the unit of work
     # would add a second flush for rows that are never read back.
     for company_id in sorted(by_company, key=str):
-        head = session.execute(
-            select(AuditChainHead.seq, AuditChainHead.last_hash)
-            .where(AuditChainHead.company_id == company_id)
-            .with_for_update()
-        ).one_or_none()
+        head = session.execute(_LOCK_HEAD, {"company_id": company_id}).one_or_none()
         seq, last_hash = (0, GENESIS_HASH) if head is None else (head.seq, head.last_hash)
         now = utcnow()
         rows = []
@@ -155,11 +168,7 @@ def _append_staged(session: Session) -> None:
                 insert(AuditChainHead).values(company_id=company_id, seq=seq, last_hash=last_hash)
             )
         else:
-            session.execute(
-                update(AuditChainHead)
-                .where(AuditChainHead.company_id == company_id)
-                .values(seq=seq, last_hash=last_hash)
-            )
+            session.execute(_MOVE_HEAD, {"head": company_id, "new_seq": seq, "new_hash": last_hash})
 
 
 class _Entry(NamedTuple):
@@ -190,7 +199,7 @@ def _drop_staged(session: Session, transaction: SessionTransaction) -> None:
 
 def head_seq(session: Session, *, company_id: uuid.UUID) -> int:
     """How many entries the company's chain holds: it moves with every change in the company."""
-    seq = session.scalar(select(AuditChainHead.seq).where(AuditChainHead.company_id == company_id))
+    seq = session.scalar(_HEAD_SEQ, {"company_id": company_id})
     return seq or 0
 
 

@@ -21,9 +21,10 @@ from spendtrackr.apps.users.schemas import MeUpdate, UserRead
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.ratelimit import RateLimiter
+from spendtrackr.core.routing import JSONRoute
 
-public = APIRouter(prefix="/auth", tags=["auth"])
-me = APIRouter(tags=["auth"], responses=errors(401))
+public = APIRouter(route_class=JSONRoute, prefix="/auth", tags=["auth"])
+me = APIRouter(route_class=JSONRoute, tags=["auth"], responses=errors(401))
 
 
 async def auth_context(request: Request) -> flows.AuthContext:

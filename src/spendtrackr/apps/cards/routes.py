@@ -22,9 +22,10 @@ from spendtrackr.core.db import SessionDep
 from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.routing import JSONRoute
 
-router = APIRouter(prefix="/cards", tags=["cards"], responses=errors(401))
-network = APIRouter(prefix="/card-network", tags=["card network"])
+router = APIRouter(route_class=JSONRoute, prefix="/cards", tags=["cards"], responses=errors(401))
+network = APIRouter(route_class=JSONRoute, prefix="/card-network", tags=["card network"])
 
 
 @router.post("", response_model=CardIssued, status_code=201, responses=errors(403, 409, 422))

@@ -20,10 +20,15 @@ from spendtrackr.apps.users.deps import AdminUser, CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import Message
 
-vendors = APIRouter(prefix="/vendors", tags=["vendors"], responses=errors(401, 403))
-categories = APIRouter(prefix="/categories", tags=["categories"], responses=errors(401, 403))
+vendors = APIRouter(
+    route_class=JSONRoute, prefix="/vendors", tags=["vendors"], responses=errors(401, 403)
+)
+categories = APIRouter(
+    route_class=JSONRoute, prefix="/categories", tags=["categories"], responses=errors(401, 403)
+)
 
 
 @vendors.get("", response_model=Page[VendorRead])

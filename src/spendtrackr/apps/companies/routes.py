@@ -7,8 +7,11 @@ from spendtrackr.apps.companies.schemas import CompanyRead, CompanyUpdate, Webho
 from spendtrackr.apps.users.deps import AdminUser, CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
+from spendtrackr.core.routing import JSONRoute
 
-router = APIRouter(prefix="/companies/me", tags=["companies"], responses=errors(401))
+router = APIRouter(
+    route_class=JSONRoute, prefix="/companies/me", tags=["companies"], responses=errors(401)
+)
 
 
 @router.get("", response_model=CompanyRead)

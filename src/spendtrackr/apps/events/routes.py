@@ -9,8 +9,9 @@ from spendtrackr.apps.events import flows
 from spendtrackr.apps.events.schemas import Accepted, Events
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
+from spendtrackr.core.routing import JSONRoute
 
-router = APIRouter(prefix="/events", tags=["directory sync"])
+router = APIRouter(route_class=JSONRoute, prefix="/events", tags=["directory sync"])
 
 
 @router.post("/webhook", response_model=Accepted, responses=errors(401, 409, 422))

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from spendtrackr.apps.ledger.models import LedgerLine
@@ -72,25 +72,28 @@ def _journal(
         "description": posting.description,
         "employee": posting.employee,
     }
-    session.add_all(
+    # A bulk INSERT of both lines, not two entities for the unit of work: nothing reads them
+    # back in the transaction that posts them.
+    session.execute(
+        insert(LedgerLine),
         [
-            LedgerLine(
-                id=uuid.uuid4(),
-                line_no=1,
-                account=debit_account,
-                debit=amount,
-                credit=Decimal(0),
+            {
                 **common,
-            ),
-            LedgerLine(
-                id=uuid.uuid4(),
-                line_no=2,
-                account=credit_account,
-                debit=Decimal(0),
-                credit=amount,
+                "id": uuid.uuid4(),
+                "line_no": 1,
+                "account": debit_account,
+                "debit": amount,
+                "credit": Decimal(0),
+            },
+            {
                 **common,
-            ),
-        ]
+                "id": uuid.uuid4(),
+                "line_no": 2,
+                "account": credit_account,
+                "debit": Decimal(0),
+                "credit": amount,
+            },
+        ],
     )
     return journal_id
 

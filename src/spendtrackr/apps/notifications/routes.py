@@ -11,9 +11,12 @@ from spendtrackr.apps.users.deps import CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import StatusOk
 
-router = APIRouter(prefix="/notifications", tags=["notifications"], responses=errors(401))
+router = APIRouter(
+    route_class=JSONRoute, prefix="/notifications", tags=["notifications"], responses=errors(401)
+)
 
 
 @router.get("", response_model=Page[NotificationRead])

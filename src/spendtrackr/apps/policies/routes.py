@@ -17,9 +17,12 @@ from spendtrackr.apps.users.deps import AdminUser, FinanceUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import Message
 
-router = APIRouter(prefix="/policies", tags=["policies"], responses=errors(401, 403))
+router = APIRouter(
+    route_class=JSONRoute, prefix="/policies", tags=["policies"], responses=errors(401, 403)
+)
 
 
 @router.get("", response_model=Page[PolicyRead])

@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import BindParameter, Select, select
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.policies import engine
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.policies.rules import Rule
-from spendtrackr.core.db import apply_changes, get_in_company_or_404
+from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
 from spendtrackr.core.lru import LruCache
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -112,7 +112,7 @@ _CacheKey = tuple[tuple[uuid.UUID, datetime], ...]
 _compiled: LruCache[_CacheKey, tuple[engine.CompiledRule, ...]] = LruCache(1024)
 
 
-def _active(company_id: uuid.UUID, *columns: Any) -> Select[Any]:
+def _active(company_id: uuid.UUID | BindParameter[Any], *columns: Any) -> Select[Any]:
     return (
         select(*columns)
         .where(Policy.company_id == company_id, Policy.is_active)
@@ -120,11 +120,15 @@ def _active(company_id: uuid.UUID, *columns: Any) -> Select[Any]:
     )
 
 
+# Built once (as the other statements on every request's path): see core/db.py.
+_ACTIVE_VERSIONS = _active(id_param("company_id"), Policy.id, Policy.updated_at)
+
+
 def active_rules(session: Session, *, company_id: uuid.UUID) -> tuple[engine.CompiledRule, ...]:
     """The company's active rules, compiled. Every submission and card purchase asks: the
     policies' ids and versions are read, and their rules are loaded, validated and compiled only
     when that set is new to this process."""
-    versions = session.execute(_active(company_id, Policy.id, Policy.updated_at)).all()
+    versions = session.execute(_ACTIVE_VERSIONS, {"company_id": company_id}).all()
     key: _CacheKey = tuple((row.id, row.updated_at) for row in versions)
     cached = _compiled.get(key)
     if cached is not None:

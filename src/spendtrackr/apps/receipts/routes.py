@@ -14,8 +14,11 @@ from spendtrackr.apps.users.deps import CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
+from spendtrackr.core.routing import JSONRoute
 
-router = APIRouter(prefix="/receipts", tags=["receipts"], responses=errors(401))
+router = APIRouter(
+    route_class=JSONRoute, prefix="/receipts", tags=["receipts"], responses=errors(401)
+)
 
 
 def _digest(upload: UploadFile) -> str:

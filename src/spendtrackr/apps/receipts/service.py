@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.receipts.models import OcrStatus, Receipt
 from spendtrackr.apps.receipts.schemas import ExtractedReceipt, ReceiptRead
-from spendtrackr.core.db import get_in_company_or_404, utcnow
+from spendtrackr.core.db import get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import PayloadTooLarge, UnsupportedMediaType
 from spendtrackr.core.storage import Storage
 
@@ -200,6 +200,15 @@ def get_receipt_or_404(
 
 # What a ReceiptRead shows, read as plain columns (its file_url is derived from the id).
 _READ_COLUMNS = [getattr(Receipt, name) for name in ReceiptRead.model_fields]
+# Built once (as the other statements on every request's path): see core/db.py.
+_RECEIPTS_OF = (
+    select(*_READ_COLUMNS)
+    .where(
+        Receipt.company_id == id_param("company_id"),
+        Receipt.spend_id.in_(id_param("spend_ids", expanding=True)),
+    )
+    .order_by(Receipt.created_at)
+)
 
 
 def receipts_of(
@@ -208,11 +217,7 @@ def receipts_of(
     """The receipts of these spends, oldest first, as read models (one query, no entities)."""
     if not spend_ids:
         return []
-    rows = session.execute(
-        select(*_READ_COLUMNS)
-        .where(Receipt.company_id == company_id, Receipt.spend_id.in_(spend_ids))
-        .order_by(Receipt.created_at)
-    )
+    rows = session.execute(_RECEIPTS_OF, {"company_id": company_id, "spend_ids": spend_ids})
     return [ReceiptRead.model_validate(row) for row in rows]
 
 

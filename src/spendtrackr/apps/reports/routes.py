@@ -16,9 +16,10 @@ from spendtrackr.apps.users.deps import CurrentUser, FinanceUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.errors import ValidationFailed
 from spendtrackr.core.openapi import errors
+from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import Schema, WriteSchema
 
-router = APIRouter(tags=["reports"], responses=errors(401, 403))
+router = APIRouter(route_class=JSONRoute, tags=["reports"], responses=errors(401, 403))
 
 DateQuery = Annotated[date | None, Query()]
 

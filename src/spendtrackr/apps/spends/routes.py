@@ -16,8 +16,9 @@ from spendtrackr.core.errors import ValidationFailed
 from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.routing import JSONRoute
 
-router = APIRouter(prefix="/spends", tags=["spends"], responses=errors(401))
+router = APIRouter(route_class=JSONRoute, prefix="/spends", tags=["spends"], responses=errors(401))
 
 AmountQuery = Annotated[Decimal | None, Query(ge=0, le=Decimal("1e12"), max_digits=18)]
 

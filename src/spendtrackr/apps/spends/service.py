@@ -10,8 +10,11 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Row,
     Select,
+    String,
+    bindparam,
     extract,
     false,
     func,
@@ -24,7 +27,14 @@ from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendStatus
 from spendtrackr.apps.spends.schemas import SpendFilters, SpendRead
-from spendtrackr.core.db import exact_sum, get_in_company_or_404, utcnow
+from spendtrackr.core.db import (
+    Money,
+    UTCDateTime,
+    exact_sum,
+    get_in_company_or_404,
+    id_param,
+    utcnow,
+)
 from spendtrackr.core.errors import InvalidTransition
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -185,29 +195,45 @@ def list_spends(
     return paginate(session, stmt, page, count_key=count_key)
 
 
+# Built once (see core/db.py). A missing category or vendor is a NULL parameter, which equals
+# nothing: the check matches on the one that is given.
+_DUPLICATE = (
+    select(Spend.id)
+    .where(
+        Spend.company_id == id_param("company_id"),
+        Spend.user_id == id_param("user_id"),
+        Spend.spend_date == bindparam("spend_date", type_=Date()),
+        Spend.amount == bindparam("amount", type_=Money),
+        Spend.currency == bindparam("currency", type_=String()),
+        Spend.id != id_param("spend_id"),
+        Spend.status != S.cancelled.value,
+        Spend.created_at >= bindparam("since", type_=UTCDateTime()),
+        or_(
+            Spend.category_id == id_param("category_id"),
+            Spend.vendor_id == id_param("vendor_id"),
+        ),
+    )
+    .limit(1)
+)
+
+
 def looks_duplicate(session: Session, spend: Spend) -> bool:
     """Same submitter, amount, currency and date, and the same category or vendor, recently."""
     if spend.category_id is None and spend.vendor_id is None:
         return False
-    same_what = []
-    if spend.category_id is not None:
-        same_what.append(Spend.category_id == spend.category_id)
-    if spend.vendor_id is not None:
-        same_what.append(Spend.vendor_id == spend.vendor_id)
     found = session.scalar(
-        select(Spend.id)
-        .where(
-            Spend.company_id == spend.company_id,
-            Spend.user_id == spend.user_id,
-            Spend.spend_date == spend.spend_date,
-            Spend.amount == spend.amount,
-            Spend.currency == spend.currency,
-            Spend.id != spend.id,
-            Spend.status != S.cancelled.value,
-            Spend.created_at >= utcnow() - DUPLICATE_WINDOW,
-            or_(*same_what),
-        )
-        .limit(1)
+        _DUPLICATE,
+        {
+            "company_id": spend.company_id,
+            "user_id": spend.user_id,
+            "spend_date": spend.spend_date,
+            "amount": spend.amount,
+            "currency": spend.currency,
+            "spend_id": spend.id,
+            "since": utcnow() - DUPLICATE_WINDOW,
+            "category_id": spend.category_id,
+            "vendor_id": spend.vendor_id,
+        },
     )
     return found is not None
 

@@ -16,9 +16,12 @@ from spendtrackr.apps.users.deps import AdminUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import Message
 
-router = APIRouter(prefix="/teams", tags=["teams"], responses=errors(401, 403))
+router = APIRouter(
+    route_class=JSONRoute, prefix="/teams", tags=["teams"], responses=errors(401, 403)
+)
 
 
 @router.get("", response_model=Page[TeamRead])

@@ -11,12 +11,20 @@ from sqlalchemy import select
 
 from spendtrackr.apps.users.models import AuthSession, User
 from spendtrackr.apps.users.permissions import Capability, can
-from spendtrackr.core.db import SessionDep, utcnow
+from spendtrackr.core.db import SessionDep, id_param, utcnow
 from spendtrackr.core.errors import Forbidden, Unauthorized
 from spendtrackr.core.ratelimit import RateLimiter
 from spendtrackr.core.security import InvalidToken, Tokens
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+# Built once, executed with parameters: building a select and extracting the values it embeds
+# costs about 0.2 ms of CPU per execution, on every authenticated request.
+_SESSION_USER = (
+    select(User, AuthSession.token_version, AuthSession.revoked_at, AuthSession.expires_at)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(AuthSession.id == id_param("session_id"), User.id == id_param("user_id"))
+)
 
 
 def get_current_user(
@@ -37,9 +45,7 @@ def get_current_user(
     except InvalidToken:
         raise Unauthorized("Invalid or expired token", code="invalid_token") from None
     row = session.execute(
-        select(User, AuthSession.token_version, AuthSession.revoked_at, AuthSession.expires_at)
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
+        _SESSION_USER, {"session_id": claims.session_id, "user_id": claims.user_id}
     ).one_or_none()
     if row is None:
         raise Unauthorized("Invalid or expired token", code="invalid_token")

@@ -15,9 +15,12 @@ from spendtrackr.apps.users.schemas import UserCreate, UserCreated, UserRead, Us
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import Message
 
-router = APIRouter(prefix="/admin/users", tags=["users"], responses=errors(401, 403))
+router = APIRouter(
+    route_class=JSONRoute, prefix="/admin/users", tags=["users"], responses=errors(401, 403)
+)
 
 
 @router.get("", response_model=Page[UserRead])
