@@ -9,6 +9,7 @@ per execution, as much as the round trip; a built statement also skips the cache
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    Select,
     TypeDecorator,
     Uuid,
     bindparam,
@@ -303,6 +305,21 @@ def apply_changes(obj: Any, changes: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: [before[k], getattr(obj, k)] for k in changes if before[k] != getattr(obj, k)}
 
 
+@functools.cache
+def _locking_select(model: type[E]) -> Select[E]:
+    """One row of `model` by id within a company, locked; built once per model."""
+    return (
+        select(model)
+        .where(
+            model.id == id_param("entity_id"),  # type: ignore[attr-defined]
+            model.company_id == id_param("company_id"),  # type: ignore[attr-defined]
+        )
+        .with_for_update()
+        # populate_existing: an object already in the session is re-read under the lock.
+        .execution_options(populate_existing=True)
+    )
+
+
 def get_in_company_or_404(
     session: Session,
     model: type[E],
@@ -323,13 +340,8 @@ def get_in_company_or_404(
         # that the next lookup of it (a category's GL code when posting) is served from memory.
         session.info.setdefault("loaded", set()).add(found)
         return found
-    stmt = select(model).where(
-        model.id == entity_id,  # type: ignore[attr-defined]
-        model.company_id == company_id,  # type: ignore[attr-defined]
-    )
-    # populate_existing: an object already in the session is re-read under the lock.
-    stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    obj = session.scalars(stmt).one_or_none()
+    locking: Select[E] = _locking_select(model)
+    obj = session.scalars(locking, {"entity_id": entity_id, "company_id": company_id}).one_or_none()
     if obj is None:
         raise NotFound(detail)
     return obj

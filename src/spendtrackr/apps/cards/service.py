@@ -8,15 +8,15 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus
-from spendtrackr.core.db import apply_changes, get_in_company_or_404
+from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
 from spendtrackr.core.errors import InvalidTransition
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -183,13 +183,18 @@ def window_start(interval: str, now: datetime, tz: ZoneInfo) -> datetime | None:
     return start
 
 
+_APPROVED = select(func.coalesce(func.sum(CardAuthorization.amount), 0)).where(
+    CardAuthorization.card_id == id_param("card_id"), CardAuthorization.approved.is_(True)
+)
+_APPROVED_SINCE = _APPROVED.where(CardAuthorization.created_at >= bindparam("since"))
+
+
 def approved_since(session: Session, *, card_id: uuid.UUID, since: datetime | None) -> Decimal:
-    stmt = select(func.coalesce(func.sum(CardAuthorization.amount), 0)).where(
-        CardAuthorization.card_id == card_id, CardAuthorization.approved.is_(True)
-    )
-    if since is not None:
-        stmt = stmt.where(CardAuthorization.created_at >= since)
-    return Decimal(session.scalar(stmt) or 0)
+    if since is None:
+        total = session.scalar(_APPROVED, {"card_id": card_id})
+    else:
+        total = session.scalar(_APPROVED_SINCE, {"card_id": card_id, "since": since})
+    return Decimal(total or 0)
 
 
 def exceeded_limit(
@@ -212,11 +217,18 @@ def find_authorization(
     session: Session, *, company_id: uuid.UUID, authorization_id: str
 ) -> CardAuthorization | None:
     return session.scalars(
-        select(CardAuthorization).where(
-            CardAuthorization.company_id == company_id,
-            CardAuthorization.authorization_id == authorization_id,
-        )
+        _AUTHORIZATION, {"company_id": company_id, "authorization_id": authorization_id}
     ).one_or_none()
+
+
+# Built once (see core/db.py): every card authorization runs them.
+_AUTHORIZATION = select(CardAuthorization).where(
+    CardAuthorization.company_id == id_param("company_id"),
+    CardAuthorization.authorization_id == bindparam("authorization_id"),
+)
+
+
+_RECORD = insert(cast(Table, CardAuthorization.__table__))
 
 
 def record_authorization(
@@ -232,22 +244,25 @@ def record_authorization(
     spend_id: uuid.UUID | None,
     now: datetime,
 ) -> CardAuthorization:
-    auth = CardAuthorization(
-        id=uuid.uuid4(),
-        company_id=card.company_id,
-        card_id=card.id,
-        authorization_id=authorization_id,
-        amount=amount,
-        currency=currency,
-        merchant_name=merchant_name,
-        category_id=category_id,
-        approved=decline_reason is None,
-        decline_reason=decline_reason,
-        spend_id=spend_id,
-        created_at=now,
-    )
-    session.add(auth)
-    session.flush()
+    """Write the decision (an IntegrityError if `authorization_id` is already the company's)."""
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "company_id": card.company_id,
+        "card_id": card.id,
+        "authorization_id": authorization_id,
+        "amount": amount,
+        "currency": currency,
+        "merchant_name": merchant_name,
+        "category_id": category_id,
+        "approved": decline_reason is None,
+        "decline_reason": decline_reason,
+        "spend_id": spend_id,
+        "created_at": now,
+    }
+    # A plain INSERT, not an entity for the unit of work: every authorization writes one, and
+    # nothing in its transaction reads it back. The answer is built from the same values.
+    session.execute(_RECORD, values)
+    auth = CardAuthorization(**values)
     audit.record(
         session,
         company_id=card.company_id,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.catalog.models import Category, Vendor
-from spendtrackr.core.db import apply_changes, get_in_company_or_404
+from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
 from spendtrackr.core.errors import Conflict
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -131,9 +132,15 @@ def delete_item(
 def find_by_name(
     session: Session, model: type[Item], *, company_id: uuid.UUID, name: str
 ) -> Item | None:
-    return session.scalars(
-        select(model).where(model.company_id == company_id, model.name == name)
-    ).one_or_none()
+    return session.scalars(_by_name(model), {"company_id": company_id, "name": name}).one_or_none()
+
+
+@functools.cache
+def _by_name(model: type[Item]) -> Select[Item]:
+    # Built once per model (see core/db.py): card authorizations look their merchant up by name.
+    return select(model).where(
+        model.company_id == id_param("company_id"), model.name == bindparam("name")
+    )
 
 
 def names(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
@@ -61,15 +61,17 @@ def rotate_webhook_secret(session: Session, *, company_id: uuid.UUID, actor_id: 
     return secret
 
 
+# Built once (see core/db.py): every card authorization starts with it.
+_BY_WEBHOOK_DIGEST = select(Company).where(Company.webhook_secret_hash == bindparam("digest"))
+
+
 def company_for_webhook_secret(session: Session, secret: str | None) -> Company | None:
     """The company a webhook secret belongs to. Looked up by digest (an attacker cannot steer a
     SHA-256 prefix, so the index lookup leaks nothing) and compared in constant time."""
     if not secret:
         return None
     digest = token_digest(secret)
-    company = session.scalars(
-        select(Company).where(Company.webhook_secret_hash == digest)
-    ).one_or_none()
+    company = session.scalars(_BY_WEBHOOK_DIGEST, {"digest": digest}).one_or_none()
     if company is None or company.webhook_secret_hash is None:
         return None
     return company if digests_equal(company.webhook_secret_hash, digest) else None
