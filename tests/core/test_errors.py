@@ -15,6 +15,8 @@ from spendtrackr.apps.catalog.models import Vendor
 from spendtrackr.apps.users.deps import AdminUser
 from spendtrackr.core.config import Settings
 from spendtrackr.core.db import SessionDep
+from spendtrackr.core.routing import JSONRoute
+from spendtrackr.core.schemas import Message
 from spendtrackr.main import create_app
 from tests.conftest import make_settings
 from tests.factories import signup
@@ -120,25 +122,33 @@ def test_cors_only_for_configured_origins(settings: Settings) -> None:
 
 @pytest.fixture
 def faulty_app(settings: Settings) -> FastAPI:
-    """The real app plus two routes that fail on purpose."""
+    """The real app plus routes that fail on purpose, on FastAPI's route class and on ours (which
+    serializes and commits in the route's thread)."""
     app = create_app(settings)
-    router = APIRouter()
+    plain = APIRouter()
 
-    @router.get("/_test/boom")
+    @plain.get("/_test/boom")
     def boom() -> None:
         raise RuntimeError("secret internals: SELECT * FROM user")
 
-    @router.post("/_test/vendor-then-commit-fails", status_code=201)
-    def commit_fails(session: SessionDep, actor: AdminUser) -> dict[str, str]:
-        session.add(Vendor(company_id=actor.company_id, name="never committed"))
+    for prefix, router in (("/_test", plain), ("/_test/json", APIRouter(route_class=JSONRoute))):
 
-        def fail(_session: Session) -> None:
-            raise RuntimeError("disk full")
+        @router.post(f"{prefix}/vendor-then-commit-fails", status_code=201)
+        def commit_fails(session: SessionDep, actor: AdminUser) -> dict[str, str]:
+            session.add(Vendor(company_id=actor.company_id, name="never committed"))
 
-        event.listen(session, "before_commit", fail, once=True)
-        return {"status": "created"}
+            def fail(_session: Session) -> None:
+                raise RuntimeError("disk full")
 
-    app.include_router(router)
+            event.listen(session, "before_commit", fail, once=True)
+            return {"status": "created"}
+
+        @router.post(f"{prefix}/vendor-then-bad-response", response_model=Message, status_code=201)
+        def bad_response(session: SessionDep, actor: AdminUser) -> dict[str, int]:
+            session.add(Vendor(company_id=actor.company_id, name="never committed"))
+            return {"not_a_message": 1}
+
+        app.include_router(router)
     return app
 
 
@@ -153,13 +163,16 @@ def test_unexpected_error_is_a_clean_500_with_request_id(faulty_app: FastAPI) ->
     assert "Traceback" not in response.text
 
 
-def test_failed_commit_is_never_answered_2xx(
-    faulty_app: FastAPI, client: TestClient, app: FastAPI
+@pytest.mark.parametrize("prefix", ["/_test", "/_test/json"])
+@pytest.mark.parametrize("route", ["vendor-then-commit-fails", "vendor-then-bad-response"])
+def test_failed_commit_or_response_is_never_answered_2xx(
+    faulty_app: FastAPI, client: TestClient, app: FastAPI, prefix: str, route: str
 ) -> None:
     admin = signup(client)
     with TestClient(faulty_app, raise_server_exceptions=False) as faulty:
-        response = faulty.post("/_test/vendor-then-commit-fails", headers=admin.headers)
+        response = faulty.post(f"{prefix}/{route}", headers=admin.headers)
     assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
     with Session(app.state.engine) as session:
         assert (
             session.scalars(select(Vendor).where(Vendor.name == "never committed")).first() is None
