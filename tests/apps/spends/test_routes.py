@@ -201,6 +201,25 @@ def test_possible_duplicate_flag(client: TestClient) -> None:
     assert second["flags"] == ["possible_duplicate"]
     assert different["flags"] == []
     assert no_category["flags"] == []
+    # Matched on the category or the vendor that is given; a missing one matches nothing (not
+    # the spends that lack it too).
+    vendor = create_vendor(client, admin)
+    vendor_only = submit_spend(client, admin, amount="42.00", vendor_id=vendor["id"])
+    same_vendor = submit_spend(client, admin, amount="42.00", vendor_id=vendor["id"])
+    both = submit_spend(
+        client,
+        admin,
+        amount="42.00",
+        category_id=create_category(client, admin)["id"],
+        vendor_id=vendor["id"],
+    )
+    other_category = submit_spend(
+        client, admin, amount="42.00", category_id=create_category(client, admin)["id"]
+    )
+    assert vendor_only["flags"] == []
+    assert same_vendor["flags"] == ["possible_duplicate"]
+    assert both["flags"] == ["possible_duplicate"]
+    assert other_category["flags"] == []
 
 
 def test_edit_pending_spend_reevaluates_and_replaces_open_steps(client: TestClient) -> None:

@@ -10,10 +10,8 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Date,
     Row,
     Select,
-    String,
     bindparam,
     extract,
     false,
@@ -27,14 +25,7 @@ from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendStatus
 from spendtrackr.apps.spends.schemas import SpendFilters, SpendRead
-from spendtrackr.core.db import (
-    Money,
-    UTCDateTime,
-    exact_sum,
-    get_in_company_or_404,
-    id_param,
-    utcnow,
-)
+from spendtrackr.core.db import exact_sum, get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import InvalidTransition
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -202,12 +193,12 @@ _DUPLICATE = (
     .where(
         Spend.company_id == id_param("company_id"),
         Spend.user_id == id_param("user_id"),
-        Spend.spend_date == bindparam("spend_date", type_=Date()),
-        Spend.amount == bindparam("amount", type_=Money),
-        Spend.currency == bindparam("currency", type_=String()),
+        Spend.spend_date == bindparam("spend_date"),
+        Spend.amount == bindparam("amount"),
+        Spend.currency == bindparam("currency"),
         Spend.id != id_param("spend_id"),
         Spend.status != S.cancelled.value,
-        Spend.created_at >= bindparam("since", type_=UTCDateTime()),
+        Spend.created_at >= bindparam("since"),
         or_(
             Spend.category_id == id_param("category_id"),
             Spend.vendor_id == id_param("vendor_id"),
