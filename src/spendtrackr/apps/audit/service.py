@@ -160,7 +160,7 @@ def _append_staged(session: Session) -> None:
             row["metadata"] = row.pop("meta")  # the column's name (reserved on ORM classes)
             rows.append({**row, "prev_hash": last_hash, "hash": digest})
             last_hash = digest
-        session.execute(insert(_AUDIT_LOG), rows)
+        session.execute(_APPEND, rows)
         if head is None:
             # The first entry of a company is written by the transaction that creates it, so no
             # other writer can race this insert.
@@ -186,6 +186,7 @@ class _Entry(NamedTuple):
 
 
 _AUDIT_LOG = cast(Table, AuditLog.__table__)
+_APPEND = insert(_AUDIT_LOG)
 
 
 @event.listens_for(Session, "after_transaction_end")
