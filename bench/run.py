@@ -16,6 +16,7 @@ import sys
 import time
 import timeit
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -715,6 +716,8 @@ def main() -> int:
                 f"http://127.0.0.1:{opts.port + 2}", large[1]
             )
         run.extra["hot_card_limit_check"] = _hot_card_check(url, tenant.hot_card)
+        run.extra["audit_chain_after_load"] = _audit_check(base, tenant.finance_token)
+        run.extra["idempotency_race"] = _idempotency_race(base, url, tenant)
         run.extra["policy_engine_evals_per_s"] = round(engine_microbench())
     finally:
         for server in reversed(servers):
@@ -783,6 +786,62 @@ def _hot_card_check(url: str, card_id: str) -> dict[str, Any]:
         "approved_sum": str(approved_sum),
         "declined": declined,
         "exact": approved_sum <= Decimal("50.00"),
+    }
+
+
+def _audit_check(base: str, finance_token: str) -> dict[str, Any]:
+    """After the load: the tenant's whole audit chain still verifies (one line, no gap)."""
+    response = httpx.get(
+        f"{base}/audit-logs/verify",
+        headers={"Authorization": f"Bearer {finance_token}"},
+        timeout=600,
+    )
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def _idempotency_race(base: str, url: str, tenant: Tenant, n: int = 16) -> dict[str, Any]:
+    """After the load: `n` concurrent submissions with one Idempotency-Key create one spend; the
+    others replay it or are told it is in progress (409), and a retry afterwards replays it."""
+    key = f"bench-race-{uuid.uuid4().hex}"
+    body = {
+        "amount": "77.70",
+        "currency": "USD",
+        "spend_date": "2026-11-02",
+        "description": key,
+        "category_id": tenant.category_ids[0],
+    }
+    headers = {"Authorization": f"Bearer {tenant.employee_token}", "Idempotency-Key": key}
+    with httpx.Client(base_url=base, timeout=60) as client, ThreadPoolExecutor(n) as pool:
+        answers = list(
+            pool.map(lambda _: client.post("/spends", json=body, headers=headers), range(n))
+        )
+        retry = client.post("/spends", json=body, headers=headers)
+    created = [
+        a for a in answers if a.status_code == 201 and "idempotent-replayed" not in a.headers
+    ]
+    replayed = [a for a in answers if a.status_code == 201 and "idempotent-replayed" in a.headers]
+    in_progress = [a for a in answers if a.status_code == 409]
+    ids = {a.json()["id"] for a in [*created, *replayed, retry] if a.status_code == 201}
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT count(*) FROM spend WHERE description = :d"), {"d": key}
+        ).scalar_one()
+    engine.dispose()
+    return {
+        "requests": n,
+        "created": len(created),
+        "replayed": len(replayed),
+        "in_progress_409": len(in_progress),
+        "other": n - len(created) - len(replayed) - len(in_progress),
+        "retry_replayed": retry.headers.get("idempotent-replayed") == "true",
+        "spend_rows": rows,
+        "exact": rows == 1
+        and len(created) == 1
+        and len(ids) == 1
+        and len(created) + len(replayed) + len(in_progress) == n
+        and retry.headers.get("idempotent-replayed") == "true",
     }
 
 
