@@ -1,10 +1,11 @@
 """Engine, sessions, the declarative base and the request-scoped transaction.
 
-Statements on every request's path (authentication, the audit append, a spend's steps and
-receipts, the policy versions, the idempotency claim) are built once at import and executed with
-parameters. Building a `select()` and pulling out the values it embeds costs 0.15-0.2 ms of CPU
-per execution, as much as the round trip; a built statement also skips the cache-key walk.
-`id_param` types such a statement's UUID parameters.
+Statements on the hot paths (authentication, the audit append, a spend's steps and receipts,
+the policy versions, the duplicate check, the idempotency claim, row locks, the card
+authorization's lookups: the README's design notes list them) are built once at import and
+executed with parameters. Building a `select()` and pulling out the values it embeds costs
+0.15-0.2 ms of CPU per execution, as much as the round trip; a built statement also skips the
+cache-key walk. `id_param` types such a statement's UUID parameters.
 """
 
 from __future__ import annotations
