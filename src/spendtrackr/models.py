@@ -3,7 +3,7 @@
 from spendtrackr.apps.approvals.models import ApprovalStep
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
 from spendtrackr.apps.auth.models import RefreshToken
-from spendtrackr.apps.cards.models import Card, CardAuthorization
+from spendtrackr.apps.cards.models import Card, CardAuthorization, CardUsage
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.events.models import ProcessedEvent
@@ -25,6 +25,7 @@ __all__ = [
     "Base",
     "Card",
     "CardAuthorization",
+    "CardUsage",
     "Category",
     "Company",
     "IdempotencyRecord",

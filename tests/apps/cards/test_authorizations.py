@@ -4,14 +4,17 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from spendtrackr.apps.cards import service as cards_service
+from spendtrackr.apps.cards.models import CardUsage
 from tests.factories import (
     Actor,
     approval_over,
@@ -102,18 +105,22 @@ def test_retries_get_the_first_answer_and_charge_once(
     assert authorize(client, secret, card["id"], "40")["approved"] is True
 
 
-def test_an_authorization_id_raced_on_another_card_gets_the_first_answer(
+@pytest.mark.parametrize("same_card", [True, False], ids=["same-card", "another-card"])
+def test_an_authorization_id_raced_gets_the_first_answer(
     client: TestClient,
     setup: tuple[Actor, Actor, dict[str, str]],
     monkeypatch: pytest.MonkeyPatch,
+    same_card: bool,
 ) -> None:
-    """Two cards lock separately: the same authorization_id sent to both at once passes both
-    retry checks, and the second insert fails on the unique index. That attempt is undone
-    whole (its spend too) and answered with the first decision."""
+    """The same authorization_id sent twice at once passes both retry checks (the first
+    decision is not committed yet); the second insert fails on the unique index. That attempt is
+    undone whole (its spend and its count against the limit too) and answered with the first
+    decision."""
     admin, holder, secret = setup
-    first_card = issue_card(client, admin, holder)
-    second_card = issue_card(client, admin, holder)
-    body = {"amount": "25", "currency": "USD", "merchant_name": "Cafe", "authorization_id": "r1"}
+    limits = [{"amount": "100", "interval": "all_time"}]
+    first_card = issue_card(client, admin, holder, limits)
+    second_card = first_card if same_card else issue_card(client, admin, holder, limits)
+    body = {"amount": "60", "currency": "USD", "merchant_name": "Cafe", "authorization_id": "r1"}
     first = client.post(
         "/card-network/authorizations", json={**body, "card_id": first_card["id"]}, headers=secret
     ).json()
@@ -124,7 +131,7 @@ def test_an_authorization_id_raced_on_another_card_gets_the_first_answer(
 
     def find_after_the_race(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
-        # The check under the second card's lock runs before the first decision is visible.
+        # The retry check runs before the first decision is visible.
         return None if len(calls) == 1 else real_find(*args, **kwargs)
 
     monkeypatch.setattr(cards_service, "find_authorization", find_after_the_race)
@@ -134,8 +141,12 @@ def test_an_authorization_id_raced_on_another_card_gets_the_first_answer(
     assert second.status_code == 200, second.text
     assert second.json() == first
     assert len(calls) == 2
+    monkeypatch.undo()
     assert client.get("/spends", headers=holder.headers).json()["total"] == 1
     assert client.get("/audit-logs/verify", headers=admin.headers).json()["valid"] is True
+    # Charged once, on the first card: 40 more fits on the second (the same card: 100 in all).
+    assert authorize(client, secret, second_card["id"], "40")["approved"] is True
+    assert authorize(client, secret, first_card["id"], "0.01")["approved"] is (not same_card)
 
 
 @pytest.mark.parametrize(
@@ -217,6 +228,73 @@ def test_windows_follow_the_company_time_zone(
         ).status_code
         == 422
     )
+
+
+def test_a_time_zone_change_inside_a_window_keeps_what_was_spent_since_it_began(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]], clock: Clock
+) -> None:
+    """The usage row's day began at midnight UTC; after the move to New York the day began at
+    04:00 UTC, and the 30.00 approved at 12:00 UTC belongs to both: it must still count."""
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder, [{"amount": "50", "interval": "daily"}])
+    assert authorize(client, secret, card["id"], "30")["approved"] is True  # 12:00 UTC
+    assert (
+        client.patch(
+            "/companies/me", json={"timezone": "America/New_York"}, headers=admin.headers
+        ).status_code
+        == 200
+    )
+    clock.now += timedelta(hours=1)
+    assert authorize(client, secret, card["id"], "20.01")["approved"] is False
+    assert authorize(client, secret, card["id"], "20")["approved"] is True
+    assert authorize(client, secret, card["id"], "0.01")["approved"] is False
+
+
+def test_a_limit_set_later_counts_what_its_window_already_spent(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]], clock: Clock
+) -> None:
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder, [{"amount": "1000", "interval": "monthly"}])
+    assert authorize(client, secret, card["id"], "60")["approved"] is True
+    clock.now += timedelta(hours=1)
+    changed = client.patch(
+        f"/cards/{card['id']}",
+        json={"spending_limits": [{"amount": "100", "interval": "weekly"}]},
+        headers=admin.headers,
+    )
+    assert changed.status_code == 200, changed.text
+    assert authorize(client, secret, card["id"], "40.01")["approved"] is False
+    assert authorize(client, secret, card["id"], "40")["approved"] is True
+
+
+def test_a_card_without_a_usage_row_is_added_up_from_its_authorizations(
+    client: TestClient, app: FastAPI, setup: tuple[Actor, Actor, dict[str, str]], clock: Clock
+) -> None:
+    """Cards authorized before usage rows were kept (or whose row is gone) are counted from the
+    authorizations; the next authorization, approved or declined, writes their row."""
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder, [{"amount": "100", "interval": "daily"}])
+    assert authorize(client, secret, card["id"], "60")["approved"] is True
+    usage = CardUsage.__table__
+    this_card = usage.c.card_id == uuid.UUID(card["id"])
+
+    def used() -> tuple[Decimal, Decimal] | None:
+        with app.state.engine.connect() as conn:
+            row = conn.execute(
+                select(usage.c.daily_used, usage.c.all_time_used).where(this_card)
+            ).one_or_none()
+        return None if row is None else (row.daily_used, row.all_time_used)
+
+    assert used() == (Decimal("60"), Decimal("60"))
+    with app.state.engine.begin() as conn:
+        conn.execute(usage.delete().where(this_card))
+    assert authorize(client, secret, card["id"], "40.01")["approved"] is False
+    assert used() == (Decimal("60"), Decimal("60"))
+    assert authorize(client, secret, card["id"], "30")["approved"] is True
+    assert used() == (Decimal("90"), Decimal("90"))
+    assert authorize(client, secret, card["id"], "10.01")["approved"] is False
+    assert authorize(client, secret, card["id"], "10")["approved"] is True
+    assert used() == (Decimal("100"), Decimal("100"))
 
 
 def test_declines(client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]) -> None:

@@ -192,12 +192,20 @@ def authorize(
 ) -> AuthorizationResult:
     """Approve or decline one purchase, exactly once per `authorization_id`.
 
-    Everything that does not depend on the card's running totals (the policies, the merchant's
-    category and vendor) is worked out first; then the card row is locked, and the limits are
-    checked and the authorization recorded under that lock, so concurrent purchases on one card
-    never approve more than its limits allow.
+    A retry is answered from the first decision before anything else. Everything that does not
+    depend on the card's running totals (the policies, the merchant's category and vendor) is
+    worked out next; then the card row is locked, and the limits are checked and the
+    authorization recorded under that lock, so concurrent purchases on one card never approve
+    more than its limits allow. A retry that arrives while its first attempt is still undecided
+    is decided again, and fails to record on the unique `authorization_id`: it is undone whole
+    and answered with the first decision.
     """
     company_id = company.id
+    existing = cards_service.find_authorization(
+        session, company_id=company_id, authorization_id=body.authorization_id
+    )
+    if existing is not None:
+        return _answer(existing)
     try:
         card = cards_service.get_card_or_404(session, company_id=company_id, card_id=body.card_id)
     except NotFound:
@@ -221,14 +229,9 @@ def authorize(
     card = cards_service.get_card_or_404(
         session, company_id=company_id, card_id=body.card_id, for_update=True
     )
-    existing = cards_service.find_authorization(
-        session, company_id=company_id, authorization_id=body.authorization_id
-    )
-    if existing is not None:  # a retry: answered as the first time, under the card's lock
-        return _answer(existing)
-    reason = _decline_reason(
-        session, card, holder, body, amount, category_id, decision, company, now
-    )
+    tz = ZoneInfo(company.timezone)
+    usage = cards_service.LimitUsage(session, card, now=now, tz=tz)
+    reason = _decline_reason(card, holder, body, amount, category_id, decision, usage)
     spend_id = None
     if reason is None:
         assert holder is not None
@@ -239,7 +242,7 @@ def authorize(
             fields={
                 "amount": amount,
                 "currency": body.currency,
-                "spend_date": now.astimezone(ZoneInfo(company.timezone)).date(),
+                "spend_date": now.astimezone(tz).date(),
                 "description": body.merchant_name,
                 "category_id": category_id,
                 "vendor_id": vendor_id,
@@ -248,6 +251,9 @@ def authorize(
             decision=decision,
         )
         spend_id = spend.id
+        usage.add(amount)
+    else:
+        usage.declined()
     try:
         auth = cards_service.record_authorization(
             session,
@@ -262,8 +268,8 @@ def authorize(
             now=now,
         )
     except IntegrityError:
-        # The same authorization_id on another card of the company, decided concurrently: all
-        # of this attempt (its spend too) is undone, and the first decision is the answer.
+        # The same authorization_id decided concurrently (on this card or another of the
+        # company's): all of this attempt (its spend too) is undone; the first decision answers.
         session.rollback()
         existing = cards_service.find_authorization(
             session, company_id=company_id, authorization_id=body.authorization_id
@@ -274,15 +280,13 @@ def authorize(
 
 
 def _decline_reason(
-    session: Session,
     card: Card,
     holder: User | None,
     body: AuthorizationRequest,
     amount: Decimal,
     category_id: uuid.UUID | None,
     decision: engine.Decision | None,
-    company: Company,
-    now: datetime,
+    usage: cards_service.LimitUsage,
 ) -> str | None:
     if card.status == CardStatus.frozen.value:
         return "card_frozen"
@@ -297,9 +301,7 @@ def _decline_reason(
         return "category_blocked"
     if category is not None and category in card.blocked_categories:
         return "category_blocked"
-    exceeded = cards_service.exceeded_limit(
-        session, card, amount=amount, now=now, tz=ZoneInfo(company.timezone)
-    )
+    exceeded = usage.exceeded(amount)
     if exceeded is not None:
         return f"spending_limit_exceeded:{exceeded}"
     if decision is not None and decision.outcome == "blocked":

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spendtrackr.core.db import Base, Entity, utcnow
+from spendtrackr.core.db import Base, Entity, ExactTotal, utcnow
 
 
 class CardStatus(StrEnum):
@@ -63,3 +63,29 @@ class CardAuthorization(Base):
     decline_reason: Mapped[str | None] = mapped_column(String(64))
     spend_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("spend.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CardUsage(Base):
+    """What a card has had approved in each limit window, kept with every approval under the
+    card's lock: a limit check reads this one row instead of adding up the window's
+    authorizations, which grew with the card's use (and were added up under that same lock).
+
+    A window's total is good while its `*_start` is the window now holding the clock; a row whose
+    start is older says nothing was approved since, if it was last brought up to date
+    (`updated_at`) before the current window began (see `cards.service.LimitUsage`). Every window is
+    kept, limited or not, so a limit set later starts from what the card has already spent in it."""
+
+    __tablename__ = "card_usage"
+
+    card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card.id"), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
+    daily_start: Mapped[datetime]
+    daily_used: Mapped[Decimal] = mapped_column(ExactTotal())
+    weekly_start: Mapped[datetime]
+    weekly_used: Mapped[Decimal] = mapped_column(ExactTotal())
+    monthly_start: Mapped[datetime]
+    monthly_used: Mapped[Decimal] = mapped_column(ExactTotal())
+    yearly_start: Mapped[datetime]
+    yearly_used: Mapped[Decimal] = mapped_column(ExactTotal())
+    all_time_used: Mapped[Decimal] = mapped_column(ExactTotal())
+    updated_at: Mapped[datetime]

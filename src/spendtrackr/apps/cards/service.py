@@ -15,7 +15,7 @@ from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
-from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus
+from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus, CardUsage
 from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
 from spendtrackr.core.errors import InvalidTransition
 from spendtrackr.core.pagination import PageParams, paginate
@@ -190,6 +190,7 @@ _APPROVED_SINCE = _APPROVED.where(CardAuthorization.created_at >= bindparam("sin
 
 
 def approved_since(session: Session, *, card_id: uuid.UUID, since: datetime | None) -> Decimal:
+    """Added up from the authorizations themselves: what `LimitUsage` falls back on."""
     if since is None:
         total = session.scalar(_APPROVED, {"card_id": card_id})
     else:
@@ -197,20 +198,85 @@ def approved_since(session: Session, *, card_id: uuid.UUID, since: datetime | No
     return Decimal(total or 0)
 
 
-def exceeded_limit(
-    session: Session, card: Card, *, amount: Decimal, now: datetime, tz: ZoneInfo
-) -> str | None:
-    """The first interval whose limit this amount would pass, or None. Call with the card locked."""
-    for limit in sorted(card.spending_limits, key=lambda item: Decimal(str(item["amount"]))):
-        cap = Decimal(str(limit["amount"]))
-        interval = str(limit["interval"])
-        if interval == "per_authorization":
-            used = Decimal(0)
+WINDOWS = ("daily", "weekly", "monthly", "yearly")
+_USAGE = select(CardUsage).where(CardUsage.card_id == id_param("card_id"))
+
+
+class LimitUsage:
+    """What a card has had approved in the windows holding `now`, for one authorization decided
+    under the card's lock (`FOR UPDATE`: every approval of the card is counted under it, so the
+    usage row read here is the latest one).
+
+    A window's total comes from the card's usage row when the row's window is the current one,
+    and is zero when the row's window is older and the row has not been brought up to date since
+    the current one began (nothing was approved in it). Otherwise (no row yet: the card's
+    approvals predate usage rows; or the windows moved because the company changed its time
+    zone) it is added up from the authorizations, and the row is written afresh with this
+    authorization, approved or declined.
+    """
+
+    def __init__(self, session: Session, card: Card, *, now: datetime, tz: ZoneInfo) -> None:
+        self._session, self._card, self._now, self._tz = session, card, now, tz
+        self._row = session.scalars(_USAGE, {"card_id": card.id}).one_or_none()
+        self._used: dict[str, Decimal] = {}
+        self._added_up = False
+
+    def used(self, interval: str) -> Decimal:
+        if interval not in self._used:
+            self._used[interval] = self._current(interval)
+        return self._used[interval]
+
+    def _current(self, interval: str) -> Decimal:
+        start = window_start(interval, self._now, self._tz)
+        row = self._row
+        if row is not None:
+            if start is None:
+                return row.all_time_used
+            if getattr(row, f"{interval}_start") == start:
+                return Decimal(getattr(row, f"{interval}_used"))
+            if row.updated_at < start:
+                return Decimal(0)
+        self._added_up = True
+        return approved_since(self._session, card_id=self._card.id, since=start)
+
+    def exceeded(self, amount: Decimal) -> str | None:
+        """The first interval whose limit this amount would pass, or None."""
+        limits = sorted(self._card.spending_limits, key=lambda item: Decimal(str(item["amount"])))
+        for limit in limits:
+            interval = str(limit["interval"])
+            used = Decimal(0) if interval == "per_authorization" else self.used(interval)
+            if used + amount > Decimal(str(limit["amount"])):
+                return interval
+        return None
+
+    def add(self, amount: Decimal) -> None:
+        """Count an approved amount in every window, limited or not."""
+        values: dict[str, Any] = {"all_time_used": self.used("all_time") + amount}
+        for interval in WINDOWS:
+            values[f"{interval}_start"] = window_start(interval, self._now, self._tz)
+            values[f"{interval}_used"] = self.used(interval) + amount
+        row = self._row
+        if row is None:
+            self._row = CardUsage(
+                card_id=self._card.id,
+                company_id=self._card.company_id,
+                updated_at=self._now,
+                **values,
+            )
+            self._session.add(self._row)
         else:
-            used = approved_since(session, card_id=card.id, since=window_start(interval, now, tz))
-        if used + amount > cap:
-            return interval
-    return None
+            # Concurrent requests take the lock in any order, with the clock read before it.
+            values["updated_at"] = max(row.updated_at, self._now)
+            for name, value in values.items():
+                setattr(row, name, value)
+        self._used.clear()
+        self._added_up = False
+
+    def declined(self) -> None:
+        """A declined authorization counts nothing, but writes the row if a total had to be
+        added up: a card at its limit would otherwise add up its window on every decline."""
+        if self._added_up:
+            self.add(Decimal(0))
 
 
 def find_authorization(
