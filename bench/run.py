@@ -531,20 +531,16 @@ def main() -> int:
             opts.port,
         )
         servers.append(api)
+        # Served as the API is (core/serving.py: a socket per worker), so that the ratios
+        # compare the apps and not the ways of serving them.
         floor = Server(
             "floor",
             [
                 sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.floor:app",
-                "--port",
-                str(opts.port + 1),
-                "--workers",
-                "2",
-                "--no-access-log",
-                "--log-level",
-                "warning",
+                "-c",
+                "from spendtrackr.core import serving; serving.run('bench.floor:app', "
+                f"host='127.0.0.1', port={opts.port + 1}, workers=2, access_log=False, "
+                "log_level='warning')",
             ],
             env,
             opts.port + 1,

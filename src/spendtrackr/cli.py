@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -20,6 +20,7 @@ from spendtrackr.apps.auth.schemas import SignupRequest
 from spendtrackr.apps.receipts import flows as receipt_flows
 from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.users import service as users_service
+from spendtrackr.core import serving
 from spendtrackr.core.config import get_settings
 from spendtrackr.core.db import build_engine, build_session_factory, session_scope
 from spendtrackr.core.logging import configure_logging
@@ -61,17 +62,20 @@ def serve(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    uvicorn.run(
-        "spendtrackr.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        reload=reload,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-    )
+    settings = get_settings()
+    configure_logging(settings.log_level, json_logs=settings.log_json)  # the supervisor's own
+    options: dict[str, Any] = {
+        "factory": True,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": True,
+    }
+    if reload:
+        uvicorn.run("spendtrackr.main:create_app", host=host, port=port, reload=True, **options)
+        return
+    # Several workers: each on its own SO_REUSEPORT socket, so that kept-alive connections are
+    # spread over them (core/serving.py says why uvicorn's shared socket is not).
+    serving.run("spendtrackr.main:create_app", host=host, port=port, workers=workers, **options)
 
 
 @app.command()

@@ -1,0 +1,130 @@
+"""`spendtrackr serve --workers N`: a socket per worker spreads kept-alive connections over the
+workers; a dead worker is replaced; SIGTERM stops them all; a server that cannot start says so
+and exits 1. Real processes on real ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from tests.faults.harness import free_port, wait_until
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads connections on Linux only"
+)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def serve(app: str, port: int, workers: int, startup_grace: float = 30.0) -> subprocess.Popen[str]:
+    code = (
+        "from spendtrackr.core import serving; "
+        f"serving.run({app!r}, host='127.0.0.1', port={port}, workers={workers}, "
+        f"startup_grace={startup_grace}, log_level='warning')"
+    )
+    return subprocess.Popen(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def pid_of(url: str, client: httpx.Client | None = None) -> int:
+    response = (client or httpx).get(url, timeout=5)
+    return int(response.json()["pid"])
+
+
+def raw_pid(conn: socket.socket) -> int:
+    """One HTTP/1.1 request on an open connection, kept alive."""
+    conn.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+    response = b""
+    while b"}" not in response:
+        chunk = conn.recv(4096)
+        assert chunk, "connection closed"
+        response += chunk
+    return int(json.loads(response.split(b"\r\n\r\n", 1)[1])["pid"])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop(server: subprocess.Popen[str]) -> str:
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+    output, _ = server.communicate(timeout=60)
+    return output
+
+
+def test_connections_opened_at_once_are_spread_over_the_workers_and_sigterm_stops_them() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = serve("tests.core.pid_app:app", port, workers=2)
+    try:
+        seen: set[int] = set()
+        # Both workers are up once both have answered (a socket joins the group when it listens).
+        wait_until(lambda: seen.add(pid_of(url)) or len(seen) == 2, timeout=90)
+
+        # As a load balancer's pool or wrk does: 32 connections opened at once (the kernel
+        # completes them into the accept queues before any worker accepts), then used.
+        connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+        try:
+            per_connection = [[raw_pid(conn) for _ in range(3)] for conn in connections]
+        finally:
+            for conn in connections:
+                conn.close()
+        assert all(len(set(pids)) == 1 for pids in per_connection)  # a connection stays put
+        spread = Counter(pids[0] for pids in per_connection)
+        assert set(spread) == seen
+        # A hash of 32 connections over two sockets: a worker with fewer than 4 of them is a
+        # one-in-a-hundred-thousand draw. (uvicorn's one shared socket passes this too when its
+        # workers happen to wake in turn; under the bench's load it left one worker with 23 of
+        # 32 connections, and once at 88% of a core beside one at 6%: see core/serving.py.)
+        assert min(spread.values()) >= 4, spread
+    finally:
+        output = stop(server)
+    assert server.returncode == 0, output
+    assert not any(alive(pid) for pid in seen)
+
+
+def test_a_dead_worker_is_replaced() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = serve("tests.core.pid_app:app", port, workers=2, startup_grace=0.5)
+    try:
+        seen: set[int] = set()
+        wait_until(lambda: seen.add(pid_of(url)) or len(seen) == 2, timeout=90)
+        victim = min(seen)
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: (pid := pid_of(url)) not in seen and alive(pid), timeout=90)
+        assert server.poll() is None
+    finally:
+        output = stop(server)
+    assert server.returncode == 0, output
+
+
+def test_a_server_that_cannot_start_exits_1() -> None:
+    broken = serve("tests.core.no_such_module:app", free_port(), workers=2)
+    assert broken.wait(timeout=120) == 1, stop(broken)
+    assert "exited with" in stop(broken)
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = serve("tests.core.pid_app:app", taken.getsockname()[1], workers=2)
+        assert busy.wait(timeout=60) == 1
+        assert "Address already in use" in stop(busy)
