@@ -226,11 +226,11 @@ def authorize(
             vendor_id=vendor_id,
         )
 
-    card = cards_service.get_card_or_404(
-        session, company_id=company_id, card_id=body.card_id, for_update=True
+    card, usage_row = cards_service.lock_card_with_usage(
+        session, company_id=company_id, card_id=body.card_id
     )
     tz = ZoneInfo(company.timezone)
-    usage = cards_service.LimitUsage(session, card, now=now, tz=tz)
+    usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
     reason = _decline_reason(card, holder, body, amount, category_id, decision, usage)
     spend_id = None
     if reason is None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus, CardUsage
 from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
-from spendtrackr.core.errors import InvalidTransition
+from spendtrackr.core.errors import InvalidTransition, NotFound
 from spendtrackr.core.pagination import PageParams, paginate
 
 CARD_NOT_FOUND = "Card not found"
@@ -199,13 +199,33 @@ def approved_since(session: Session, *, card_id: uuid.UUID, since: datetime | No
 
 
 WINDOWS = ("daily", "weekly", "monthly", "yearly")
-_USAGE = select(CardUsage).where(CardUsage.card_id == id_param("card_id"))
+# The card and its usage row in one round trip, both locked: an authorization holds the card's
+# lock from here to its commit, and every statement inside that span makes the others wait.
+_LOCK_WITH_USAGE = (
+    select(Card, CardUsage)
+    .outerjoin(CardUsage, CardUsage.card_id == Card.id)
+    .where(Card.id == id_param("card_id"), Card.company_id == id_param("company_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)  # the card was read before, unlocked
+)
+
+
+def lock_card_with_usage(
+    session: Session, *, company_id: uuid.UUID, card_id: uuid.UUID
+) -> tuple[Card, CardUsage | None]:
+    """The card, locked, with its usage row (None if it has none yet); NotFound if it is gone."""
+    found = session.execute(
+        _LOCK_WITH_USAGE, {"card_id": card_id, "company_id": company_id}
+    ).one_or_none()
+    if found is None:
+        raise NotFound(CARD_NOT_FOUND)
+    return found[0], found[1]
 
 
 class LimitUsage:
     """What a card has had approved in the windows holding `now`, for one authorization decided
     under the card's lock (`FOR UPDATE`: every approval of the card is counted under it, so the
-    usage row read here is the latest one).
+    usage row read with it is the latest one).
 
     A window's total comes from the card's usage row when the row's window is the current one,
     and is zero when the row's window is older and the row has not been brought up to date since
@@ -215,9 +235,12 @@ class LimitUsage:
     authorization, approved or declined.
     """
 
-    def __init__(self, session: Session, card: Card, *, now: datetime, tz: ZoneInfo) -> None:
+    def __init__(
+        self, session: Session, card: Card, row: CardUsage | None, *, now: datetime, tz: ZoneInfo
+    ) -> None:
+        """`card` and `row` as `lock_card_with_usage` gives them."""
         self._session, self._card, self._now, self._tz = session, card, now, tz
-        self._row = session.scalars(_USAGE, {"card_id": card.id}).one_or_none()
+        self._row = row
         self._used: dict[str, Decimal] = {}
         self._added_up = False
 
