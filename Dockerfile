@@ -20,4 +20,6 @@ RUN uv sync --frozen --no-dev
 USER spendtrackr
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 CMD curl -fsS http://127.0.0.1:8000/healthz || exit 1
-CMD ["sh", "-c", "spendtrackr migrate && spendtrackr serve --host 0.0.0.0 --port 8000 --workers ${WORKERS:-2}"]
+# exec: the server replaces the shell as PID 1, so the SIGTERM of `docker stop` reaches it and
+# its workers finish the requests in flight (a shell as PID 1 ignores it until SIGKILL).
+CMD ["sh", "-c", "spendtrackr migrate && exec spendtrackr serve --host 0.0.0.0 --port 8000 --workers ${WORKERS:-2}"]
