@@ -24,16 +24,15 @@ import socket
 import sys
 import time
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as EventType
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 logger = logging.getLogger("spendtrackr.serving")
 
-# A worker that dies this soon after it started is broken the same way its replacement would
-# be (the app does not import, the port is taken): the supervisor stops instead of looping.
-STARTUP_GRACE_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 30.0
 BACKLOG = 2048
 
@@ -44,16 +43,13 @@ def run(
     host: str,
     port: int,
     workers: int = 1,
-    startup_grace: float = STARTUP_GRACE_SECONDS,
     **options: Any,
 ) -> None:
     """Serve `app` (an import string) on host:port; `options` are uvicorn.Config's."""
     if workers <= 1 or not sys.platform.startswith("linux"):
         uvicorn.run(app, host=host, port=port, workers=workers, **options)
         return
-    Supervisor(
-        app, host=host, port=port, workers=workers, startup_grace=startup_grace, options=options
-    ).run()
+    Supervisor(app, host=host, port=port, workers=workers, options=options).run()
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -86,11 +82,28 @@ def _check_port_free(host: str, port: int) -> None:
         probe.bind(address)
 
 
-def _worker(app: str, host: str, port: int, options: dict[str, Any]) -> None:
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the supervisor once it has started serving."""
+
+    def __init__(self, config: uvicorn.Config, ready: EventType) -> None:
+        super().__init__(config)
+        self.ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.ready.set()
+
+
+def _worker(app: str, host: str, port: int, options: dict[str, Any], ready: EventType) -> None:
     """One worker process: its own socket, one uvicorn server (which handles SIGTERM/SIGINT as a
     graceful shutdown)."""
-    sock = reuse_port_socket(host, port)
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).run(sockets=[sock])
+    try:
+        sock = reuse_port_socket(host, port)
+    except OSError as error:
+        logger.error("cannot listen on %s:%s: %s", host, port, error.strerror or error)
+        sys.exit(STARTUP_FAILURE)
+    _Server(uvicorn.Config(app, host=host, port=port, **options), ready).run(sockets=[sock])
 
 
 class Supervisor:
@@ -103,15 +116,13 @@ class Supervisor:
         host: str,
         port: int,
         workers: int,
-        startup_grace: float,
         options: dict[str, Any],
     ) -> None:
         self.target = (app, host, port, options)
         self.workers = workers
-        self.startup_grace = startup_grace
         # spawn, not fork: a worker starts from a clean interpreter, as uvicorn's do.
         self.context = multiprocessing.get_context("spawn")
-        self.processes: list[tuple[BaseProcess, float]] = []
+        self.processes: list[tuple[BaseProcess, EventType]] = []
         self.stopping = False
         self.failed = False
 
@@ -136,18 +147,21 @@ class Supervisor:
         if self.failed:
             raise SystemExit(1)
 
-    def _start(self) -> tuple[BaseProcess, float]:
-        process = self.context.Process(target=_worker, args=self.target, daemon=False)
+    def _start(self) -> tuple[BaseProcess, EventType]:
+        ready = self.context.Event()
+        process = self.context.Process(target=_worker, args=(*self.target, ready), daemon=False)
         process.start()
-        return process, time.monotonic()
+        return process, ready
 
     def _replace_dead(self) -> None:
-        for index, (process, started) in enumerate(self.processes):
+        for index, (process, ready) in enumerate(self.processes):
             if process.is_alive() or self.stopping:
                 continue
-            if time.monotonic() - started < self.startup_grace:
+            if not ready.is_set():
+                # It died before serving: the app does not import or start, or the port cannot be
+                # bound. Its replacement would fail the same way: stop instead of looping.
                 logger.error(
-                    "worker %s exited with %s while starting: stopping",
+                    "worker %s could not start (exit code %s): stopping",
                     process.pid,
                     process.exitcode,
                 )
