@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2 as httpx
@@ -70,7 +72,10 @@ def stop(server: subprocess.Popen[str]) -> str:
     return output
 
 
-def test_connections_opened_at_once_are_spread_over_the_workers_and_sigterm_stops_them() -> None:
+@contextmanager
+def two_workers() -> Iterator[tuple[int, str, set[int]]]:
+    """A server of pid_app with two workers: (port, url, the workers' pids) once both answer.
+    Stopped with SIGTERM on the way out, which must end it with status 0."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     server = serve("tests.core.pid_app:app", port, workers=2)
@@ -78,7 +83,15 @@ def test_connections_opened_at_once_are_spread_over_the_workers_and_sigterm_stop
         seen: set[int] = set()
         # Both workers are up once both have answered (a socket joins the group when it listens).
         wait_until(lambda: seen.add(pid_of(url)) or len(seen) == 2, timeout=90)
+        yield port, url, seen
+        assert server.poll() is None
+    finally:
+        output = stop(server)
+    assert server.returncode == 0, output
 
+
+def test_connections_opened_at_once_are_spread_over_the_workers_and_sigterm_stops_them() -> None:
+    with two_workers() as (port, _, seen):
         # As a load balancer's pool or wrk does: 32 connections opened at once (the kernel
         # completes them into the accept queues before any worker accepts), then used.
         connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
@@ -95,26 +108,14 @@ def test_connections_opened_at_once_are_spread_over_the_workers_and_sigterm_stop
         # workers happen to wake in turn; under the bench's load it left one worker with 23 of
         # 32 connections, and once at 88% of a core beside one at 6%: see core/serving.py.)
         assert min(spread.values()) >= 4, spread
-    finally:
-        output = stop(server)
-    assert server.returncode == 0, output
     assert not any(alive(pid) for pid in seen)
 
 
 def test_a_dead_worker_is_replaced() -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    server = serve("tests.core.pid_app:app", port, workers=2)
-    try:
-        seen: set[int] = set()
-        wait_until(lambda: seen.add(pid_of(url)) or len(seen) == 2, timeout=90)
+    with two_workers() as (_, url, seen):
         victim = min(seen)
         os.kill(victim, signal.SIGKILL)
         wait_until(lambda: (pid := pid_of(url)) not in seen and alive(pid), timeout=90)
-        assert server.poll() is None
-    finally:
-        output = stop(server)
-    assert server.returncode == 0, output
 
 
 def test_a_server_that_cannot_start_exits_1() -> None:

@@ -52,16 +52,27 @@ def run(
     Supervisor(app, host=host, port=port, workers=workers, options=options).run()
 
 
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket in the SO_REUSEPORT group of host:port."""
+def _bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A TCP socket bound to host:port (SO_REUSEADDR: a connection in TIME_WAIT owns no port)."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket in the SO_REUSEPORT group of host:port."""
+    sock = _bound_socket(host, port, reuse_port=True)
+    try:
         sock.listen(BACKLOG)
     except OSError:
         sock.close()
@@ -74,12 +85,7 @@ def _check_port_free(host: str, port: int) -> None:
     a socket of another SO_REUSEPORT group of this user (a second server started by mistake)
     would otherwise be joined silently and share the traffic. Checked here, in the command,
     rather than in a worker that the supervisor would then see die."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
-        probe.bind(address)
+    _bound_socket(host, port, reuse_port=False).close()
 
 
 class _Server(uvicorn.Server):
