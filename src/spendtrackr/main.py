@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.routing import NoMatchFound
 
 from spendtrackr import ops
 from spendtrackr.apps.approvals.routes import router as approvals_router
@@ -57,7 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Sync routes run in this pool; the database pool is sized to match it.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
-        _build_routes(app)
         yield
         app.state.cache.close()
         app.state.engine.dispose()
@@ -131,15 +129,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(router)
     app.include_router(api)
     return app
-
-
-def _build_routes(app: FastAPI) -> None:
-    """Have FastAPI build its routes now rather than on the first request.
-
-    FastAPI 0.137 and later (held back for now: README, design notes) build an included
-    router's routes (prefix, dependencies, pydantic response fields) when a request first walks
-    them, in the event loop: a fresh worker's first `GET /spends` took 211 ms instead of 6, and
-    every other connection of the worker waited as long. Looking up a name no route has walks
-    them all. Before 0.137, `include_router` built them at once and this costs nothing."""
-    with suppress(NoMatchFound):
-        app.url_path_for("spendtrackr: build the routes")

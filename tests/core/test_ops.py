@@ -76,33 +76,3 @@ def test_openapi_documents_bearer_auth_and_errors(client: TestClient) -> None:
     )
     responses = spec["paths"]["/admin/users/{user_id}"]["get"]["responses"]
     assert {"200", "401", "403", "404", "422"} <= set(responses)
-
-
-def test_routes_are_built_at_startup_not_by_the_first_request(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # FastAPI 0.137 and later build an included router's routes lazily, on the first request
-    # that walks them (about 200 ms in the event loop, which every other connection of the
-    # worker waits for). Skipped on the FastAPI this project pins (README, design notes).
-    # The lifespan builds them; a first request must then find them built. Counted through
-    # FastAPI's own builder (private: skipped if a FastAPI release drops it).
-    from fastapi import routing
-
-    included = getattr(routing, "_IncludedRouter", None)
-    if included is None or not hasattr(included, "_build_effective_context"):
-        pytest.skip("this FastAPI builds its routes eagerly")
-    built: list[object] = []
-    original = included._build_effective_context
-
-    def counting(self: object, route: object) -> object:
-        built.append(route)
-        return original(self, route)
-
-    monkeypatch.setattr(included, "_build_effective_context", counting)
-    app = create_app(make_settings(settings.database_url))
-    with TestClient(app) as fresh:
-        at_startup = len(built)
-        assert fresh.get("/spends?limit=50").status_code == 401
-        assert fresh.get("/cards").status_code == 401
-    assert at_startup > 40
-    assert len(built) == at_startup
