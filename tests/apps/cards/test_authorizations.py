@@ -375,6 +375,9 @@ def test_bad_secrets_are_401_and_a_foreign_card_is_unknown(
         response = client.post("/card-network/authorizations", json=body, headers=headers)
         assert response.status_code == 401
         assert response.json()["detail"] == "Unauthorized webhook source"
+    # Once its own company has used it (its holder and currency are then remembered by the
+    # process), the card is still unknown to another company.
+    assert authorize(client, secret, card["id"], "5")["approved"] is True
     other = signup(client)
     foreign = authorize(client, webhook_secret(client, other), card["id"], "5")
     assert foreign == {"approved": False, "decline_reason": "unknown_card", "spend_id": None}

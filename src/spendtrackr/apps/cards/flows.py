@@ -206,17 +206,17 @@ def authorize(
     )
     if existing is not None:
         return _answer(existing)
-    try:
-        card = cards_service.get_card_or_404(session, company_id=company_id, card_id=body.card_id)
-    except NotFound:
+    known = cards_service.holder_and_currency(session, company_id=company_id, card_id=body.card_id)
+    if known is None:
         # An unknown card, or another company's: nothing of ours to record it against.
         return AuthorizationResult(approved=False, decline_reason="unknown_card")
+    holder_id, card_currency = known
     amount = quantize(body.amount, body.currency)
     category_id = _category(session, company_id, body.category_id)
-    holder = users_service.active_user(session, company_id=company_id, user_id=card.user_id)
+    holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
     vendor_id = _vendor_id(session, company_id, body.merchant_name)
     decision: engine.Decision | None = None
-    if holder is not None and card.currency == body.currency:
+    if holder is not None and card_currency == body.currency:
         decision = spend_flows.decide_card_spend(
             session,
             holder=holder,

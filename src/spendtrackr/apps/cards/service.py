@@ -18,6 +18,7 @@ from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus, CardUsage
 from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
 from spendtrackr.core.errors import InvalidTransition, NotFound
+from spendtrackr.core.lru import LruCache
 from spendtrackr.core.pagination import PageParams, paginate
 
 CARD_NOT_FOUND = "Card not found"
@@ -198,6 +199,32 @@ def approved_since(session: Session, *, card_id: uuid.UUID, since: datetime | No
     return Decimal(total or 0)
 
 
+# A card's holder and currency never change (a card is reissued instead; CardUpdate has neither),
+# so the process remembers them per (company, card): an authorization needs them before it takes
+# the card's lock, to decide its policies, and on a known card that costs no query.
+_HOLDER_AND_CURRENCY = select(Card.user_id, Card.currency).where(
+    Card.id == id_param("card_id"), Card.company_id == id_param("company_id")
+)
+_holders: LruCache[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, str]] = LruCache(10_000)
+
+
+def holder_and_currency(
+    session: Session, *, company_id: uuid.UUID, card_id: uuid.UUID
+) -> tuple[uuid.UUID, str] | None:
+    """The card's holder and currency; None if the company has no such card."""
+    key = (company_id, card_id)
+    known = _holders.get(key)
+    if known is None:
+        row = session.execute(
+            _HOLDER_AND_CURRENCY, {"card_id": card_id, "company_id": company_id}
+        ).one_or_none()
+        if row is None:
+            return None
+        known = (row.user_id, row.currency)
+        _holders.put(key, known)
+    return known
+
+
 WINDOWS = ("daily", "weekly", "monthly", "yearly")
 # The card and its usage row in one round trip, both locked: an authorization holds the card's
 # lock from here to its commit, and every statement inside that span makes the others wait.
@@ -206,7 +233,7 @@ _LOCK_WITH_USAGE = (
     .outerjoin(CardUsage, CardUsage.card_id == Card.id)
     .where(Card.id == id_param("card_id"), Card.company_id == id_param("company_id"))
     .with_for_update()
-    .execution_options(populate_existing=True)  # the card was read before, unlocked
+    .execution_options(populate_existing=True)  # the card may have been read, unlocked
 )
 
 
