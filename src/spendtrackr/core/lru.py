@@ -30,3 +30,7 @@ class LruCache(Generic[K, V]):
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
+
+    def discard(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)

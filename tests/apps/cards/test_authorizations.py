@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from spendtrackr.apps.cards import service as cards_service
-from spendtrackr.apps.cards.models import CardUsage
+from spendtrackr.apps.cards.models import Card, CardUsage
 from tests.factories import (
     Actor,
     approval_over,
@@ -45,7 +45,11 @@ def clock(app: FastAPI) -> Iterator[Clock]:
 
 
 def authorize(
-    client: TestClient, secret: dict[str, str], card_id: str, amount: str, **extra: Any
+    client: TestClient | httpx.Client,
+    secret: dict[str, str],
+    card_id: str,
+    amount: str,
+    **extra: Any,
 ) -> dict[str, Any]:
     body = {
         "card_id": card_id,
@@ -326,6 +330,71 @@ def test_declines(client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]
         "/audit-logs?action=card.authorization_declined", headers=admin.headers
     ).json()
     assert declined["total"] == 5
+
+
+def test_a_declining_card_approves_again_once_it_may(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]
+) -> None:
+    """A card that declined is checked without its lock first; that must never stick."""
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder, [{"amount": "10.00", "interval": "daily"}])
+    assert authorize(client, secret, card["id"], "8.00")["approved"] is True
+    for _ in range(2):  # the second is decided without the lock
+        assert (
+            authorize(client, secret, card["id"], "5.00")["decline_reason"]
+            == "spending_limit_exceeded:daily"
+        )
+    assert authorize(client, secret, card["id"], "2.00")["approved"] is True  # exactly at it
+    raised = client.patch(
+        f"/cards/{card['id']}",
+        json={"spending_limits": [{"amount": "20.00", "interval": "daily"}]},
+        headers=admin.headers,
+    )
+    assert raised.status_code == 200, raised.text
+    assert authorize(client, secret, card["id"], "0.01", currency="EUR")["approved"] is False
+    assert authorize(client, secret, card["id"], "5.00")["approved"] is True
+    client.post(f"/cards/{card['id']}/freeze", headers=admin.headers)
+    assert authorize(client, secret, card["id"], "1.00")["decline_reason"] == "card_frozen"
+    client.post(f"/cards/{card['id']}/unfreeze", headers=admin.headers)
+    assert authorize(client, secret, card["id"], "5.00")["approved"] is True
+    assert (
+        authorize(client, secret, card["id"], "0.01")["decline_reason"]
+        == "spending_limit_exceeded:daily"
+    )
+    spends = client.get(f"/spends?user_id={holder.id}", headers=admin.headers).json()
+    assert sorted(s["amount"] for s in spends["items"]) == ["2.00", "5.00", "5.00", "8.00"]
+
+
+def test_a_card_at_its_limit_declines_without_waiting_for_its_lock(
+    app: FastAPI,
+    client: TestClient,
+    live_server: str,
+    setup: tuple[Actor, Actor, dict[str, str]],
+) -> None:
+    """Declines of a card at its limit do not queue for the card's row lock. They still share
+    the row (the authorization's foreign key check takes a shared lock on it, as each decline in
+    flight does), so another transaction sharing it must not hold them up; the exclusive lock an
+    authorization used to take for every decline would wait for it."""
+    if app.state.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has no row locks: every transaction takes the database's write lock")
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder, [{"amount": "10.00", "interval": "daily"}])
+    assert authorize(client, secret, card["id"], "10.00")["approved"] is True
+    assert authorize(client, secret, card["id"], "1.00")["approved"] is False
+    with (
+        app.state.engine.connect() as other,
+        httpx.Client(base_url=live_server, timeout=60) as http,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        other.execute(
+            select(Card.id).where(Card.id == uuid.UUID(card["id"])).with_for_update(read=True)
+        ).one()
+        try:
+            declined = pool.submit(authorize, http, secret, card["id"], "1.00")
+            # Waiting for the lock would take innodb_lock_wait_timeout (50 s by default).
+            assert declined.result(timeout=15)["decline_reason"] == "spending_limit_exceeded:daily"
+        finally:
+            other.rollback()
 
 
 def test_policies_apply_to_card_spends(

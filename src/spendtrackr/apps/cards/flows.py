@@ -196,7 +196,8 @@ def authorize(
     depend on the card's running totals (the policies, the merchant's category and vendor) is
     worked out next; then the card row is locked, and the limits are checked and the
     authorization recorded under that lock, so concurrent purchases on one card never approve
-    more than its limits allow. A retry that arrives while its first attempt is still undecided
+    more than its limits allow (a card that declined last time is first checked without the
+    lock: a decline needs none). A retry that arrives while its first attempt is still undecided
     is decided again, and fails to record on the unique `authorization_id`: it is undone whole
     and answered with the first decision.
     """
@@ -226,12 +227,34 @@ def authorize(
             vendor_id=vendor_id,
         )
 
-    card, usage_row = cards_service.lock_card_with_usage(
-        session, company_id=company_id, card_id=body.card_id
-    )
     tz = ZoneInfo(company.timezone)
-    usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
-    reason = _decline_reason(card, holder, body, amount, category_id, decision, usage)
+
+    def decide(*, lock: bool) -> tuple[Card, cards_service.LimitUsage, str | None]:
+        card, usage_row = cards_service.card_with_usage(
+            session, company_id=company_id, card_id=body.card_id, lock=lock
+        )
+        usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
+        return (
+            card,
+            usage,
+            _decline_reason(card, holder, body, amount, category_id, decision, usage),
+        )
+
+    if cards_service.declining(company_id, body.card_id):
+        # The card declined last time (at a limit, frozen): likely again, and a decline needs no
+        # lock. Read without it, the card's committed state can only be behind on approvals
+        # being made (never ahead: usage only grows within a window), so a limit it passes now
+        # it passes whatever those add; a status or a control is as committed at this moment.
+        # Only an approval (which must count under the lock) or a window to add up (whose row
+        # is written under the lock) goes on to take it. The declines of a card at its limit
+        # then share its row (the authorization's foreign key check takes a shared lock on it)
+        # instead of queueing for it one at a time.
+        card, usage, reason = decide(lock=False)
+        if reason is not None and not usage.added_up:
+            return _record(session, card, body, amount, category_id, reason, None, now)
+
+    card, usage, reason = decide(lock=True)
+    cards_service.note_decision(company_id, card.id, declined=reason is not None)
     spend_id = None
     if reason is None:
         assert holder is not None
@@ -254,6 +277,20 @@ def authorize(
         usage.add(amount)
     else:
         usage.declined()
+    return _record(session, card, body, amount, category_id, reason, spend_id, now)
+
+
+def _record(
+    session: Session,
+    card: Card,
+    body: AuthorizationRequest,
+    amount: Decimal,
+    category_id: uuid.UUID | None,
+    reason: str | None,
+    spend_id: uuid.UUID | None,
+    now: datetime,
+) -> AuthorizationResult:
+    company_id = card.company_id  # read now: a rollback below expires the card
     try:
         auth = cards_service.record_authorization(
             session,

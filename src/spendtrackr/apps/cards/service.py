@@ -226,27 +226,47 @@ def holder_and_currency(
 
 
 WINDOWS = ("daily", "weekly", "monthly", "yearly")
-# The card and its usage row in one round trip, both locked: an authorization holds the card's
-# lock from here to its commit, and every statement inside that span makes the others wait.
-_LOCK_WITH_USAGE = (
+# The card and its usage row in one round trip. Locked, as an authorization reads them: it holds
+# the card's lock from there to its commit, and every statement inside that span makes the others
+# wait. Unlocked, as a decline that needs no lock reads them (`declining` below).
+_CARD_WITH_USAGE = (
     select(Card, CardUsage)
     .outerjoin(CardUsage, CardUsage.card_id == Card.id)
     .where(Card.id == id_param("card_id"), Card.company_id == id_param("company_id"))
-    .with_for_update()
-    .execution_options(populate_existing=True)  # the card may have been read, unlocked
+    .execution_options(populate_existing=True)  # the card may have been read before
 )
+_LOCK_WITH_USAGE = _CARD_WITH_USAGE.with_for_update()
 
 
-def lock_card_with_usage(
-    session: Session, *, company_id: uuid.UUID, card_id: uuid.UUID
+def card_with_usage(
+    session: Session, *, company_id: uuid.UUID, card_id: uuid.UUID, lock: bool = True
 ) -> tuple[Card, CardUsage | None]:
-    """The card, locked, with its usage row (None if it has none yet); NotFound if it is gone."""
+    """The card with its usage row (None if it has none yet), both locked unless `lock` is
+    false; NotFound if the card is gone."""
     found = session.execute(
-        _LOCK_WITH_USAGE, {"card_id": card_id, "company_id": company_id}
+        _LOCK_WITH_USAGE if lock else _CARD_WITH_USAGE,
+        {"card_id": card_id, "company_id": company_id},
     ).one_or_none()
     if found is None:
         raise NotFound(CARD_NOT_FOUND)
     return found[0], found[1]
+
+
+# Cards whose last authorization in this process was declined: at a limit, frozen, cancelled.
+# Such a card is likely to decline again, and a decline can be decided without the card's lock
+# (see `cards.flows.authorize`): the next authorization first tries that.
+_declining: LruCache[tuple[uuid.UUID, uuid.UUID], bool] = LruCache(10_000)
+
+
+def declining(company_id: uuid.UUID, card_id: uuid.UUID) -> bool:
+    return _declining.get((company_id, card_id)) is not None
+
+
+def note_decision(company_id: uuid.UUID, card_id: uuid.UUID, *, declined: bool) -> None:
+    if declined:
+        _declining.put((company_id, card_id), True)
+    else:
+        _declining.discard((company_id, card_id))
 
 
 class LimitUsage:
@@ -321,6 +341,12 @@ class LimitUsage:
                 setattr(row, name, value)
         self._used.clear()
         self._added_up = False
+
+    @property
+    def added_up(self) -> bool:
+        """Whether a window's total was added up from the authorizations (the row is to be
+        written afresh, under the card's lock)."""
+        return self._added_up
 
     def declined(self) -> None:
         """A declined authorization counts nothing, but writes the row if a total had to be
