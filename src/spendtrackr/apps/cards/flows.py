@@ -215,21 +215,11 @@ def authorize(
     amount = quantize(body.amount, body.currency)
     category_id = _category(session, company_id, body.category_id)
     holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
-    vendor_id = _vendor_id(session, company_id, body.merchant_name)
-    decision: engine.Decision | None = None
-    if holder is not None and card_currency == body.currency:
-        decision = spend_flows.decide_card_spend(
-            session,
-            holder=holder,
-            amount=amount,
-            currency=body.currency,
-            category_id=category_id,
-            vendor_id=vendor_id,
-        )
-
     tz = ZoneInfo(company.timezone)
 
-    def decide(*, lock: bool) -> tuple[Card, cards_service.LimitUsage, str | None]:
+    def decide(
+        decision: engine.Decision | None, *, lock: bool
+    ) -> tuple[Card, cards_service.LimitUsage, str | None]:
         card, usage_row = cards_service.card_with_usage(
             session, company_id=company_id, card_id=body.card_id, lock=lock
         )
@@ -248,12 +238,24 @@ def authorize(
         # Only an approval (which must count under the lock) or a window to add up (whose row
         # is written under the lock) goes on to take it. The declines of a card at its limit
         # then share its row (the authorization's foreign key check takes a shared lock on it)
-        # instead of queueing for it one at a time.
-        card, usage, reason = decide(lock=False)
+        # instead of queueing for it one at a time. The policies come last among the reasons,
+        # so such a decline does not need them (nor the vendor they may ask about).
+        card, usage, reason = decide(None, lock=False)
         if reason is not None and not usage.added_up:
             return _record(session, card, body, amount, category_id, reason, None, now)
 
-    card, usage, reason = decide(lock=True)
+    vendor_id = _vendor_id(session, company_id, body.merchant_name)
+    decision: engine.Decision | None = None
+    if holder is not None and card_currency == body.currency:
+        decision = spend_flows.decide_card_spend(
+            session,
+            holder=holder,
+            amount=amount,
+            currency=body.currency,
+            category_id=category_id,
+            vendor_id=vendor_id,
+        )
+    card, usage, reason = decide(decision, lock=True)
     cards_service.note_decision(company_id, card.id, declined=reason is not None)
     spend_id = None
     if reason is None:
