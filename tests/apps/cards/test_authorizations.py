@@ -365,6 +365,25 @@ def test_a_declining_card_approves_again_once_it_may(
     assert sorted(s["amount"] for s in spends["items"]) == ["2.00", "5.00", "5.00", "8.00"]
 
 
+def test_a_retry_on_a_card_now_at_its_limit_gets_its_first_answer(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]
+) -> None:
+    """Declines of a card that declined last time do not look for a first answer before
+    deciding; a retry of an approval must still get the approval, and record nothing."""
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder, [{"amount": "10.00", "interval": "daily"}])
+    first = authorize(client, secret, card["id"], "10.00", authorization_id="auth_first")
+    assert first["approved"] is True
+    assert authorize(client, secret, card["id"], "1.00")["approved"] is False
+    retried = authorize(client, secret, card["id"], "10.00", authorization_id="auth_first")
+    assert retried == first
+    declined = client.get(
+        "/audit-logs?action=card.authorization_declined", headers=admin.headers
+    ).json()
+    assert declined["total"] == 1
+    assert client.get("/audit-logs/verify", headers=admin.headers).json()["valid"] is True
+
+
 def test_a_card_at_its_limit_declines_without_waiting_for_its_lock(
     app: FastAPI,
     client: TestClient,

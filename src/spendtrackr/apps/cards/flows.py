@@ -196,17 +196,18 @@ def authorize(
     depend on the card's running totals (the policies, the merchant's category and vendor) is
     worked out next; then the card row is locked, and the limits are checked and the
     authorization recorded under that lock, so concurrent purchases on one card never approve
-    more than its limits allow (a card that declined last time is first checked without the
-    lock: a decline needs none). A retry that arrives while its first attempt is still undecided
+    more than its limits allow. A retry that arrives while its first attempt is still undecided
     is decided again, and fails to record on the unique `authorization_id`: it is undone whole
     and answered with the first decision.
+
+    A card that declined last time is first checked without its lock (a decline needs none),
+    and a decline there skips the policies and the search for a first answer: a retry fails to
+    record, as above.
     """
     company_id = company.id
-    existing = cards_service.find_authorization(
-        session, company_id=company_id, authorization_id=body.authorization_id
-    )
-    if existing is not None:
-        return _answer(existing)
+    declining = cards_service.declining(company_id, body.card_id)
+    if not declining and (retried := _first_answer(session, company_id, body)) is not None:
+        return retried
     known = cards_service.holder_and_currency(session, company_id=company_id, card_id=body.card_id)
     if known is None:
         # An unknown card, or another company's: nothing of ours to record it against.
@@ -230,7 +231,7 @@ def authorize(
             _decline_reason(card, holder, body, amount, category_id, decision, usage),
         )
 
-    if cards_service.declining(company_id, body.card_id):
+    if declining:
         # The card declined last time (at a limit, frozen): likely again, and a decline needs no
         # lock. Read without it, the card's committed state can only be behind on approvals
         # being made (never ahead: usage only grows within a window), so a limit it passes now
@@ -239,10 +240,14 @@ def authorize(
         # is written under the lock) goes on to take it. The declines of a card at its limit
         # then share its row (the authorization's foreign key check takes a shared lock on it)
         # instead of queueing for it one at a time. The policies come last among the reasons,
-        # so such a decline does not need them (nor the vendor they may ask about).
+        # so such a decline does not need them (nor the vendor they may ask about). Nor does it
+        # look for a first answer: a retry fails to record on the unique `authorization_id`,
+        # and is answered with the first decision (as a retry racing its first attempt is).
         card, usage, reason = decide(None, lock=False)
         if reason is not None and not usage.added_up:
             return _record(session, card, body, amount, category_id, reason, None, now)
+        if (retried := _first_answer(session, company_id, body)) is not None:
+            return retried
 
     vendor_id = _vendor_id(session, company_id, body.merchant_name)
     decision: engine.Decision | None = None
@@ -280,6 +285,16 @@ def authorize(
     else:
         usage.declined()
     return _record(session, card, body, amount, category_id, reason, spend_id, now)
+
+
+def _first_answer(
+    session: Session, company_id: uuid.UUID, body: AuthorizationRequest
+) -> AuthorizationResult | None:
+    """The answer already given to this `authorization_id`, if it is a retry."""
+    existing = cards_service.find_authorization(
+        session, company_id=company_id, authorization_id=body.authorization_id
+    )
+    return None if existing is None else _answer(existing)
 
 
 def _record(
