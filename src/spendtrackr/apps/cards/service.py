@@ -272,7 +272,8 @@ def note_decision(company_id: uuid.UUID, card_id: uuid.UUID, *, declined: bool) 
 class LimitUsage:
     """What a card has had approved in the windows holding `now`, for one authorization decided
     under the card's lock (`FOR UPDATE`: every approval of the card is counted under it, so the
-    usage row read with it is the latest one).
+    usage row read with it is the latest one), or a decline decided without it (read unlocked,
+    the row can only be behind on approvals: `cards.flows.authorize`).
 
     A window's total comes from the card's usage row when the row's window is the current one,
     and is zero when the row's window is older and the row has not been brought up to date since
