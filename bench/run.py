@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 from rich.console import Console
@@ -46,6 +47,10 @@ class Result:
     requests: int
     connections: int
     ratio_to_floor: float | None = None
+    # CPU time a request (user + system, ms) of the serving processes and of MariaDB, over the
+    # measured run: steadier than requests/s on a machine that drifts, and what the ratio is made of.
+    app_cpu_ms: float | None = None
+    db_cpu_ms: float | None = None
     note: str = ""
 
 
@@ -149,13 +154,21 @@ class Server:
                 time.sleep(0.3)
         raise RuntimeError(f"{name} did not start; see bench/results/tmp/{name}.log")
 
-    def worker_rss_mb(self) -> list[float]:
-        """RSS of the uvicorn worker processes (the spawned children), in MB."""
+    def _descendants(self) -> list[str]:
         descendants, frontier = [], [str(self.proc.pid)]
         while frontier:
             children = sh("pgrep", "-P", frontier.pop(), check=False).split()
             descendants.extend(children)
             frontier.extend(children)
+        return descendants
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its workers."""
+        return sum(cpu_seconds(pid) for pid in [str(self.proc.pid), *self._descendants()])
+
+    def worker_rss_mb(self) -> list[float]:
+        """RSS of the uvicorn worker processes (the spawned children), in MB."""
+        descendants = self._descendants()
         rss = []
         for pid in descendants:
             proc = Path(f"/proc/{pid}")
@@ -179,6 +192,24 @@ class Server:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def cpu_seconds(pid: str) -> float:
+    """User + system CPU time of one process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_pid() -> str | None:
+    """The local MariaDB (or MySQL) server's pid, for its CPU time; None if it is elsewhere."""
+    for name in ("mariadbd", "mysqld"):
+        pids = sh("pgrep", "-x", name, check=False).split()
+        if pids:
+            return pids[0]
+    return None
 
 
 # --- wrk ----------------------------------------------------------------------------------------
@@ -668,6 +699,7 @@ def main() -> int:
             chosen = selected([s[0] for s in items], opts.only)
             return [s for s in items if s[0] in chosen]
 
+        db_pid = database_pid()
         for round_no in range(opts.rounds):
             console.print(f"[bold]round {round_no + 1}/{opts.rounds}[/bold]")
             results = []
@@ -681,6 +713,8 @@ def main() -> int:
                     seconds=opts.warmup,
                     threads=opts.threads,
                 )
+                server = next(s for s in servers if s.port == urlsplit(target).port)
+                app_before, db_before = server.cpu_seconds(), cpu_seconds(db_pid or "")
                 result = wrk(
                     name,
                     target,
@@ -690,9 +724,16 @@ def main() -> int:
                     seconds=opts.duration,
                     threads=opts.threads,
                 )
+                if result.requests:
+                    per_request = 1000 / result.requests
+                    result.app_cpu_ms = round((server.cpu_seconds() - app_before) * per_request, 2)
+                    if db_pid:
+                        result.db_cpu_ms = round((cpu_seconds(db_pid) - db_before) * per_request, 2)
                 results.append(result)
                 console.print(
-                    f"  {name}: {result.requests_per_s:.0f} req/s, p99 {result.p99_ms:.1f} ms, non-2xx {result.non_2xx}"
+                    f"  {name}: {result.requests_per_s:.0f} req/s, p99 {result.p99_ms:.1f} ms, "
+                    f"non-2xx {result.non_2xx}, CPU a request {result.app_cpu_ms} ms "
+                    f"(MariaDB {result.db_cpu_ms})"
                 )
             floor_rps = results[0].requests_per_s
             for result in results:
@@ -851,7 +892,9 @@ def report(run: Run, name: str = "latest") -> None:
         "p99 ms",
         "non-2xx",
         "x floor",
-        title="SpendTrackr bench (last round)",
+        "CPU ms",
+        "db CPU ms",
+        title="SpendTrackr bench (last round; CPU a request: the server's, MariaDB's)",
     )
     for r in last:
         table.add_row(
@@ -862,6 +905,8 @@ def report(run: Run, name: str = "latest") -> None:
             f"{r.p99_ms:.1f}",
             str(r.non_2xx),
             f"{r.ratio_to_floor}",
+            f"{r.app_cpu_ms}",
+            f"{r.db_cpu_ms}",
         )
     console.print(table)
     console.print(f"worker RSS (MB, max per server) by round: {run.rss_mb}")
@@ -878,11 +923,15 @@ def report(run: Run, name: str = "latest") -> None:
         "",
         f"Options: {run.options}",
         "",
-        "| scenario | req/s | p50 ms | p90 ms | p99 ms | non-2xx | x floor |",
-        "|---|---|---|---|---|---|---|",
+        "CPU a request (ms): the server's processes (`CPU ms`) and MariaDB's (`db CPU ms`), from "
+        "`/proc` over the measured run.",
+        "",
+        "| scenario | req/s | p50 ms | p90 ms | p99 ms | non-2xx | x floor | CPU ms | db CPU ms |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r.name} | {r.requests_per_s:.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} | {r.p99_ms:.1f} | {r.non_2xx} | {r.ratio_to_floor} |"
+        f"| {r.name} | {r.requests_per_s:.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} | {r.p99_ms:.1f} "
+        f"| {r.non_2xx} | {r.ratio_to_floor} | {r.app_cpu_ms} | {r.db_cpu_ms} |"
         for r in last
     ]
     lines += ["", f"Worker RSS (MB, max per server) after each round: {run.rss_mb}", ""]
