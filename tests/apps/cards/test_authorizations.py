@@ -365,6 +365,33 @@ def test_a_declining_card_approves_again_once_it_may(
     assert sorted(s["amount"] for s in spends["items"]) == ["2.00", "5.00", "5.00", "8.00"]
 
 
+def test_a_deactivated_holder_declines_and_a_reactivated_one_approves(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]
+) -> None:
+    """The holder's state counts on both paths: the locked one and the unlocked check of a card
+    that declined last time, which reads the holder with the card."""
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder)
+
+    def set_active(active: bool) -> None:
+        response = client.patch(
+            f"/admin/users/{holder.id}", json={"is_active": active}, headers=admin.headers
+        )
+        assert response.status_code == 200, response.text
+
+    set_active(False)
+    for _ in range(2):  # the second is decided without the lock
+        assert authorize(client, secret, card["id"], "5.00")["decline_reason"] == (
+            "cardholder_inactive"
+        )
+    set_active(True)
+    assert authorize(client, secret, card["id"], "5.00")["approved"] is True
+    set_active(False)
+    assert authorize(client, secret, card["id"], "5.00")["decline_reason"] == (
+        "cardholder_inactive"
+    )
+
+
 def test_a_retry_on_a_card_now_at_its_limit_gets_its_first_answer(
     client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]
 ) -> None:

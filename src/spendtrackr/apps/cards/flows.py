@@ -215,22 +215,7 @@ def authorize(
     holder_id, card_currency = known
     amount = quantize(body.amount, body.currency)
     category_id = _category(session, company_id, body.category_id)
-    holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
     tz = ZoneInfo(company.timezone)
-
-    def decide(
-        decision: engine.Decision | None, *, lock: bool
-    ) -> tuple[Card, cards_service.LimitUsage, str | None]:
-        card, usage_row = cards_service.card_with_usage(
-            session, company_id=company_id, card_id=body.card_id, lock=lock
-        )
-        usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
-        return (
-            card,
-            usage,
-            _decline_reason(card, holder, body, amount, category_id, decision, usage),
-        )
-
     if declining:
         # The card declined last time (at a limit, frozen): likely again, and a decline needs no
         # lock. Read without it, the card's committed state can only be behind on approvals
@@ -243,11 +228,19 @@ def authorize(
         # so such a decline does not need them (nor the vendor they may ask about). Nor does it
         # look for a first answer: a retry fails to record on the unique `authorization_id`,
         # and is answered with the first decision (as a retry racing its first attempt is).
-        card, usage, reason = decide(None, lock=False)
+        card, usage_row, _holder = cards_service.card_usage_and_holder(
+            session, company_id=company_id, card_id=body.card_id
+        )
+        # Read with the card: from the identity map, no query.
+        holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
+        usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
+        reason = _decline_reason(card, holder, body, amount, category_id, None, usage)
         if reason is not None and not usage.added_up:
             return _record(session, card, body, amount, category_id, reason, None, now)
         if (retried := _first_answer(session, company_id, body)) is not None:
             return retried
+    else:
+        holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
 
     vendor_id = _vendor_id(session, company_id, body.merchant_name)
     decision: engine.Decision | None = None
@@ -260,7 +253,11 @@ def authorize(
             category_id=category_id,
             vendor_id=vendor_id,
         )
-    card, usage, reason = decide(decision, lock=True)
+    card, usage_row = cards_service.card_with_usage(
+        session, company_id=company_id, card_id=body.card_id
+    )
+    usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
+    reason = _decline_reason(card, holder, body, amount, category_id, decision, usage)
     cards_service.note_decision(company_id, card.id, declined=reason is not None)
     spend_id = None
     if reason is None:

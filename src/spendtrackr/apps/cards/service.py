@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus, CardUsage
+from spendtrackr.apps.users.models import User
 from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
 from spendtrackr.core.errors import InvalidTransition, NotFound
 from spendtrackr.core.lru import LruCache
@@ -236,6 +237,9 @@ _CARD_WITH_USAGE = (
     .execution_options(populate_existing=True)  # the card may have been read before
 )
 _LOCK_WITH_USAGE = _CARD_WITH_USAGE.with_for_update()
+# Unlocked, the holder comes in the same round trip (whether they are active is a reason to
+# decline); locked, a join would lock the holder's row too.
+_CARD_WITH_USAGE_AND_HOLDER = _CARD_WITH_USAGE.add_columns(User).join(User, User.id == Card.user_id)
 
 
 def card_with_usage(
@@ -250,6 +254,19 @@ def card_with_usage(
     if found is None:
         raise NotFound(CARD_NOT_FOUND)
     return found[0], found[1]
+
+
+def card_usage_and_holder(
+    session: Session, *, company_id: uuid.UUID, card_id: uuid.UUID
+) -> tuple[Card, CardUsage | None, User]:
+    """The card with its usage row and its holder, none of them locked; NotFound if the card is
+    gone. The holder stays in the session's identity map while the caller holds it."""
+    found = session.execute(
+        _CARD_WITH_USAGE_AND_HOLDER, {"card_id": card_id, "company_id": company_id}
+    ).one_or_none()
+    if found is None:
+        raise NotFound(CARD_NOT_FOUND)
+    return found[0], found[1], found[2]
 
 
 # Cards whose last authorization in this process was declined: at a limit, frozen, cancelled.
