@@ -253,7 +253,7 @@ def authorize(
             category_id=category_id,
             vendor_id=vendor_id,
         )
-    card, usage_row = cards_service.card_with_usage(
+    card, usage_row = cards_service.lock_card_with_usage(
         session, company_id=company_id, card_id=body.card_id
     )
     usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)

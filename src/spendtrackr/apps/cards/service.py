@@ -229,7 +229,7 @@ def holder_and_currency(
 WINDOWS = ("daily", "weekly", "monthly", "yearly")
 # The card and its usage row in one round trip. Locked, as an authorization reads them: it holds
 # the card's lock from there to its commit, and every statement inside that span makes the others
-# wait. Unlocked, as a decline that needs no lock reads them (`declining` below).
+# wait. Unlocked, with the holder, as a decline that needs no lock reads them (`declining` below).
 _CARD_WITH_USAGE = (
     select(Card, CardUsage)
     .outerjoin(CardUsage, CardUsage.card_id == Card.id)
@@ -242,14 +242,12 @@ _LOCK_WITH_USAGE = _CARD_WITH_USAGE.with_for_update()
 _CARD_WITH_USAGE_AND_HOLDER = _CARD_WITH_USAGE.add_columns(User).join(User, User.id == Card.user_id)
 
 
-def card_with_usage(
-    session: Session, *, company_id: uuid.UUID, card_id: uuid.UUID, lock: bool = True
+def lock_card_with_usage(
+    session: Session, *, company_id: uuid.UUID, card_id: uuid.UUID
 ) -> tuple[Card, CardUsage | None]:
-    """The card with its usage row (None if it has none yet), both locked unless `lock` is
-    false; NotFound if the card is gone."""
+    """The card, locked, with its usage row (None if it has none yet); NotFound if it is gone."""
     found = session.execute(
-        _LOCK_WITH_USAGE if lock else _CARD_WITH_USAGE,
-        {"card_id": card_id, "company_id": company_id},
+        _LOCK_WITH_USAGE, {"card_id": card_id, "company_id": company_id}
     ).one_or_none()
     if found is None:
         raise NotFound(CARD_NOT_FOUND)
@@ -303,7 +301,8 @@ class LimitUsage:
     def __init__(
         self, session: Session, card: Card, row: CardUsage | None, *, now: datetime, tz: ZoneInfo
     ) -> None:
-        """`card` and `row` as `lock_card_with_usage` gives them."""
+        """`card` and `row` as `lock_card_with_usage` (or, unlocked, `card_usage_and_holder`)
+        gives them."""
         self._session, self._card, self._now, self._tz = session, card, now, tz
         self._row = row
         self._used: dict[str, Decimal] = {}
