@@ -714,7 +714,8 @@ def main() -> int:
                     threads=opts.threads,
                 )
                 server = next(s for s in servers if s.port == urlsplit(target).port)
-                app_before, db_before = server.cpu_seconds(), cpu_seconds(db_pid or "")
+                app_before = server.cpu_seconds()
+                db_before = cpu_seconds(db_pid) if db_pid else 0.0
                 result = wrk(
                     name,
                     target,
