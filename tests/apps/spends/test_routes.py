@@ -16,9 +16,12 @@ from tests.factories import (
     create_team,
     create_user,
     create_vendor,
+    issue_card,
     signup,
     submit_spend,
+    webhook_secret,
 )
+from tests.receipts import image_receipt, pdf_receipt
 
 
 def test_submit_without_policies_is_approved_with_exact_money(client: TestClient) -> None:
@@ -374,3 +377,85 @@ def test_sixteen_concurrent_submits_with_one_key_make_one_spend(
     assert client.get("/spends", headers=admin.headers).json()["total"] == 1
     created = client.get("/audit-logs?action=spend.created", headers=admin.headers).json()
     assert created["total"] == 1
+
+
+def test_a_listed_spend_reads_exactly_as_it_does_alone(client: TestClient) -> None:
+    """The list reads each spend as a JSON document the database builds (core/sqljson.py); one
+    spend is read from its entity. Every kind of value must come out the same both ways: the
+    steps (one decided, with its comment), the receipts (one read, one failed), merged flags, a
+    zero-decimal currency, a reimbursement time, a card spend, quotes and non-ASCII text."""
+    admin = signup(client)
+    manager = create_user(client, admin, role="manager")
+    finance = create_user(client, admin, role="finance")
+    employee = create_user(client, admin, manager_id=manager.id)
+    category = create_category(client, admin)
+    vendor = create_vendor(client, admin)
+    create_policy(
+        client,
+        admin,
+        [
+            approval_over(100, "manager"),
+            approval_over(100, "role:finance", priority=20),
+            {"condition": {"amount_gt": 50}, "action": {"type": "flag", "flag": "big"}},
+        ],
+    )
+    routed = submit_spend(client, employee, amount="250.00", description='Caf\u00e9 \u2615 "one"\\')
+    first_step = routed["approvals"][0]["id"]
+    decided = client.post(
+        f"/approvals/{first_step}/decision",
+        json={"approved": True, "comment": "ok \u2713"},
+        headers=manager.headers,
+    )
+    assert decided.status_code == 200, decided.text
+    receipted = submit_spend(client, employee, amount="8.37", category_id=category["id"])
+    for data, name, kind in [
+        (pdf_receipt(), "r.pdf", "application/pdf"),
+        (image_receipt("PNG", lines=[" "]), "blank.png", "image/png"),
+    ]:
+        uploaded = client.post(
+            "/receipts",
+            files={"file": (name, data, kind)},
+            data={"spend_id": receipted["id"]},
+            headers=employee.headers,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+    twice = [
+        submit_spend(client, employee, amount="60.00", vendor_id=vendor["id"]) for _ in range(2)
+    ]
+    yen = submit_spend(client, employee, amount="90", currency="JPY")
+    paid = client.post(f"/spends/{yen['id']}/reimburse", headers=finance.headers)
+    assert paid.status_code == 200, paid.text
+    card = issue_card(client, admin, employee)
+    authorized = client.post(
+        "/card-network/authorizations",
+        json={
+            "card_id": card["id"],
+            "amount": "12.50",
+            "currency": "USD",
+            "merchant_name": "Delta",
+            "authorization_id": f"auth_{uuid.uuid4().hex}",
+        },
+        headers=webhook_secret(client, admin),
+    ).json()
+    assert authorized["approved"] is True, authorized
+
+    page = client.get("/spends?limit=200", headers=finance.headers).json()
+    assert page["total"] == 6
+    listed = {item["id"]: item for item in page["items"]}
+    for spend_id, item in listed.items():
+        alone = client.get(f"/spends/{spend_id}", headers=finance.headers).json()
+        assert item == alone
+    steps = listed[routed["id"]]["approvals"]
+    assert [s["step"] for s in steps] == [1, 2]
+    assert steps[0]["status"] == "approved" and steps[0]["comment"] == "ok \u2713"
+    assert steps[0]["decided_at"] and steps[0]["decided_at"].endswith("Z")
+    assert listed[routed["id"]]["description"] == 'Caf\u00e9 \u2615 "one"\\'
+    receipts = listed[receipted["id"]]["receipts"]
+    assert [r["ocr_status"] for r in receipts] == ["done", "failed"]
+    assert receipts[0]["extracted"]["total"] == "8.37" and receipts[0]["verified"] is True
+    assert receipts[1]["ocr_error"]
+    assert listed[twice[1]["id"]]["flags"] == ["possible_duplicate", "big"]
+    assert listed[yen["id"]]["amount"] == "90"
+    assert listed[yen["id"]]["reimbursed_at"].endswith("Z")
+    assert listed[authorized["spend_id"]]["card_id"] == card["id"]
+    assert listed[authorized["spend_id"]]["source"] == "card"

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from pydantic import Field
 
 from spendtrackr.apps.approvals.models import StepStatus
-from spendtrackr.core.schemas import Schema, WriteSchema
+from spendtrackr.core.schemas import Schema, UtcDatetime, WriteSchema
 
 
 class ApprovalRead(Schema):
@@ -18,8 +17,8 @@ class ApprovalRead(Schema):
     status: StepStatus
     decided_by: uuid.UUID | None
     comment: str | None
-    decided_at: datetime | None
-    created_at: datetime
+    decided_at: UtcDatetime | None
+    created_at: UtcDatetime
 
 
 class DecisionRequest(WriteSchema):
