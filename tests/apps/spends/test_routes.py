@@ -399,7 +399,7 @@ def test_a_listed_spend_reads_exactly_as_it_does_alone(client: TestClient) -> No
             {"condition": {"amount_gt": 50}, "action": {"type": "flag", "flag": "big"}},
         ],
     )
-    routed = submit_spend(client, employee, amount="250.00", description='Caf\u00e9 \u2615 "one"\\')
+    routed = submit_spend(client, employee, amount="250.00", description='Caf\u00e9 \u2615\n\t\U0001f600 "one"\\')
     first_step = routed["approvals"][0]["id"]
     decided = client.post(
         f"/approvals/{first_step}/decision",
@@ -449,7 +449,7 @@ def test_a_listed_spend_reads_exactly_as_it_does_alone(client: TestClient) -> No
     assert [s["step"] for s in steps] == [1, 2]
     assert steps[0]["status"] == "approved" and steps[0]["comment"] == "ok \u2713"
     assert steps[0]["decided_at"] and steps[0]["decided_at"].endswith("Z")
-    assert listed[routed["id"]]["description"] == 'Caf\u00e9 \u2615 "one"\\'
+    assert listed[routed["id"]]["description"] == 'Caf\u00e9 \u2615\n\t\U0001f600 "one"\\'
     receipts = listed[receipted["id"]]["receipts"]
     assert [r["ocr_status"] for r in receipts] == ["done", "failed"]
     assert receipts[0]["extracted"]["total"] == "8.37" and receipts[0]["verified"] is True
