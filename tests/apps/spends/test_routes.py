@@ -399,7 +399,9 @@ def test_a_listed_spend_reads_exactly_as_it_does_alone(client: TestClient) -> No
             {"condition": {"amount_gt": 50}, "action": {"type": "flag", "flag": "big"}},
         ],
     )
-    routed = submit_spend(client, employee, amount="250.00", description='Caf\u00e9 \u2615\n\t\U0001f600 "one"\\')
+    routed = submit_spend(
+        client, employee, amount="250.00", description='Caf\u00e9 \u2615\n\t\U0001f600 "one"\\'
+    )
     first_step = routed["approvals"][0]["id"]
     decided = client.post(
         f"/approvals/{first_step}/decision",
