@@ -449,12 +449,15 @@ def test_a_listed_spend_reads_exactly_as_it_does_alone(client: TestClient) -> No
         assert item == alone
     steps = listed[routed["id"]]["approvals"]
     assert [s["step"] for s in steps] == [1, 2]
-    assert steps[0]["status"] == "approved" and steps[0]["comment"] == "ok \u2713"
-    assert steps[0]["decided_at"] and steps[0]["decided_at"].endswith("Z")
+    assert steps[0]["status"] == "approved"
+    assert steps[0]["comment"] == "ok \u2713"
+    assert steps[0]["decided_at"]
+    assert steps[0]["decided_at"].endswith("Z")
     assert listed[routed["id"]]["description"] == 'Caf\u00e9 \u2615\n\t\U0001f600 "one"\\'
     receipts = listed[receipted["id"]]["receipts"]
     assert [r["ocr_status"] for r in receipts] == ["done", "failed"]
-    assert receipts[0]["extracted"]["total"] == "8.37" and receipts[0]["verified"] is True
+    assert receipts[0]["extracted"]["total"] == "8.37"
+    assert receipts[0]["verified"] is True
     assert receipts[1]["ocr_error"]
     assert listed[twice[1]["id"]]["flags"] == ["possible_duplicate", "big"]
     assert listed[yen["id"]]["amount"] == "90"
