@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from spendtrackr.core.errors import ValidationFailed
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-# A stored instant: the database keeps naive UTC, and a row read as a JSON document
-# (`core.sqljson`) hands it back without its zone; read models show it with the zone.
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class Schema(BaseModel):

@@ -380,10 +380,11 @@ def test_sixteen_concurrent_submits_with_one_key_make_one_spend(
 
 
 def test_a_listed_spend_reads_exactly_as_it_does_alone(client: TestClient) -> None:
-    """The list reads each spend as a JSON document the database builds (core/sqljson.py); one
-    spend is read from its entity. Every kind of value must come out the same both ways: the
-    steps (one decided, with its comment), the receipts (one read, one failed), merged flags, a
-    zero-decimal currency, a reimbursement time, a card spend, quotes and non-ASCII text."""
+    """A page reads its spends as rows of columns; one spend is read as an entity. Every kind of
+    value must come out the same both ways (and through any other way a page is read, such as
+    the JSON documents tried in the tenth session): the steps (one decided, with its comment),
+    the receipts (one read, one failed), merged flags, a zero-decimal currency, a reimbursement
+    time, a card spend, quotes, control characters and non-ASCII text."""
     admin = signup(client)
     manager = create_user(client, admin, role="manager")
     finance = create_user(client, admin, role="finance")

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from pydantic import Field
 
 from spendtrackr.apps.approvals.models import StepStatus
-from spendtrackr.core.schemas import Schema, UtcDatetime, WriteSchema
+from spendtrackr.core.schemas import Schema, WriteSchema
 
 
 class ApprovalRead(Schema):
@@ -17,8 +18,8 @@ class ApprovalRead(Schema):
     status: StepStatus
     decided_by: uuid.UUID | None
     comment: str | None
-    decided_at: UtcDatetime | None
-    created_at: UtcDatetime
+    decided_at: datetime | None
+    created_at: datetime
 
 
 class DecisionRequest(WriteSchema):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from spendtrackr.apps.receipts.models import OcrStatus
 from spendtrackr.core.currency import CurrencyCode
-from spendtrackr.core.schemas import Schema, UtcDatetime
+from spendtrackr.core.schemas import Schema
 
 ReceiptAmount = Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), max_digits=18, decimal_places=4)]
 
@@ -44,7 +44,7 @@ class ReceiptRead(Schema):
     ocr_error: str | None
     extracted: dict[str, Any] | None
     verified: bool | None
-    created_at: UtcDatetime
+    created_at: dt.datetime
 
     @computed_field  # type: ignore[prop-decorator]
     @property

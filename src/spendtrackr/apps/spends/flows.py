@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pydantic import TypeAdapter
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.approvals import service as approvals_service
@@ -136,48 +136,52 @@ def scope_for(session: Session, actor: User) -> spends_service.Scope:
 _READ_FIELDS = tuple(column.key for column in spends_service.READ_COLUMNS)
 
 
-_READS = TypeAdapter(list[SpendRead])
-
-
 def to_read(
-    session: Session, company_id: uuid.UUID, spends: Sequence[dict[str, Any]]
+    session: Session, company_id: uuid.UUID, spends: Sequence[Spend | Row[Any]]
 ) -> list[SpendRead]:
-    """Spends, as dicts of `spends_service.READ_COLUMNS` (read as documents or from entities),
-    with their approval steps and receipts: two more queries for any number of spends."""
+    """Spends (entities, or rows of `spends_service.READ_COLUMNS`) with their approval steps and
+    receipts: two more queries for any number of spends."""
     if not spends:
         return []
-    # A document's ids are text (with or without dashes, as the database stores them).
-    ids = [uuid.UUID(str(fields["id"])) for fields in spends]
+    ids = [s.id for s in spends]
     steps: dict[uuid.UUID, list[ApprovalRead]] = {}
     for step in approvals_service.steps_of(session, company_id=company_id, spend_ids=ids):
         steps.setdefault(step.spend_id, []).append(step)
     receipts: dict[uuid.UUID, list[ReceiptRead]] = {}
     for receipt in receipts_service.receipts_of(session, company_id=company_id, spend_ids=ids):
         receipts.setdefault(receipt.spend_id, []).append(receipt)
-    for spend_id, fields in zip(ids, spends, strict=True):
+    reads = []
+    for spend in spends:
+        # A page's rows are zipped with their columns' names: a Row's attribute access costs
+        # five times as much (0.34 against 0.06 ms for 50 spends).
+        fields = (
+            dict(zip(_READ_FIELDS, spend, strict=True))
+            if isinstance(spend, Row)
+            else {name: getattr(spend, name) for name in _READ_FIELDS}
+        )
         fields["flags"] = merge_flags(fields.pop("system_flags"), fields.pop("policy_flags"))
-        fields["approvals"] = steps.get(spend_id, [])
-        fields["receipts"] = receipts.get(spend_id, [])
-    return _READS.validate_python(spends)
+        fields["approvals"] = steps.get(spend.id, [])
+        fields["receipts"] = receipts.get(spend.id, [])
+        reads.append(SpendRead.model_validate(fields))
+    return reads
 
 
 def read_one(session: Session, spend: Spend) -> SpendRead:
     """One spend as the API shows it."""
-    fields = {name: getattr(spend, name) for name in _READ_FIELDS}
-    return to_read(session, spend.company_id, [fields])[0]
+    return to_read(session, spend.company_id, [spend])[0]
 
 
 def list_spends(
     session: Session, *, actor: User, filters: SpendFilters, page: PageParams
 ) -> Page[SpendRead]:
-    total, documents = spends_service.list_spends(
+    total, spends = spends_service.list_spends(
         session,
         company_id=actor.company_id,
         scope=scope_for(session, actor),
         filters=filters,
         page=page,
     )
-    return Page(total=total, items=to_read(session, actor.company_id, documents))
+    return Page(total=total, items=to_read(session, actor.company_id, spends))
 
 
 def visible_spend(

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
@@ -11,7 +11,7 @@ from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.apps.receipts.schemas import ReceiptRead
 from spendtrackr.apps.spends.models import SpendStatus
 from spendtrackr.core.currency import CurrencyCode, JsonDecimal, quantize
-from spendtrackr.core.schemas import Schema, UpdateSchema, UtcDatetime, WriteSchema
+from spendtrackr.core.schemas import Schema, UpdateSchema, WriteSchema
 
 MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in any currency: beyond is a typo or an attack
 PositiveAmount = Annotated[JsonDecimal, Field(gt=0, le=MAX_AMOUNT, examples=["123.45"])]
@@ -44,9 +44,9 @@ class SpendRead(Schema):
     policy_result: PolicyResult
     approvals: list[ApprovalRead] = Field(default_factory=list)
     receipts: list[ReceiptRead] = Field(default_factory=list)
-    reimbursed_at: UtcDatetime | None
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
+    reimbursed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
 
     @field_serializer("amount")
     def _amount(self, amount: Decimal) -> str:
