@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2 as httpx
 from fastapi.testclient import TestClient
 
 PASSWORD = "correct horse battery staple"
@@ -164,4 +165,25 @@ def issue_card(
     body = {"user_id": holder.id, "currency": "USD", "spending_limits": limits or [], **fields}
     response = client.post("/cards", json=body, headers=admin.headers)
     assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def authorize(
+    client: TestClient | httpx.Client,
+    secret: dict[str, str],
+    card_id: str,
+    amount: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A card network's authorization of a purchase (USD unless `extra` says), answered 200."""
+    body = {
+        "card_id": card_id,
+        "amount": amount,
+        "currency": "USD",
+        "merchant_name": "Delta Air Lines",
+        "authorization_id": f"auth_{uuid.uuid4().hex}",
+        **extra,
+    }
+    response = client.post("/card-network/authorizations", json=body, headers=secret)
+    assert response.status_code == 200, response.text
     return dict(response.json())

@@ -18,6 +18,7 @@ from spendtrackr.apps.cards.models import Card, CardUsage
 from tests.factories import (
     Actor,
     approval_over,
+    authorize,
     create_category,
     create_policy,
     create_user,
@@ -42,26 +43,6 @@ def clock(app: FastAPI) -> Iterator[Clock]:
     app.state.clock = fake
     yield fake
     app.state.clock = original
-
-
-def authorize(
-    client: TestClient | httpx.Client,
-    secret: dict[str, str],
-    card_id: str,
-    amount: str,
-    **extra: Any,
-) -> dict[str, Any]:
-    body = {
-        "card_id": card_id,
-        "amount": amount,
-        "currency": "USD",
-        "merchant_name": "Delta Air Lines",
-        "authorization_id": f"auth_{uuid.uuid4().hex}",
-        **extra,
-    }
-    response = client.post("/card-network/authorizations", json=body, headers=secret)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from tests.factories import (
     Actor,
     approval_over,
+    authorize,
     create_category,
     create_policy,
     create_team,
@@ -429,17 +430,7 @@ def test_a_listed_spend_reads_exactly_as_it_does_alone(client: TestClient) -> No
     paid = client.post(f"/spends/{yen['id']}/reimburse", headers=finance.headers)
     assert paid.status_code == 200, paid.text
     card = issue_card(client, admin, employee)
-    authorized = client.post(
-        "/card-network/authorizations",
-        json={
-            "card_id": card["id"],
-            "amount": "12.50",
-            "currency": "USD",
-            "merchant_name": "Delta",
-            "authorization_id": f"auth_{uuid.uuid4().hex}",
-        },
-        headers=webhook_secret(client, admin),
-    ).json()
+    authorized = authorize(client, webhook_secret(client, admin), card["id"], "12.50")
     assert authorized["approved"] is True, authorized
 
     page = client.get("/spends?limit=200", headers=finance.headers).json()
