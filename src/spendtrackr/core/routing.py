@@ -12,6 +12,11 @@ there too (`core.db.commit_request`), after the body is made and before it is se
 session dependency would have done with one more trip; a route that raises leaves its session
 to the dependency, which rolls it back.
 
+A router included in another router (or in the app) makes its routes again from their
+endpoints, so the endpoint a `JSONRoute` is given may be one an inner `JSONRoute` already
+wrapped: it wraps the route's own function, once (three nested wrappers, each committing, was
+the price of `/spends` being in a router in a router in the app).
+
 Left to FastAPI: async routes, routes with another response class (files, CSV, 204s) and what a
 route returns as a `Response` itself. No dependency here sets headers on FastAPI's injected
 `Response` parameter: those headers would be dropped from a finished response.
@@ -33,6 +38,9 @@ from starlette.responses import Response
 
 from spendtrackr.core.db import commit_request
 
+# Where a wrapper keeps the route function it wraps.
+_WRAPS = "__json_route_endpoint__"
+
 
 class JSONRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
@@ -41,7 +49,7 @@ class JSONRoute(APIRoute):
             isinstance(response_class, DefaultPlaceholder) and response_class.value is JSONResponse
         )
         if json_default and not inspect.iscoroutinefunction(endpoint):
-            endpoint = self._serialized(endpoint)
+            endpoint = self._serialized(getattr(endpoint, _WRAPS, endpoint))
         super().__init__(path, endpoint, **kwargs)
 
     def _serialized(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,6 +63,7 @@ class JSONRoute(APIRoute):
                     commit_request(value)
             return response
 
+        setattr(run, _WRAPS, endpoint)
         return run
 
     def _response(self, result: Any) -> Any:
