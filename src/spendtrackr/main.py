@@ -67,13 +67,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True},
         # What any operation can answer: malformed input, too large a body, rate limits, and a
-        # database that is away.
+        # database that is away or a server too busy to take the request in time.
         responses=errors(400, 413, 422, 429, 503),
     )
     engine = build_engine(settings)
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = build_session_factory(engine)
+    app.state.request_slots = anyio.Semaphore(settings.threadpool_size, fast_acquire=True)
     app.state.cache = build_cache(settings.redis_url, settings.redis_timeout_seconds)
     app.state.limiter = RateLimiter(settings)
     app.state.passwords = Passwords(settings)

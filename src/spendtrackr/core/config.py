@@ -23,9 +23,12 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     database_url: str = "sqlite:///./spendtrackr.db"
-    # Threads that run sync routes; the DB pool is sized from it so a request never waits
-    # for a connection while holding a thread.
+    # Threads that run sync routes, and request slots: at most this many requests of a process
+    # use the database at once (the others wait for a slot, in order), and the DB pool has as
+    # many connections, so no thread ever waits for a connection (core/db.py, get_session).
     threadpool_size: int = Field(default=40, ge=1, le=1000)
+    # How long a request waits for a slot before it is answered 503 `overloaded`.
+    request_queue_timeout_seconds: float = Field(default=10.0, gt=0)
     db_pool_overflow: int = Field(default=10, ge=0)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     db_echo: bool = False

@@ -76,6 +76,14 @@ class UnsupportedMediaType(AppError):
     code = "unsupported_media_type"
 
 
+class Overloaded(AppError):
+    """More requests want the database at once than the process has request slots for, and
+    this one waited as long as it may (`request_queue_timeout_seconds`)."""
+
+    status_code = 503
+    code = "overloaded"
+
+
 class RateLimited(AppError):
     status_code = 429
     code = "rate_limited"

@@ -16,7 +16,8 @@ _DESCRIPTIONS = {
     415: "Unsupported media type",
     422: "Invalid input",
     429: "Rate limited",
-    503: "A dependency is unavailable",
+    503: "A dependency is unavailable (`database_unavailable`), or the server is busy "
+    "(`overloaded`); retry after `Retry-After` seconds",
 }
 
 
