@@ -282,6 +282,11 @@ async def _take_slot(slots: anyio.Semaphore, timeout: float) -> None:
     taking up to 16 s). With a slot taken before the session is used, the requests beyond the
     slots wait here, in the event loop and in order, holding neither a thread nor a connection.
     """
+    try:
+        slots.acquire_nowait()  # a free slot means nobody is waiting: no queue to jump
+        return
+    except anyio.WouldBlock:
+        pass
     with anyio.move_on_after(timeout):
         await slots.acquire()
         return
