@@ -18,6 +18,7 @@ class Reply:
     status: int = 200
     body: Any = None  # a dict is sent as JSON, bytes as they are
     delay: float = 0.0
+    hold: threading.Event | None = None  # answered once the test sets it (at most 60 s)
 
 
 @dataclass
@@ -64,6 +65,8 @@ def fake_gemini() -> Iterator[FakeGemini]:
             )
             if reply.delay:
                 time.sleep(reply.delay)
+            if reply.hold is not None:
+                reply.hold.wait(60)
             payload = (
                 reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
             )

@@ -75,6 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = build_session_factory(engine)
     app.state.request_slots = anyio.Semaphore(settings.threadpool_size, fast_acquire=True)
+    # Reading a receipt after its upload may wait on Gemini for up to its timeout: those reads
+    # get threads of their own, so that they never take the routes' (receipts/routes.py).
+    app.state.ocr_threads = anyio.CapacityLimiter(settings.ocr_in_process_threads)
     app.state.cache = build_cache(settings.redis_url, settings.redis_timeout_seconds)
     app.state.limiter = RateLimiter(settings)
     app.state.passwords = Passwords(settings)

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_timeout_seconds: float = Field(default=30.0, gt=0)
     ocr_in_process: bool = True  # the web process runs OCR after an upload (besides workers)
+    # Receipts a web process reads at once after their uploads, in threads of their own (not
+    # the routes'); the others wait their turn, and a worker may take them first.
+    ocr_in_process_threads: int = Field(default=4, ge=1, le=100)
     ocr_max_attempts: int = Field(default=3, ge=1)
     ocr_retry_base_seconds: float = Field(default=5.0, ge=0)
     ocr_stale_seconds: float = Field(default=300.0, gt=0)

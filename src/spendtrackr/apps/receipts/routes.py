@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from functools import partial
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, BackgroundTasks, File, Form, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
@@ -73,7 +75,9 @@ def upload_receipt(
         fingerprint=f"{spend_id}|{_digest(file)}" if idem.key else None,
     )
     if uploaded and state.settings.ocr_in_process:
-        background.add_task(
+        # Not a sync background task: Starlette would run it on the routes' thread pool, where
+        # reads waiting on Gemini would hold the threads every other request needs.
+        read = partial(
             flows.run_after_upload,
             state.session_factory,
             uploaded[0].id,
@@ -81,6 +85,7 @@ def upload_receipt(
             extractor=state.extractor,
             settings=state.settings,
         )
+        background.add_task(anyio.to_thread.run_sync, read, limiter=state.ocr_threads)
     return response
 
 
