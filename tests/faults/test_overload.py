@@ -100,13 +100,12 @@ def test_receipts_read_after_their_uploads_leave_the_routes_threads_free(
             receipts = []
             for _ in range(2):
                 spend = submit_spend(client, admin)  # type: ignore[arg-type]
-                with httpx.Client(base_url=api.url, timeout=60) as uploader:
-                    uploaded = uploader.post(
-                        "/receipts",
-                        headers=admin.headers,
-                        data={"spend_id": spend["id"]},
-                        files={"file": ("r.pdf", pdf_receipt(), "application/pdf")},
-                    )
+                uploaded = client.post(
+                    "/receipts",
+                    headers=admin.headers,
+                    data={"spend_id": spend["id"]},
+                    files={"file": ("r.pdf", pdf_receipt(), "application/pdf")},
+                )
                 assert uploaded.status_code == 201, uploaded.text
                 receipts.append(uploaded.json()["id"])
             wait_until(lambda: len(fake.requests) == 2)  # both reads are waiting on Gemini
