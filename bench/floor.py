@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-import anyio.to_thread
 import jwt
 from fastapi import Depends, FastAPI, Header, HTTPException
 from sqlalchemy import Column, MetaData, String, Table, Uuid, insert
 from sqlalchemy.orm import Session
 
 from spendtrackr.core.config import get_settings
-from spendtrackr.core.db import build_engine
+from spendtrackr.core.db import build_engine, size_thread_pool
 
 settings = get_settings()
 engine = build_engine(settings)
@@ -37,9 +36,9 @@ metadata.create_all(engine)
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # The same thread pool as the API's (`THREADPOOL_SIZE`): its size moves both by a lot on
-    # these machines, so the two must share it for the ratio to compare the apps.
-    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+    # The API's thread pool, sized the API's way: its size moves both by a lot on these
+    # machines, so the two must share it for the ratio to compare the apps.
+    size_thread_pool(settings)
     yield
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio.to_thread
+import anyio
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -31,7 +31,7 @@ from spendtrackr.apps.users.routes import router as users_router
 from spendtrackr.core import handlers
 from spendtrackr.core.cache import build_cache
 from spendtrackr.core.config import Settings, get_settings
-from spendtrackr.core.db import build_engine, build_session_factory, utcnow
+from spendtrackr.core.db import build_engine, build_session_factory, size_thread_pool, utcnow
 from spendtrackr.core.logging import configure_logging
 from spendtrackr.core.middleware import RequestContextMiddleware
 from spendtrackr.core.openapi import errors
@@ -54,8 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Sync routes run in this pool; the database pool is sized to match it.
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+        size_thread_pool(settings)  # sync routes run in it; the database pool matches it
         yield
         app.state.cache.close()
         app.state.engine.dispose()

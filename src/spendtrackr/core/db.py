@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy import (
     BigInteger,
@@ -145,6 +146,12 @@ class Entity(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def size_thread_pool(settings: Settings) -> None:
+    """Run sync routes on `threadpool_size` threads, as many as the engine's pooled connections
+    (call from within the event loop, at start-up)."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
 
 
 def build_engine(settings: Settings) -> Engine:
