@@ -101,6 +101,25 @@ def test_same_key_other_body_is_422(idem_client: TestClient) -> None:
     assert reused.json()["code"] == "idempotency_key_reused"
 
 
+def test_keys_that_differ_only_in_case_are_two_keys(idem_client: TestClient) -> None:
+    """Keys are compared byte for byte, on MySQL/MariaDB too (whose default collations fold
+    case: `Key-A` used to replay, or refuse, the request of `key-a`)."""
+    admin = signup(idem_client)
+    first = idem_client.post(
+        "/_test/idempotent-vendors",
+        json={"name": "One"},
+        headers={**admin.headers, "Idempotency-Key": "Key-A"},
+    )
+    second = idem_client.post(
+        "/_test/idempotent-vendors",
+        json={"name": "Two"},
+        headers={**admin.headers, "Idempotency-Key": "key-a"},
+    )
+    assert first.status_code == second.status_code == 201
+    assert "idempotent-replayed" not in second.headers
+    assert first.json()["id"] != second.json()["id"]
+
+
 def test_keys_are_scoped_to_the_caller(idem_client: TestClient) -> None:
     first = signup(idem_client)
     second = signup(idem_client)

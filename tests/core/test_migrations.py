@@ -6,14 +6,17 @@ from __future__ import annotations
 import os
 import uuid
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from spendtrackr import models
+from spendtrackr.apps.companies.models import Company
 from spendtrackr.cli import alembic_config
+from spendtrackr.core.db import utcnow
 
 
 def _scratch_url(tmp_path: object) -> tuple[str, object]:
@@ -49,3 +52,56 @@ def test_upgrade_downgrade_upgrade_matches_models(tmp_path: object) -> None:
             with server.begin() as conn:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
             server.dispose()
+
+
+def test_a_database_not_in_utf8mb4_gets_every_table_in_it(tmp_path: object) -> None:
+    """MariaDB before 11.6 and older MySQL default to latin1: tables created there took
+    it, and a company called `Café 東京 🚀` failed its INSERT with a 500."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base or not base.startswith("mysql"):
+        pytest.skip("MySQL/MariaDB only: SQLite stores UTF-8 and compares bytes")
+    parsed = make_url(base)
+    name = f"st_latin_{uuid.uuid4().hex[:8]}"
+    server = create_engine(parsed.set(database=""))
+    with server.begin() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET latin1")
+    url = parsed.set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    try:
+        command.upgrade(alembic_config(url), "head")
+        with engine.begin() as conn:
+            not_utf8mb4 = conn.execute(
+                text(
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = :s"
+                    " AND TABLE_COLLATION NOT LIKE 'utf8mb4%'"
+                ),
+                {"s": name},
+            ).all()
+            assert not_utf8mb4 == []
+            exact = conn.execute(
+                text(
+                    "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS"
+                    " WHERE TABLE_SCHEMA = :s AND COLLATION_NAME = 'utf8mb4_bin'"
+                ),
+                {"s": name},
+            ).all()
+            assert sorted(map(tuple, exact)) == [
+                ("card_authorization", "authorization_id"),
+                ("idempotency_record", "key"),
+                ("processed_event", "event_id"),
+            ]
+            company = Company.__table__
+            company_id = uuid.uuid4()
+            conn.execute(
+                company.insert(),
+                {"id": company_id, "name": "Café 東京 🚀", "created_at": utcnow()},
+            )
+            stored = conn.execute(
+                select(company.c.name).where(company.c.id == company_id)
+            ).scalar_one()
+            assert stored == "Café 東京 🚀"
+    finally:
+        engine.dispose()
+        with server.begin() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        server.dispose()

@@ -30,6 +30,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     Select,
+    String,
     TypeDecorator,
     Uuid,
     bindparam,
@@ -103,6 +104,18 @@ class ExactTotal(TypeDecorator[Decimal]):
         if dialect.name == "sqlite":
             return Decimal(int(value)).scaleb(-4)
         return Decimal(value)
+
+
+def exact_text(length: int) -> String:
+    """Text compared byte for byte: identifiers that others make up (an `Idempotency-Key`, a card
+    network's authorization id, a directory event id), where `Key-A` and `key-a` are two.
+
+    MySQL and MariaDB compare text by their tables' collation, case-insensitive by default (and
+    accent-insensitive on MySQL 8): a unique key on such a column would take a new authorization
+    for a retry of another. `utf8mb4_bin` compares the bytes, as SQLite does anyway."""
+    return String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
 
 
 def exact_sum(column: Any, dialect_name: str) -> Any:

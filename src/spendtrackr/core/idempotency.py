@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from spendtrackr.core.cache import Cache, CacheUnavailable
-from spendtrackr.core.db import Base, id_param, utcnow
+from spendtrackr.core.db import Base, exact_text, id_param, utcnow
 from spendtrackr.core.errors import AppError, BadRequest, Conflict
 
 _KEY_RE = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}$")
@@ -53,7 +53,7 @@ class IdempotencyRecord(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     company_id: Mapped[uuid.UUID]
     caller: Mapped[str] = mapped_column(String(80))
-    key: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(exact_text(255))
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[bytes | None] = mapped_column(

@@ -90,6 +90,24 @@ def test_retries_get_the_first_answer_and_charge_once(
     assert authorize(client, secret, card["id"], "40")["approved"] is True
 
 
+def test_authorization_ids_that_differ_only_in_case_are_two_purchases(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]]
+) -> None:
+    """Card networks' ids are case-sensitive (Stripe's are base62): on MySQL/MariaDB a
+    case-insensitive column took the second purchase for a retry of the first, recorded nothing
+    and charged nothing against the limit."""
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder, [{"amount": "25", "interval": "all_time"}])
+    first = authorize(client, secret, card["id"], "10", authorization_id="iauth_1AbC")
+    second = authorize(client, secret, card["id"], "10", authorization_id="iauth_1aBc")
+    assert first["approved"] is second["approved"] is True
+    assert first["spend_id"] != second["spend_id"]
+    assert authorize(client, secret, card["id"], "10", authorization_id="iauth_1AbC") == first
+    assert authorize(client, secret, card["id"], "10")["decline_reason"] == (
+        "spending_limit_exceeded:all_time"
+    )
+
+
 @pytest.mark.parametrize("same_card", [True, False], ids=["same-card", "another-card"])
 def test_an_authorization_id_raced_gets_the_first_answer(
     client: TestClient,

@@ -122,6 +122,27 @@ def test_replayed_events_are_skipped_and_unknown_types_ignored(
     )
 
 
+def test_event_ids_that_differ_only_in_case_are_two_events(
+    client: TestClient, tenant: tuple[Actor, dict[str, str]]
+) -> None:
+    admin, secret = tenant
+    batch = [
+        {
+            "id": "evt_Ab",
+            "type": "user.created",
+            "data": {"email": unique_email(), "full_name": "A"},
+        },
+        {
+            "id": "evt_aB",
+            "type": "user.created",
+            "data": {"email": unique_email(), "full_name": "B"},
+        },
+    ]
+    result = send(client, secret, batch).json()
+    assert (result["applied"], result["skipped"]) == (2, 0)
+    assert client.get("/admin/users", headers=admin.headers).json()["total"] == 3
+
+
 @pytest.mark.parametrize(
     "bad",
     [

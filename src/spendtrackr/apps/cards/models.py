@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spendtrackr.core.db import Base, Entity, ExactTotal, utcnow
+from spendtrackr.core.db import Base, Entity, ExactTotal, exact_text, utcnow
 
 
 class CardStatus(StrEnum):
@@ -54,7 +54,7 @@ class CardAuthorization(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
     card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card.id"))
-    authorization_id: Mapped[str] = mapped_column(String(100))
+    authorization_id: Mapped[str] = mapped_column(exact_text(100))
     amount: Mapped[Decimal]
     currency: Mapped[str] = mapped_column(String(3))
     merchant_name: Mapped[str] = mapped_column(String(200))

@@ -144,7 +144,7 @@ def set_status(
 ) -> None:
     current = CardStatus(card.status)
     if to not in TRANSITIONS[current]:
-        raise InvalidTransition(f"A {current.value} card cannot become {to.value}")
+        raise InvalidTransition(f"The card is {current.value}: it cannot become {to.value}")
     card.status = to.value
     if to is CardStatus.cancelled:
         card.cancelled_at = now

@@ -465,7 +465,7 @@ def _own_pending_spend(session: Session, actor: User, spend_id: uuid.UUID) -> Sp
     if spend.user_id != actor.id:
         raise Forbidden("Only the submitter can change this spend", code="not_submitter")
     if spend.status != SpendStatus.pending.value:
-        raise InvalidTransition(f"A {spend.status} spend cannot be changed")
+        raise InvalidTransition(f"The spend is {spend.status}: only a pending spend can be changed")
     return spend
 
 

@@ -70,7 +70,7 @@ def transition(
 ) -> None:
     current = SpendStatus(spend.status)
     if to not in TRANSITIONS[current]:
-        raise InvalidTransition(f"A {current.value} spend cannot become {to.value}")
+        raise InvalidTransition(f"The spend is {current.value}: it cannot become {to.value}")
     spend.status = to.value
     now = utcnow()
     if to in (S.approved, S.rejected, S.blocked):
