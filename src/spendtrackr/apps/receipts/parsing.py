@@ -17,7 +17,9 @@ from spendtrackr.core.currency import MINOR_UNITS
 _AMOUNT = re.compile(r"(?<![\d.,])(\d{1,3}(?:[,\s]\d{3})+|\d+)(?:[.,](\d{1,2}))?(?![\d])")
 _TOTAL_LINE = re.compile(r"\b(grand\s+total|total\s+due|amount\s+due|balance\s+due|total)\b", re.I)
 _NOT_TOTAL = re.compile(r"\b(sub\s*-?\s*total|tax|vat|gst|tip|discount|savings)\b", re.I)
-_PRICE_AT_END = re.compile(r"[$€£]?\s?\d+[.,]\d{2}\s*$")
+# A line item's price ends its line: `4.50`, `$1,234.50`, `12,50`. Only a comma groups thousands
+# here (a space could join a quantity to its price: `Towels 3 100.00`).
+_PRICE_AT_END = re.compile(r"[$€£]?\s?(?:\d{1,3}(?:,\d{3})+|\d+)[.,]\d{2}\s*$")
 _TAX_LINE = re.compile(r"\b(tax|vat|gst)\b", re.I)
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "CHF": "CHF"}
 _ISO = re.compile(r"\b([A-Z]{3})\b")
