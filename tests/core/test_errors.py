@@ -68,6 +68,25 @@ def test_wrong_types_and_unknown_fields_are_422(
     assert client.post("/vendors", json=body, headers=admin.headers).status_code == 422
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/spends",
+        "/reports/spend-summary?group_by=category",
+        "/exports/accounting.csv",
+        "/audit-logs",
+    ],
+)
+def test_a_date_range_that_ends_before_it_starts_is_422(client: TestClient, path: str) -> None:
+    admin = signup(client)
+    joiner = "&" if "?" in path else "?"
+    response = client.get(
+        f"{path}{joiner}date_from=2026-12-01&date_to=2026-01-01", headers=admin.headers
+    )
+    assert response.status_code == 422, response.text
+    assert response.json() == {"detail": "date_from is after date_to", "code": "invalid_range"}
+
+
 def test_oversized_body_is_413(client: TestClient, settings: Settings) -> None:
     admin = signup(client)
     huge = b'{"name": "' + b"x" * (settings.max_body_bytes + 10) + b'"}'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
@@ -64,3 +65,9 @@ class ValidationErrorBody(Schema):
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Password = Annotated[str, StringConstraints(min_length=12, max_length=1024)]
+
+
+def check_date_range(date_from: date | None, date_to: date | None) -> None:
+    """A range that ends before it starts is a 422 (`invalid_range`), not an empty answer."""
+    if date_from and date_to and date_from > date_to:
+        raise ValidationFailed("date_from is after date_to", code="invalid_range")

@@ -13,6 +13,7 @@ from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
 from spendtrackr.core.routing import JSONRoute
+from spendtrackr.core.schemas import check_date_range
 
 router = APIRouter(
     route_class=JSONRoute, prefix="/audit-logs", tags=["audit"], responses=errors(401, 403)
@@ -34,6 +35,7 @@ def list_audit_logs(
     date_to: Annotated[date | None, Query()] = None,
 ) -> Page[AuditEntryRead]:
     """The company's audit log, newest first. Entries are never changed or deleted."""
+    check_date_range(date_from, date_to)
     filters = service.AuditFilters(
         action=action,
         entity_type=entity_type,

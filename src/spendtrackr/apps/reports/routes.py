@@ -14,19 +14,13 @@ from spendtrackr.apps.reports.schemas import GroupBy, SpendSummary
 from spendtrackr.apps.spends.models import SpendStatus
 from spendtrackr.apps.users.deps import CurrentUser, FinanceUser
 from spendtrackr.core.db import SessionDep
-from spendtrackr.core.errors import ValidationFailed
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.routing import JSONRoute
-from spendtrackr.core.schemas import Schema, WriteSchema
+from spendtrackr.core.schemas import Schema, WriteSchema, check_date_range
 
 router = APIRouter(route_class=JSONRoute, tags=["reports"], responses=errors(401, 403))
 
 DateQuery = Annotated[date | None, Query()]
-
-
-def _range(date_from: date | None, date_to: date | None) -> None:
-    if date_from and date_to and date_from > date_to:
-        raise ValidationFailed("date_from is after date_to", code="invalid_range")
 
 
 @router.get("/reports/spend-summary", response_model=SpendSummary, responses=errors(422))
@@ -40,7 +34,7 @@ def spend_summary(
 ) -> SpendSummary:
     """Count and exact total per group and currency (never added across currencies), by
     `spend_date`. Finance and admins see the company; managers their teams and reports."""
-    _range(date_from, date_to)
+    check_date_range(date_from, date_to)
     return flows.spend_summary(
         session, actor=user, group_by=group_by, date_from=date_from, date_to=date_to, status=status
     )
@@ -64,7 +58,7 @@ def accounting_export(
     """The ledger's journal lines (a debit and a credit per approval or reimbursement) by entry
     date, streamed: RFC 4180 CSV with formula-looking cells neutralised, or `?format=json`.
     Lines have stable ids (`line_id`), so exporting twice is safe."""
-    _range(date_from, date_to)
+    check_date_range(date_from, date_to)
     f = ledger_service.ExportFilter(
         company_id=user.company_id,
         date_from=date_from,
@@ -95,7 +89,7 @@ class Marked(Schema):
 @router.post("/exports/accounting/mark-exported", response_model=Marked, responses=errors(422))
 def mark_exported(body: MarkExported, session: SessionDep, user: FinanceUser) -> Marked:
     """Set `exported_at` on the lines not yet exported, in a date range or by id."""
-    _range(body.date_from, body.date_to)
+    check_date_range(body.date_from, body.date_to)
     f = ledger_service.ExportFilter(
         company_id=user.company_id, date_from=body.date_from, date_to=body.date_to
     )

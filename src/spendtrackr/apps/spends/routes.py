@@ -12,11 +12,11 @@ from spendtrackr.apps.spends.models import SpendStatus
 from spendtrackr.apps.spends.schemas import SpendCreate, SpendFilters, SpendRead, SpendUpdate
 from spendtrackr.apps.users.deps import CardManager, CurrentUser
 from spendtrackr.core.db import SessionDep
-from spendtrackr.core.errors import ValidationFailed
 from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
 from spendtrackr.core.routing import JSONRoute
+from spendtrackr.core.schemas import check_date_range
 
 router = APIRouter(route_class=JSONRoute, prefix="/spends", tags=["spends"], responses=errors(401))
 
@@ -56,8 +56,7 @@ def list_spends(
 ) -> Page[SpendRead]:
     """Spends you may see, newest first: your own (employees), also your teams' and reports'
     (managers), all of the company's (finance, admin)."""
-    if date_from and date_to and date_from > date_to:
-        raise ValidationFailed("date_from is after date_to", code="invalid_range")
+    check_date_range(date_from, date_to)
     filters = SpendFilters(
         status=status,
         user_id=user_id,
