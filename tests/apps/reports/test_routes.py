@@ -104,15 +104,19 @@ def test_manager_sees_only_their_teams(client: TestClient) -> None:
     admin = signup(client)
     manager = create_user(client, admin, role="manager")
     report = create_user(client, admin, manager_id=manager.id)
+    member = create_user(client, admin)
+    team = create_team(client, admin, manager_id=manager.id)
+    client.post(f"/teams/{team['id']}/members", json={"user_id": member.id}, headers=admin.headers)
     stranger = create_user(client, admin)
     submit_spend(client, report, amount="7")
+    submit_spend(client, member, amount="3")
     submit_spend(client, stranger, amount="100")
     assert [
         (i["count"], i["total"]) for i in summary(client, manager.headers, "group_by=status")
-    ] == [(1, "7.00")]
+    ] == [(2, "10.00")]
     assert [
         (i["count"], i["total"]) for i in summary(client, admin.headers, "group_by=status")
-    ] == [(2, "107.00")]
+    ] == [(3, "110.00")]
     assert (
         client.get("/reports/spend-summary?group_by=status", headers=stranger.headers).status_code
         == 403

@@ -127,21 +127,34 @@ def test_visibility_by_role(client: TestClient) -> None:
 
     by_report = submit_spend(client, report)
     by_teammate = submit_spend(client, teammate, team_id=team["id"])
+    # a member's spend is the team's whether or not it names the team
+    by_teammate_untagged = submit_spend(client, teammate)
+    # a spend made for the team is the team's whoever made it
+    for_the_team = submit_spend(client, finance, team_id=team["id"])
     by_stranger = submit_spend(client, stranger)
     own = submit_spend(client, manager)
 
     def ids(actor: Actor) -> set[str]:
         return {s["id"] for s in client.get("/spends", headers=actor.headers).json()["items"]}
 
+    everything = {
+        by_report["id"],
+        by_teammate["id"],
+        by_teammate_untagged["id"],
+        for_the_team["id"],
+        by_stranger["id"],
+        own["id"],
+    }
     assert ids(stranger) == {by_stranger["id"]}
-    assert ids(manager) == {by_report["id"], by_teammate["id"], own["id"]}
-    assert (
-        ids(finance)
-        == ids(admin)
-        == {by_report["id"], by_teammate["id"], by_stranger["id"], own["id"]}
-    )
+    assert ids(teammate) == {by_teammate["id"], by_teammate_untagged["id"]}
+    assert ids(manager) == everything - {by_stranger["id"]}
+    assert ids(finance) == ids(admin) == everything
     assert client.get(f"/spends/{by_stranger['id']}", headers=manager.headers).status_code == 404
     assert client.get(f"/spends/{by_report['id']}", headers=manager.headers).status_code == 200
+    assert (
+        client.get(f"/spends/{by_teammate_untagged['id']}", headers=manager.headers).status_code
+        == 200
+    )
     assert client.get(f"/spends/{by_report['id']}", headers=stranger.headers).status_code == 404
 
 

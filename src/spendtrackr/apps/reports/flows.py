@@ -51,7 +51,8 @@ def spend_summary(
     date_to: date | None,
     status: SpendStatus | None,
 ) -> SpendSummary:
-    """Finance and admins: the whole company; managers: their teams' and reports' spends."""
+    """Finance and admins: the whole company; managers: the spends they may read (their
+    reports', their teams' members' and those made for their teams)."""
     if not can(actor.role, Capability.read_team_spends):
         raise Forbidden("Insufficient permissions", code="insufficient_permissions")
     rows = spends_service.summarize(

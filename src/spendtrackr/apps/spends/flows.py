@@ -116,20 +116,19 @@ def _transition(
 
 
 def scope_for(session: Session, actor: User) -> spends_service.Scope:
-    """Employees see their own spends; managers also their teams' and their reports'."""
+    """Employees see their own spends. Managers also see their reports' (`manager_id`), those of
+    the members of the teams they manage, and every spend made for one of those teams."""
     if can(actor.role, Capability.read_company_spends):
         return spends_service.Scope(everything=True)
     users = {actor.id}
     teams: set[uuid.UUID] = set()
     if can(actor.role, Capability.read_team_spends):
-        users.update(
-            users_service.report_ids(session, company_id=actor.company_id, manager_id=actor.id)
-        )
+        company_id = actor.company_id
+        users.update(users_service.report_ids(session, company_id=company_id, manager_id=actor.id))
         teams.update(
-            teams_service.managed_team_ids(
-                session, company_id=actor.company_id, manager_id=actor.id
-            )
+            teams_service.managed_team_ids(session, company_id=company_id, manager_id=actor.id)
         )
+        users.update(users_service.member_ids(session, company_id=company_id, team_ids=teams))
     return spends_service.Scope(user_ids=frozenset(users), team_ids=frozenset(teams))
 
 

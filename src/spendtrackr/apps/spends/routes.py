@@ -54,8 +54,8 @@ def list_spends(
     min_amount: AmountQuery = None,
     max_amount: AmountQuery = None,
 ) -> Page[SpendRead]:
-    """Spends you may see, newest first: your own (employees), also your teams' and reports'
-    (managers), all of the company's (finance, admin)."""
+    """Spends you may see, newest first: your own (employees); also your reports', your teams'
+    members' and those made for your teams (managers); all of the company's (finance, admin)."""
     check_date_range(date_from, date_to)
     filters = SpendFilters(
         status=status,

@@ -299,6 +299,22 @@ def team_member_ids(session: Session, *, team_id: uuid.UUID) -> list[uuid.UUID]:
     )
 
 
+def member_ids(
+    session: Session, *, company_id: uuid.UUID, team_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Everyone in any of these teams."""
+    ids = list(team_ids)
+    if not ids:
+        return set()
+    return set(
+        session.scalars(
+            select(TeamMember.user_id).where(
+                TeamMember.company_id == company_id, TeamMember.team_id.in_(ids)
+            )
+        )
+    )
+
+
 def remove_all_members(session: Session, *, company_id: uuid.UUID, team_id: uuid.UUID) -> None:
     for member in session.scalars(
         select(TeamMember).where(TeamMember.company_id == company_id, TeamMember.team_id == team_id)
