@@ -68,6 +68,14 @@ def test_issue_with_idempotency_key_replays_without_the_number(client: TestClien
             "currency": "USD",
             "spending_limits": [{"amount": -1, "interval": "daily"}],
         },
+        {
+            "user_id": "{holder}",
+            "currency": "USD",
+            "spending_limits": [
+                {"amount": 100, "interval": "daily"},
+                {"amount": 50, "interval": "daily"},
+            ],
+        },
         {"user_id": "{holder}", "currency": "USD", "allowed_categories": ["x"]},
         {"user_id": "{holder}", "currency": "USD", "allowed_categories": [str(uuid.uuid4())]},
         {"user_id": "{holder}", "currency": "USD", "status": "active"},
@@ -171,6 +179,41 @@ def test_update_controls(client: TestClient) -> None:
             headers=admin.headers,
         ).status_code
         == 422
+    )
+
+
+def test_a_category_cannot_be_both_allowed_and_blocked(client: TestClient) -> None:
+    admin = signup(client)
+    holder = create_user(client, admin)
+    category = create_category(client, admin)
+    both = client.post(
+        "/cards",
+        json={
+            "user_id": holder.id,
+            "currency": "USD",
+            "allowed_categories": [category["id"]],
+            "blocked_categories": [category["id"]],
+        },
+        headers=admin.headers,
+    )
+    assert both.status_code == 422
+    assert both.json()["code"] == "conflicting_categories"
+    card = issue_card(client, admin, holder, allowed_categories=[category["id"]])
+    # against what the card already has
+    blocked = client.patch(
+        f"/cards/{card['id']}", json={"blocked_categories": [category["id"]]}, headers=admin.headers
+    )
+    assert blocked.status_code == 422
+    assert blocked.json()["code"] == "conflicting_categories"
+    swapped = client.patch(
+        f"/cards/{card['id']}",
+        json={"allowed_categories": None, "blocked_categories": [category["id"]]},
+        headers=admin.headers,
+    )
+    assert swapped.status_code == 200
+    assert (swapped.json()["allowed_categories"], swapped.json()["blocked_categories"]) == (
+        [],
+        [category["id"]],
     )
 
 

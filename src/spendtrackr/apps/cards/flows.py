@@ -61,6 +61,14 @@ def _controls(session: Session, company_id: uuid.UUID, fields: dict[str, Any]) -
     return out
 
 
+def _check_not_both(allowed: list[str], blocked: list[str]) -> None:
+    both = [c for c in allowed if c in blocked]
+    if both:
+        raise ValidationFailed(
+            f"category {both[0]} is both allowed and blocked", code="conflicting_categories"
+        )
+
+
 def _notify_holder(session: Session, card: Card, kind: str, message: str) -> None:
     notifications.notify(
         session,
@@ -87,6 +95,7 @@ def issue(
     controls = _controls(session, actor.company_id, fields)
     for key_name in ("allowed_categories", "blocked_categories"):
         controls[key_name] = controls.get(key_name) or []
+    _check_not_both(controls["allowed_categories"], controls["blocked_categories"])
     card, number, cvc = cards_service.issue_card(
         session, company_id=actor.company_id, actor_id=actor.id, fields=controls, key=key, now=now
     )
@@ -134,6 +143,10 @@ def update(
     for key_name in ("allowed_categories", "blocked_categories"):
         if key_name in controls and controls[key_name] is None:
             controls[key_name] = []
+    _check_not_both(
+        controls.get("allowed_categories", card.allowed_categories),
+        controls.get("blocked_categories", card.blocked_categories),
+    )
     cards_service.update_card(session, card, actor_id=actor.id, changes=controls)
     if "spending_limits" in changes:
         _notify_holder(

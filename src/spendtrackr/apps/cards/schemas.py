@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, field_serializer
+from pydantic import AfterValidator, Field, field_serializer
 
 from spendtrackr.apps.cards.models import CardStatus
 from spendtrackr.core.currency import CurrencyCode, JsonDecimal
@@ -30,7 +30,16 @@ class SpendingLimitRead(Schema):
         return str(amount)
 
 
-Limits = Annotated[list[SpendingLimit], Field(max_length=12)]
+def _one_per_interval(limits: list[SpendingLimit]) -> list[SpendingLimit]:
+    seen: set[str] = set()
+    for limit in limits:
+        if limit.interval in seen:
+            raise ValueError(f"one limit per interval: {limit.interval} is given twice")
+        seen.add(limit.interval)
+    return limits
+
+
+Limits = Annotated[list[SpendingLimit], Field(max_length=12), AfterValidator(_one_per_interval)]
 
 
 class CardCreate(WriteSchema):
