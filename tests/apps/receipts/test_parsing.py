@@ -52,3 +52,7 @@ def test_decimal_commas() -> None:
 
 def test_without_a_total_line_the_largest_amount_is_taken() -> None:
     assert parse_text("KIOSK\nGum 1.20\nWater 2.30\n").total == Decimal("2.30")
+
+
+def test_an_amount_without_cents_reads_as_written() -> None:
+    assert str(parse_text("PARKING\nTotal 450\n").total) == "450"

@@ -37,7 +37,7 @@ def _amounts(line: str) -> list[Decimal]:
     for whole, cents in _AMOUNT.findall(line):
         digits = re.sub(r"[,\s]", "", whole)
         try:
-            found.append(Decimal(f"{digits}.{cents or '0'}"))
+            found.append(Decimal(f"{digits}.{cents}" if cents else digits))
         except InvalidOperation:
             continue
     return found
