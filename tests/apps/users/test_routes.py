@@ -101,6 +101,25 @@ def test_manager_from_another_company_is_422(client: TestClient) -> None:
     assert response.json()["code"] == "invalid_manager"
 
 
+def test_managers_cannot_form_a_loop(client: TestClient) -> None:
+    admin = signup(client)
+    top = create_user(client, admin, role="manager")
+    middle = create_user(client, admin, role="manager", manager_id=top.id)
+    bottom = create_user(client, admin, manager_id=middle.id)
+    for user, manager in ((top, middle), (top, bottom), (middle, bottom)):
+        response = client.patch(
+            f"/admin/users/{user.id}", json={"manager_id": manager.id}, headers=admin.headers
+        )
+        assert response.status_code == 422, (user, manager)
+        assert response.json()["code"] == "invalid_manager"
+    # moving someone within the chain is fine
+    moved = client.patch(
+        f"/admin/users/{bottom.id}", json={"manager_id": top.id}, headers=admin.headers
+    )
+    assert moved.status_code == 200
+    assert moved.json()["manager_id"] == top.id
+
+
 def test_user_cannot_manage_themselves(client: TestClient) -> None:
     admin = signup(client)
     employee = create_user(client, admin)

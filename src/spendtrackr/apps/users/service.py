@@ -54,11 +54,24 @@ def _check_manager(
     if manager_id == user_id:
         raise ValidationFailed("A user cannot be their own manager", code="invalid_manager")
     try:
-        get_user_or_404(session, company_id=company_id, user_id=manager_id)
+        manager = get_user_or_404(session, company_id=company_id, user_id=manager_id)
     except NotFound:
         raise ValidationFailed(
             "manager_id is not a user of this company", code="invalid_manager"
         ) from None
+    # Up the new manager's chain: meeting the user there would make a loop of managers.
+    seen = {manager.id}
+    above = manager.manager_id
+    while user_id is not None and above is not None and above not in seen:
+        if above == user_id:
+            raise ValidationFailed(
+                "manager_id reports to this user: managers cannot form a loop",
+                code="invalid_manager",
+            )
+        seen.add(above)
+        above = session.scalar(
+            select(User.manager_id).where(User.company_id == company_id, User.id == above)
+        )
 
 
 def create_user(
