@@ -15,6 +15,10 @@ from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
 
+# Every mapped class, as the API has them: a command that flushes a spend (the worker, after a
+# receipt is read) needs the tables its foreign keys point at (card) mapped too, or SQLAlchemy
+# cannot order the flush and every read failed.
+import spendtrackr.models  # noqa: F401
 from spendtrackr.apps.auth import flows
 from spendtrackr.apps.auth.schemas import SignupRequest
 from spendtrackr.apps.receipts import flows as receipt_flows

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -136,6 +138,29 @@ def test_worker_command_runs_the_queue(queued_app: FastAPI, worker_env: None) ->
         assert result.exit_code == 0, result.output
         assert "local extractor" in result.output
         assert _statuses(client, admin, ids) == {"done"}
+
+
+def test_the_worker_in_a_process_of_its_own_reads_receipts(
+    queued_app: FastAPI, worker_env: None
+) -> None:
+    """As operators run it: a fresh interpreter that imports only what the command imports (in
+    this test process every model is already mapped). It failed every read when the cards' table
+    was not mapped there: a spend's flush could not resolve `spend.card_id`."""
+    with TestClient(queued_app) as client:
+        admin, ids = _queue(client, 2)
+        spend_id = client.get(f"/receipts/{ids[0]}", headers=admin.headers).json()["spend_id"]
+        result = subprocess.run(
+            [sys.executable, "-m", "spendtrackr.cli", "worker", "--once"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "failed" not in result.stderr
+        assert _statuses(client, admin, ids) == {"done"}
+        spend = client.get(f"/spends/{spend_id}", headers=admin.headers).json()
+        assert [r["ocr_status"] for r in spend["receipts"]] == ["done", "done"]
 
 
 def test_orphan_files_are_swept(queued_app: FastAPI) -> None:
