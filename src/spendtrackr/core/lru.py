@@ -31,6 +31,17 @@ class LruCache(Generic[K, V]):
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
+    def setdefault(self, key: K, value: V) -> V:
+        """The value under `key`, storing `value` there first if there is none."""
+        with self._lock:
+            current = self._items.get(key)
+            if current is None:
+                self._items[key] = current = value
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+            self._items.move_to_end(key)
+            return current
+
     def discard(self, key: K) -> None:
         with self._lock:
             self._items.pop(key, None)

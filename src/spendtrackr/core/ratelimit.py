@@ -3,23 +3,48 @@
 A limited request gets 429 `rate_limited` with `Retry-After` and the IETF httpapi draft headers
 `RateLimit-Policy` and `RateLimit`. When Redis is down the limiter fails open: availability of the
 API matters more than a counter, and the failure is logged.
+
+Limits of a hundred or more a window (the API's per user, 1,200 a minute by default) are counted
+in batches: a process lets up to `limit // 100` hits (at most 32) through on the count Redis gave
+it last, then adds them with one INCRBY. A Redis round trip cost a request about 0.6 ms of CPU
+under load (bench/README.md), as much as a tenth of a small request. A process never lets a
+limit be passed on its own (it syncs before the last hits of a window), so processes together
+pass it by at most their batches. Smaller limits (login, signup) count every hit in Redis.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
+from dataclasses import dataclass, field
+from typing import cast
 
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
-from limits.storage import storage_from_string
+from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from spendtrackr.core.config import Settings
 from spendtrackr.core.errors import RateLimited
+from spendtrackr.core.lru import LruCache
 
 logger = logging.getLogger(__name__)
+
+MAX_BATCH = 32
+SYNC_SECONDS = 1.0  # hits let through are added to Redis at least this often
+
+
+@dataclass
+class _Tally:
+    """One limit's window as this process sees it: the count Redis gave at the last sync, and
+    the hits let through since."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    known: int = 0
+    pending: int = 0
+    synced_at: float = -math.inf
 
 
 class RateLimiter:
@@ -34,9 +59,11 @@ class RateLimiter:
             )
         else:
             storage = storage_from_string("memory://")
-        self._storage = storage
+        # A sync storage (from a redis:// or memory:// URL), whose calls return their values.
+        self._storage = cast(Storage, storage)
         self._limiter = FixedWindowRateLimiter(storage)
         self._items: dict[str, RateLimitItem] = {}
+        self._tallies: LruCache[str, _Tally] = LruCache(10_000)
         self._last_warning = 0.0
 
     def _item(self, rule: str) -> RateLimitItem:
@@ -51,7 +78,7 @@ class RateLimiter:
             return
         item = self._item(rule)
         try:
-            if self._limiter.hit(item, policy, *identifiers):
+            if self._hit(item, policy, identifiers):
                 return
             stats = self._limiter.get_window_stats(item, policy, *identifiers)
         except StorageError as exc:
@@ -70,6 +97,26 @@ class RateLimiter:
                 "RateLimit": f'"{policy}";r={stats.remaining};t={reset}',
             },
         )
+
+    def _hit(self, item: RateLimitItem, policy: str, identifiers: tuple[str, ...]) -> bool:
+        """Count one hit; False when it is over the limit."""
+        batch = min(MAX_BATCH, item.amount // 100)
+        if batch <= 1:
+            return self._limiter.hit(item, policy, *identifiers)
+        key = item.key_for(policy, *identifiers)
+        tally = self._tallies.setdefault(key, _Tally())
+        with tally.lock:
+            now = time.monotonic()
+            if (
+                tally.pending < batch - 1
+                and tally.known + tally.pending + 1 < item.amount
+                and now - tally.synced_at < SYNC_SECONDS
+            ):
+                tally.pending += 1
+                return True
+            hits, tally.pending, tally.synced_at = tally.pending + 1, 0, now
+            tally.known = self._storage.incr(key, item.get_expiry(), amount=hits)
+            return tally.known <= item.amount
 
     def reset(self) -> None:
         try:
