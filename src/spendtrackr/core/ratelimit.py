@@ -104,7 +104,7 @@ class RateLimiter:
         if batch <= 1:
             return self._limiter.hit(item, policy, *identifiers)
         key = item.key_for(policy, *identifiers)
-        tally = self._tallies.setdefault(key, _Tally())
+        tally = self._tallies.get(key) or self._tallies.setdefault(key, _Tally())
         with tally.lock:
             now = time.monotonic()
             if (
@@ -119,6 +119,7 @@ class RateLimiter:
             return tally.known <= item.amount
 
     def reset(self) -> None:
+        self._tallies = LruCache(10_000)
         try:
             self._storage.reset()
         except StorageError:
