@@ -28,8 +28,7 @@ class LruCache(Generic[K, V]):
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            self._trim()
 
     def setdefault(self, key: K, value: V) -> V:
         """The value under `key`, storing `value` there first if there is none."""
@@ -37,10 +36,14 @@ class LruCache(Generic[K, V]):
             current = self._items.get(key)
             if current is None:
                 self._items[key] = current = value
-                while len(self._items) > self._size:
-                    self._items.popitem(last=False)
             self._items.move_to_end(key)
+            self._trim()
             return current
+
+    def _trim(self) -> None:
+        # Under the lock: forget the least recently used beyond the size.
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
 
     def discard(self, key: K) -> None:
         with self._lock:
