@@ -236,6 +236,10 @@ def test_duplicate_approvers_become_one_step(client: TestClient) -> None:
     [
         {},
         {"approved": "maybe"},
+        # A decision moves money: "yes", "true" or 1 is a client bug, not an approval.
+        {"approved": "yes"},
+        {"approved": "true"},
+        {"approved": 1},
         {"approved": True, "extra": 1},
         {"approved": True, "comment": "x" * 1001},
     ],

@@ -109,6 +109,8 @@ def test_conditions(condition: dict[str, Any], f: Facts, expected: bool) -> None
         ({"category_in": ["not-a-uuid"]}, "category_in"),
         ({"user_role_in": ["king"]}, "user_role_in"),
         ({"receipt_missing": "sometimes"}, "receipt_missing"),
+        ({"receipt_missing": "yes"}, "receipt_missing"),
+        ({"receipt_missing": 1}, "receipt_missing"),
         ({"any": {"amount_gt": 1}}, "any"),
         ({"not": {"nope": 1}}, "nope"),
     ],

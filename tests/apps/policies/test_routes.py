@@ -96,6 +96,11 @@ def test_inactive_and_changed_policies_apply_at_once(client: TestClient) -> None
         ),
         ([{"condition": {}, "action": {"type": "flag"}}], "flag"),
         ([{"condition": {}, "action": {"type": "auto_approve"}, "priority": "high"}], "priority"),
+        ([{"condition": {}, "action": {"type": "auto_approve"}, "priority": "10"}], "priority"),
+        (
+            [{"condition": {"receipt_missing": "yes"}, "action": {"type": "auto_approve"}}],
+            "receipt_missing",
+        ),
         ([{"condition": {}, "action": {"type": "auto_approve"}, "weight": 1}], "weight"),
         ("not a list", "rules"),
     ],
@@ -107,6 +112,23 @@ def test_invalid_rules_are_422_naming_the_field(client: TestClient, rules: Any, 
     assert any(named in [str(part) for part in err["loc"]] for err in response.json()["detail"]), (
         response.json()
     )
+
+
+def test_switches_take_json_booleans_only(client: TestClient) -> None:
+    """`"yes"`, `"false"` or `1` for a switch is a client bug: a 422 naming it, never a guess."""
+    admin = signup(client)
+    policy = client.post("/policies", json={"name": "p", "rules": []}, headers=admin.headers).json()
+    for method, path, body in (
+        ("POST", "/policies", {"name": "q", "is_active": "yes", "rules": []}),
+        ("PATCH", f"/policies/{policy['id']}", {"is_active": "false"}),
+        ("PATCH", f"/policies/{policy['id']}", {"is_active": 0}),
+        ("POST", "/policies/evaluate", {"amount": "1", "currency": "USD", "has_receipt": "true"}),
+    ):
+        response = client.request(method, path, json=body, headers=admin.headers)
+        assert response.status_code == 422, (path, body, response.json())
+        named = {str(part) for err in response.json()["detail"] for part in err["loc"]}
+        assert named & {"is_active", "has_receipt"}, response.json()
+    assert client.get(f"/policies/{policy['id']}", headers=admin.headers).json()["is_active"]
 
 
 def test_huge_or_deep_policies_are_refused_cheaply(client: TestClient) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from spendtrackr.apps.approvals.models import StepStatus
 from spendtrackr.core.schemas import Schema, WriteSchema
@@ -23,5 +23,5 @@ class ApprovalRead(Schema):
 
 
 class DecisionRequest(WriteSchema):
-    approved: bool
+    approved: StrictBool
     comment: str | None = Field(default=None, max_length=1000)

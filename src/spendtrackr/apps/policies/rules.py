@@ -15,6 +15,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     StringConstraints,
     field_validator,
     model_validator,
@@ -46,7 +48,7 @@ class Condition(BaseModel):
     user_role_in: Annotated[list[Role], Field(min_length=1, max_length=MAX_LIST)] | None = None
     team_in: Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_LIST)] | None = None
     source_in: Annotated[list[Source], Field(min_length=1, max_length=MAX_LIST)] | None = None
-    receipt_missing: bool | None = None
+    receipt_missing: StrictBool | None = None
     any: Annotated[list[Condition], Field(min_length=1, max_length=50)] | None = None
     not_: Condition | None = Field(default=None, alias="not")
 
@@ -113,7 +115,7 @@ class Rule(BaseModel):
 
     condition: Condition = Field(default_factory=Condition)
     action: Action
-    priority: int = Field(default=100, ge=-1_000_000, le=1_000_000)
+    priority: StrictInt = Field(default=100, ge=-1_000_000, le=1_000_000)
 
 
 Rules = Annotated[list[Rule], Field(max_length=MAX_RULES)]

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PlainSerializer
+from pydantic import Field, PlainSerializer, StrictBool
 
 from spendtrackr.apps.policies.rules import Amount, Rules, Source
 from spendtrackr.core.currency import CurrencyCode
@@ -25,7 +25,7 @@ class PolicyRead(Schema):
 
 class PolicyCreate(WriteSchema):
     name: Name
-    is_active: bool = True
+    is_active: StrictBool = True
     rules: Rules = Field(
         examples=[
             [
@@ -41,7 +41,7 @@ class PolicyCreate(WriteSchema):
 
 class PolicyUpdate(UpdateSchema):
     name: Name | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
     rules: Rules | None = None
 
 
@@ -55,7 +55,7 @@ class EvaluateRequest(WriteSchema):
     )
     team_id: uuid.UUID | None = None
     source: Source = "manual"
-    has_receipt: bool = False
+    has_receipt: StrictBool = False
 
 
 class MatchedRuleRead(Schema):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, StrictBool
 
 from spendtrackr.apps.users.models import Role
 from spendtrackr.core.schemas import Name, Password, Schema, UpdateSchema, WriteSchema
@@ -41,7 +41,7 @@ class UserUpdate(UpdateSchema):
     full_name: Name | None = None
     role: Role | None = None
     manager_id: uuid.UUID | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
 
 
 class MeUpdate(UpdateSchema):
