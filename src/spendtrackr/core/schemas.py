@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
@@ -71,3 +72,9 @@ def check_date_range(date_from: date | None, date_to: date | None) -> None:
     """A range that ends before it starts is a 422 (`invalid_range`), not an empty answer."""
     if date_from and date_to and date_from > date_to:
         raise ValidationFailed("date_from is after date_to", code="invalid_range")
+
+
+def check_amount_range(min_amount: Decimal | None, max_amount: Decimal | None) -> None:
+    """The same for amounts: a minimum above the maximum is a 422 (`invalid_range`)."""
+    if min_amount is not None and max_amount is not None and min_amount > max_amount:
+        raise ValidationFailed("min_amount is more than max_amount", code="invalid_range")

@@ -53,12 +53,11 @@ def test_whole_flow_two_steps_to_reimbursed(client: TestClient) -> None:
     assert [n["kind"] for n in _notifications(client, manager)] == ["approval.requested"]
 
     step1, step2 = spend["approvals"]
-    assert (
-        client.post(
-            f"/approvals/{step2['id']}/decision", json={"approved": True}, headers=finance.headers
-        ).status_code
-        == 409
+    early = client.post(
+        f"/approvals/{step2['id']}/decision", json={"approved": True}, headers=finance.headers
     )
+    assert early.status_code == 409
+    assert early.json()["code"] == "approval_not_open"
     assert (
         client.post(
             f"/approvals/{step1['id']}/decision", json={"approved": True}, headers=finance.headers
@@ -133,6 +132,16 @@ def test_rejection_closes_the_spend_and_skips_later_steps(client: TestClient) ->
     assert rejected["status"] == "rejected"
     assert [a["status"] for a in rejected["approvals"]] == ["rejected", "skipped"]
     assert _notifications(client, employee)[0]["message"].endswith("no receipt")
+    skipped = client.post(
+        f"/approvals/{rejected['approvals'][1]['id']}/decision",
+        json={"approved": True},
+        headers=admin.headers,
+    )
+    assert skipped.status_code == 409
+    assert skipped.json() == {
+        "detail": "This approval step was closed: its spend was decided or changed",
+        "code": "already_decided",
+    }
 
 
 def test_block_notifies_the_submitter(client: TestClient) -> None:

@@ -202,6 +202,9 @@ def test_me_update_name_and_password(client: TestClient) -> None:
     renamed = client.patch("/users/me", json={"full_name": "Ada L."}, headers=admin.headers)
     assert renamed.status_code == 200
     assert renamed.json()["full_name"] == "Ada L."
+    empty = client.patch("/users/me", json={}, headers=admin.headers)
+    assert empty.status_code == 422, empty.text
+    assert empty.json() == {"detail": "Nothing to update", "code": "empty_update"}
 
     wrong = client.patch(
         "/users/me",

@@ -183,6 +183,7 @@ def test_filters_and_pagination(client: TestClient) -> None:
     assert total("status=pending") == 1
     assert total("date_from=2026-02-01&date_to=2026-03-10") == 2
     assert total("min_amount=20&max_amount=30") == 2
+    assert total("min_amount=40&max_amount=40") == 1
     page = client.get("/spends?limit=2&offset=0", headers=admin.headers).json()
     assert page["items"][0]["id"] == pending["id"]
     assert len(page["items"]) == 2
@@ -194,6 +195,12 @@ def test_filters_and_pagination(client: TestClient) -> None:
         "user_id=1",
     ):
         assert client.get(f"/spends?{bad}", headers=admin.headers).status_code == 422
+    inverted = client.get("/spends?min_amount=30&max_amount=20", headers=admin.headers)
+    assert inverted.status_code == 422, inverted.text
+    assert inverted.json() == {
+        "detail": "min_amount is more than max_amount",
+        "code": "invalid_range",
+    }
 
 
 def test_sql_metacharacters_in_filters_are_harmless(client: TestClient) -> None:

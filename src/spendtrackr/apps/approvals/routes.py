@@ -47,7 +47,8 @@ def decide(
     approval_id: uuid.UUID, body: DecisionRequest, session: SessionDep, user: CurrentUser
 ) -> StatusOk:
     """Approve or reject the open step. 403 when it is not yours to decide (never your own
-    spend), 409 `already_decided` when it was decided already."""
+    spend), 409 `already_decided` when it was decided (or closed) already, 409
+    `approval_not_open` when the steps before it are still open."""
     spend_flows.decide_approval(
         session, actor=user, approval_id=approval_id, approved=body.approved, comment=body.comment
     )

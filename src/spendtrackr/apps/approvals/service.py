@@ -22,6 +22,10 @@ class AlreadyDecided(Conflict):
     code = "already_decided"
 
 
+class NotOpenYet(Conflict):
+    code = "approval_not_open"
+
+
 @dataclass(frozen=True, slots=True)
 class Approver:
     """Who decides a step: one user, or any active user of a role (never the submitter)."""
@@ -123,6 +127,10 @@ def may_decide(step: ApprovalStep, *, user_id: uuid.UUID, role: str) -> bool:
 
 
 def decide(step: ApprovalStep, *, user_id: uuid.UUID, approved: bool, comment: str | None) -> None:
+    if step.status == StepStatus.waiting.value:
+        raise NotOpenYet("This approval step opens once the steps before it are approved")
+    if step.status == StepStatus.skipped.value:
+        raise AlreadyDecided("This approval step was closed: its spend was decided or changed")
     if step.status != StepStatus.pending.value:
         raise AlreadyDecided("This approval step is already decided")
     step.status = (StepStatus.approved if approved else StepStatus.rejected).value

@@ -210,6 +210,7 @@ def read_me(session: Session, user: User) -> UserRead:
 def update_me(
     session: Session, ctx: AuthContext, *, user: User, session_id: uuid.UUID, body: MeUpdate
 ) -> UserRead:
+    body.changes()  # an empty PATCH is a 422, as on every other PATCH
     if body.new_password is not None:
         if body.current_password is None or not ctx.passwords.verify(
             body.current_password, user.password_hash

@@ -16,7 +16,7 @@ from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
 from spendtrackr.core.routing import JSONRoute
-from spendtrackr.core.schemas import check_date_range
+from spendtrackr.core.schemas import check_amount_range, check_date_range
 
 router = APIRouter(route_class=JSONRoute, prefix="/spends", tags=["spends"], responses=errors(401))
 
@@ -57,6 +57,7 @@ def list_spends(
     """Spends you may see, newest first: your own (employees); also your reports', your teams'
     members' and those made for your teams (managers); all of the company's (finance, admin)."""
     check_date_range(date_from, date_to)
+    check_amount_range(min_amount, max_amount)
     filters = SpendFilters(
         status=status,
         user_id=user_id,
