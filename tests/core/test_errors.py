@@ -3,12 +3,13 @@ security headers; a write whose commit fails is never answered 2xx."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.catalog.models import Vendor
@@ -150,6 +151,11 @@ def faulty_app(settings: Settings) -> FastAPI:
     def boom() -> None:
         raise RuntimeError("secret internals: SELECT * FROM user")
 
+    @plain.post("/_test/lock-vendor/{vendor_id}")
+    def lock_vendor(vendor_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> None:
+        session.execute(text("SET SESSION innodb_lock_wait_timeout = 1"))
+        session.execute(select(Vendor.id).where(Vendor.id == vendor_id).with_for_update()).one()
+
     for prefix, router in (("/_test", plain), ("/_test/json", APIRouter(route_class=JSONRoute))):
 
         @router.post(f"{prefix}/vendor-then-commit-fails", status_code=201)
@@ -169,6 +175,29 @@ def faulty_app(settings: Settings) -> FastAPI:
 
         app.include_router(router)
     return app
+
+
+def test_a_row_lock_held_too_long_is_a_409_to_retry(
+    faulty_app: FastAPI, client: TestClient, app: FastAPI
+) -> None:
+    """A real lock wait timeout (MariaDB's error 1205): another transaction holds the row. The
+    database is not down, so not a 503: a 409 `lock_timeout` the client may send again."""
+    if app.state.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has no row locks: every transaction takes the database's write lock")
+    admin = signup(client)
+    vendor = client.post("/vendors", json={"name": "Held"}, headers=admin.headers).json()
+    with app.state.engine.connect() as other:
+        other.execute(
+            select(Vendor.id).where(Vendor.id == uuid.UUID(vendor["id"])).with_for_update()
+        ).one()
+        try:
+            with TestClient(faulty_app, raise_server_exceptions=False) as faulty:
+                response = faulty.post(f"/_test/lock-vendor/{vendor['id']}", headers=admin.headers)
+        finally:
+            other.rollback()
+    assert response.status_code == 409, response.text
+    assert response.json()["code"] == "lock_timeout"
+    assert response.headers["retry-after"] == "1"
 
 
 def test_unexpected_error_is_a_clean_500_with_request_id(faulty_app: FastAPI) -> None:

@@ -62,8 +62,31 @@ def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": errors, "code": "validation_error"}, status_code=422)
 
 
+# MySQL and MariaDB error numbers of a transaction rolled back because another one held the
+# same rows: 1205 (lock wait timeout) and 1213 (deadlock). The database is fine and the request
+# can be sent again as it is: a 409 `lock_timeout` (Stripe's name for the same), not a 503.
+_LOCK_CONFLICTS = frozenset({1205, 1213})
+
+
+def _driver_error_number(exc: Exception) -> object:
+    args = getattr(getattr(exc, "orig", None), "args", ())
+    return args[0] if args else None
+
+
 def database_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("database unavailable: %s", type(exc).__name__)
+    number = _driver_error_number(exc)
+    if number in _LOCK_CONFLICTS:
+        logger.warning("lock conflict: database error %s", number)
+        return JSONResponse(
+            {
+                "detail": "Another request was changing the same records; send this one again",
+                "code": "lock_timeout",
+                "request_id": request_id_var.get(),
+            },
+            status_code=409,
+            headers={"Retry-After": "1"},
+        )
+    logger.warning("database unavailable: %s %s", type(exc).__name__, number)
     return JSONResponse(
         {
             "detail": "The database is unavailable, retry shortly",

@@ -11,7 +11,8 @@ _DESCRIPTIONS = {
     401: "Missing, invalid or expired token",
     403: "Insufficient permissions",
     404: "Not found (or belongs to another company)",
-    409: "Conflict with the current state",
+    409: "Conflict with the current state, or with another request changing the same records "
+    "at the same moment (`lock_timeout`: send it again)",
     413: "Body too large",
     415: "Unsupported media type",
     422: "Invalid input",

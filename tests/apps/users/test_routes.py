@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import httpx2 as httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from spendtrackr.apps.users.models import User
 from tests.factories import PASSWORD, Actor, create_user, signup, unique_email
 
 ADMIN_ROUTES = [
@@ -161,6 +168,46 @@ def test_last_active_admin_is_protected(client: TestClient) -> None:
         == 200
     )
     assert client.delete(f"/admin/users/{second.id}", headers=second.headers).status_code == 409
+
+
+@pytest.mark.parametrize("change", [{"role": "employee"}, {"is_active": False}, None])
+def test_two_admins_removing_each_other_at_once_leave_one(
+    app: FastAPI, client: TestClient, live_server: str, change: dict[str, Any] | None
+) -> None:
+    """Two admins removing each other at once: one wins, the other is refused (409
+    `last_admin`, or 401 when the winner's change revoked its token first). Each request used
+    to lock its target's row and then wait for the other's: a deadlock MariaDB broke with a 503.
+    Both rows are held here until both requests are waiting, so they always meet."""
+    if app.state.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has no row locks: every transaction takes the database's write lock")
+    first = signup(client)
+    second = create_user(client, first, role="admin")
+
+    def remove(args: tuple[Actor, Actor]) -> int:
+        actor, target = args
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            url = f"/admin/users/{target.id}"
+            if change is None:
+                return http.delete(url, headers=actor.headers).status_code
+            return http.patch(url, json=change, headers=actor.headers).status_code
+
+    with app.state.engine.connect() as other, ThreadPoolExecutor(max_workers=2) as pool:
+        ids = [uuid.UUID(first.id), uuid.UUID(second.id)]
+        other.execute(select(User.id).where(User.id.in_(ids)).with_for_update()).all()
+        try:
+            removals = [pool.submit(remove, pair) for pair in [(first, second), (second, first)]]
+            time.sleep(0.5)  # both requests are now waiting for a lock held here
+        finally:
+            other.rollback()
+        statuses = sorted(r.result(timeout=30) for r in removals)
+    assert statuses in ([200, 401], [200, 409]), statuses
+    for admin in (first, second):
+        left = client.get("/admin/users?role=admin&is_active=true", headers=admin.headers)
+        if left.status_code == 200:
+            assert left.json()["total"] == 1
+            break
+    else:
+        raise AssertionError("no admin is left")
 
 
 def test_soft_delete_keeps_the_user_readable_and_inactive(client: TestClient) -> None:

@@ -165,20 +165,28 @@ def list_users(
     return paginate(session, stmt.order_by(User.created_at.desc(), User.id), page)
 
 
-def _ensure_other_active_admin(session: Session, user: User) -> None:
-    """Refuse to leave a company without an active admin.
+def _lock_active_admins(session: Session, company_id: uuid.UUID) -> list[uuid.UUID]:
+    """Lock the company's active admins' rows, always in the same (id) order.
 
-    The active admins' rows are locked, so two admins demoting each other at once cannot both
-    succeed: the second waits for the first and then counts again.
+    A request that may take an admin away takes these locks before any user row of its own:
+    two admins demoting each other at once then wait for each other in turn instead of each
+    holding the other's row and deadlocking. The second counts again once the first is done.
     """
+    return list(
+        session.scalars(
+            select(User.id)
+            .where(User.company_id == company_id, User.role == Role.admin.value, User.is_active)
+            .order_by(User.id)
+            .with_for_update()
+        ).all()
+    )
+
+
+def _ensure_other_active_admin(session: Session, user: User) -> None:
+    """Refuse to leave a company without an active admin (the admins' rows are locked)."""
     if user.role != Role.admin or not user.is_active:
         return
-    admins = session.scalars(
-        select(User.id)
-        .where(User.company_id == user.company_id, User.role == Role.admin.value, User.is_active)
-        .with_for_update()
-    ).all()
-    if len([a for a in admins if a != user.id]) == 0:
+    if not [a for a in _lock_active_admins(session, user.company_id) if a != user.id]:
         raise LastAdmin("The company's last active admin cannot be demoted or deactivated")
 
 
@@ -196,6 +204,8 @@ def update_user(
     user_id: uuid.UUID,
     changes: dict[str, object],
 ) -> User:
+    if changes.get("role", Role.admin) != Role.admin or changes.get("is_active") is False:
+        _lock_active_admins(session, company_id)  # first: see there
     user = get_in_company_or_404(
         session, User, user_id, company_id, detail=USER_NOT_FOUND, for_update=True
     )
@@ -235,6 +245,7 @@ def delete_user(
     session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID | None, user_id: uuid.UUID
 ) -> None:
     """Soft delete: deactivate, revoke every token, keep the row and its history."""
+    _lock_active_admins(session, company_id)  # first: see there
     user = get_in_company_or_404(
         session, User, user_id, company_id, detail=USER_NOT_FOUND, for_update=True
     )
