@@ -88,6 +88,21 @@ def test_retries_get_the_first_answer_and_charge_once(
     assert client.get("/spends", headers=holder.headers).json()["total"] == 1
     # 60 charged once: 40 more still fits
     assert authorize(client, secret, card["id"], "40")["approved"] is True
+    assert (
+        client.post(
+            "/card-network/authorizations", json={**body, "amount": "60.00"}, headers=secret
+        ).json()
+        == first
+    )
+    # the same id for another purchase is refused, not answered with the first approval
+    other_card = issue_card(client, admin, holder, [{"amount": "100", "interval": "all_time"}])
+    for changed in ({"amount": "61"}, {"currency": "EUR"}, {"card_id": other_card["id"]}):
+        reused = client.post(
+            "/card-network/authorizations", json={**body, **changed}, headers=secret
+        )
+        assert reused.status_code == 422, reused.text
+        assert reused.json()["code"] == "authorization_id_reused"
+    assert client.get("/spends", headers=holder.headers).json()["total"] == 2
 
 
 def test_authorization_ids_that_differ_only_in_case_are_two_purchases(
@@ -118,7 +133,7 @@ def test_an_authorization_id_raced_gets_the_first_answer(
     """The same authorization_id sent twice at once passes both retry checks (the first
     decision is not committed yet); the second insert fails on the unique index. That attempt is
     undone whole (its spend and its count against the limit too) and answered with the first
-    decision."""
+    decision, or, sent for another card, refused: nothing was charged to that card."""
     admin, holder, secret = setup
     limits = [{"amount": "100", "interval": "all_time"}]
     first_card = issue_card(client, admin, holder, limits)
@@ -141,8 +156,12 @@ def test_an_authorization_id_raced_gets_the_first_answer(
     second = client.post(
         "/card-network/authorizations", json={**body, "card_id": second_card["id"]}, headers=secret
     )
-    assert second.status_code == 200, second.text
-    assert second.json() == first
+    if same_card:
+        assert second.status_code == 200, second.text
+        assert second.json() == first
+    else:
+        assert second.status_code == 422, second.text
+        assert second.json()["code"] == "authorization_id_reused"
     assert len(calls) == 2
     monkeypatch.undo()
     assert client.get("/spends", headers=holder.headers).json()["total"] == 1

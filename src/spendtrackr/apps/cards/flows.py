@@ -304,7 +304,20 @@ def _first_answer(
     existing = cards_service.find_authorization(
         session, company_id=company_id, authorization_id=body.authorization_id
     )
-    return None if existing is None else _answer(existing)
+    return None if existing is None else _answer_retry(existing, body)
+
+
+def _answer_retry(first: CardAuthorization, body: AuthorizationRequest) -> AuthorizationResult:
+    """A retry is the same purchase: the same card, amount and currency. Another purchase
+    under a used `authorization_id` is refused (422, as a reused Idempotency-Key is): answered
+    with the first one's approval, it would be charged without its limits checked."""
+    sent = (body.card_id, quantize(body.amount, body.currency), body.currency)
+    if (first.card_id, first.amount, first.currency) != sent:
+        raise ValidationFailed(
+            "authorization_id was already used for another purchase (card, amount or currency)",
+            code="authorization_id_reused",
+        )
+    return _answer(first)
 
 
 def _record(
@@ -339,7 +352,7 @@ def _record(
             session, company_id=company_id, authorization_id=body.authorization_id
         )
         assert existing is not None
-        return _answer(existing)
+        return _answer_retry(existing, body)
     return _answer(auth)
 
 

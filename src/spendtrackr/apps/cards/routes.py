@@ -116,7 +116,8 @@ def authorize(
 ) -> AuthorizationResult:
     """Called by the card processor, authenticated by the company's `x-webhook-secret`. Answers
     `{approved, decline_reason, spend_id}`; the same `authorization_id` always gets the first
-    answer and is charged once. Decline reasons: `unknown_card`, `card_frozen`, `card_cancelled`,
+    answer and is charged once (sent again for another card, amount or currency: 422
+    `authorization_id_reused`). Decline reasons: `unknown_card`, `card_frozen`, `card_cancelled`,
     `currency_mismatch`, `category_blocked`, `spending_limit_exceeded:<interval>`,
     `policy_blocked`, `cardholder_inactive`."""
     return flows.authorize(
