@@ -7,7 +7,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from spendtrackr.apps.cards.models import Card
 from spendtrackr.apps.cards.service import luhn_valid
 from tests.factories import create_category, create_user, issue_card, signup
 
@@ -24,7 +26,7 @@ def test_issue_shows_the_number_once_and_never_stores_it(client: TestClient, app
     assert card["last4"] == number[-4:]
     assert len(card["cvc"]) == 3
     assert card["status"] == "active"
-    assert card["spending_limits"] == [{"amount": "500", "interval": "monthly"}]
+    assert card["spending_limits"] == [{"amount": "500.00", "interval": "monthly"}]
     fetched = client.get(f"/cards/{card['id']}", headers=holder.headers).json()
     assert "number" not in fetched
     assert "cvc" not in fetched
@@ -180,6 +182,54 @@ def test_update_controls(client: TestClient) -> None:
         ).status_code
         == 422
     )
+
+
+def test_limits_are_in_the_card_currency_minor_units(client: TestClient, app: FastAPI) -> None:
+    """As spend amounts are: rounded half up, written plainly ("1E+2" came back as given), and
+    refused when they round to nothing (a limit of 0.001 USD declined every purchase)."""
+    admin = signup(client)
+    holder = create_user(client, admin)
+    for currency, given, shown in [
+        ("USD", "1e2", "100.00"),
+        ("USD", "100.125", "100.13"),
+        ("USD", 100.5, "100.50"),
+        ("JPY", "1000.5", "1001"),
+        ("KWD", "1.0005", "1.001"),
+    ]:
+        card = issue_card(
+            client, admin, holder, [{"amount": given, "interval": "daily"}], currency=currency
+        )
+        assert card["spending_limits"] == [{"amount": shown, "interval": "daily"}], currency
+        fetched = client.get(f"/cards/{card['id']}", headers=admin.headers).json()
+        assert fetched["spending_limits"] == card["spending_limits"]
+    card = issue_card(client, admin, holder)
+    for currency, given in [("USD", "0.001"), ("JPY", "0.4")]:
+        refused = client.post(
+            "/cards",
+            json={
+                "user_id": holder.id,
+                "currency": currency,
+                "spending_limits": [{"amount": given, "interval": "weekly"}],
+            },
+            headers=admin.headers,
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "invalid_limit"
+        assert "weekly" in refused.json()["detail"]
+    refused = client.patch(
+        f"/cards/{card['id']}",
+        json={"spending_limits": [{"amount": "0.004", "interval": "daily"}]},
+        headers=admin.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    # a limit stored before limits were rounded reads in minor units too
+    with Session(app.state.engine) as session:
+        stored = session.get(Card, uuid.UUID(card["id"]))
+        assert stored is not None
+        stored.spending_limits = [{"amount": "1E+2", "interval": "monthly"}]
+        session.commit()
+    fetched = client.get(f"/cards/{card['id']}", headers=admin.headers).json()
+    assert fetched["spending_limits"] == [{"amount": "100.00", "interval": "monthly"}]
 
 
 def test_a_category_cannot_be_both_allowed_and_blocked(client: TestClient) -> None:

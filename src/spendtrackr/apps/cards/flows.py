@@ -48,12 +48,30 @@ def _check_categories(
     return [str(c) for c in dict.fromkeys(ids or [])]
 
 
-def _controls(session: Session, company_id: uuid.UUID, fields: dict[str, Any]) -> dict[str, Any]:
+def _limit_amount(amount: Decimal, currency: str, interval: str) -> str:
+    """A limit in the card currency's minor units (as spends are); one that rounds to nothing
+    would decline every purchase, so it is refused as a spend of no amount is."""
+    rounded = quantize(amount, currency)
+    if rounded <= 0:
+        raise ValidationFailed(
+            f"the {interval} limit rounds to {rounded} {currency}; it must be more than zero",
+            code="invalid_limit",
+        )
+    return str(rounded)
+
+
+def _controls(
+    session: Session, company_id: uuid.UUID, fields: dict[str, Any], currency: str
+) -> dict[str, Any]:
     out = dict(fields)
     if "spending_limits" in fields:
         raw = [x if isinstance(x, dict) else x.model_dump() for x in fields["spending_limits"]]
         out["spending_limits"] = [
-            {"amount": str(x["amount"]), "interval": x["interval"]} for x in raw
+            {
+                "amount": _limit_amount(x["amount"], currency, x["interval"]),
+                "interval": x["interval"],
+            }
+            for x in raw
         ]
     for key in ("allowed_categories", "blocked_categories"):
         if key in fields:
@@ -92,7 +110,7 @@ def issue(
         raise ValidationFailed(
             "user_id is not a user of this company", code="invalid_user"
         ) from None
-    controls = _controls(session, actor.company_id, fields)
+    controls = _controls(session, actor.company_id, fields, fields["currency"])
     for key_name in ("allowed_categories", "blocked_categories"):
         controls[key_name] = controls.get(key_name) or []
     _check_not_both(controls["allowed_categories"], controls["blocked_categories"])
@@ -139,7 +157,7 @@ def update(
     session: Session, *, actor: User, card_id: uuid.UUID, changes: dict[str, Any]
 ) -> CardRead:
     card = _visible_card(session, actor, card_id, for_update=True)
-    controls = _controls(session, actor.company_id, changes)
+    controls = _controls(session, actor.company_id, changes, card.currency)
     for key_name in ("allowed_categories", "blocked_categories"):
         if key_name in controls and controls[key_name] is None:
             controls[key_name] = []

@@ -3,12 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, field_serializer
+from pydantic import AfterValidator, Field, field_serializer, model_validator
 
 from spendtrackr.apps.cards.models import CardStatus
-from spendtrackr.core.currency import CurrencyCode, JsonDecimal
+from spendtrackr.core.currency import CurrencyCode, JsonDecimal, quantize
 from spendtrackr.core.schemas import Schema, UpdateSchema, WriteSchema
 
 Interval = Literal["per_authorization", "daily", "weekly", "monthly", "yearly", "all_time"]
@@ -27,7 +27,9 @@ class SpendingLimitRead(Schema):
 
     @field_serializer("amount")
     def _amount(self, amount: Decimal) -> str:
-        return str(amount)
+        # Written in the card currency's minor units; positional even for a limit stored
+        # before they were ("1E+2" is not a decimal string every client reads).
+        return f"{amount:f}"
 
 
 def _one_per_interval(limits: list[SpendingLimit]) -> list[SpendingLimit]:
@@ -74,6 +76,13 @@ class CardRead(Schema):
     blocked_categories: list[uuid.UUID]
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode="after")
+    def _limits_in_minor_units(self) -> Self:
+        """Limits read as spends do ("100.00" USD, "1000" JPY), also those stored as given."""
+        for limit in self.spending_limits:
+            limit.amount = quantize(limit.amount, self.currency)
+        return self
 
 
 class CardIssued(CardRead):
