@@ -24,6 +24,17 @@ EXAMPLE = [
 ]
 
 
+def test_condition_amounts_are_stored_without_exponents(client: TestClient) -> None:
+    """Decimal's own text of "1e2" is "1E+2", which came back in the rule as such."""
+    admin = signup(client)
+    created = create_policy(
+        client, admin, [{**EXAMPLE[0], "condition": {"amount_gt": "1e2", "amount_lte": 2.5e3}}]
+    )
+    assert created["rules"][0]["condition"] == {"amount_gt": "100", "amount_lte": "2500.0"}
+    fetched = client.get(f"/policies/{created['id']}", headers=admin.headers).json()
+    assert fetched["rules"] == created["rules"]
+
+
 def test_policy_crud(client: TestClient) -> None:
     admin = signup(client)
     created = create_policy(client, admin, EXAMPLE, name="Over 500")

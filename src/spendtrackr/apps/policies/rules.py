@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     StrictBool,
     StrictInt,
     StringConstraints,
@@ -29,7 +30,12 @@ MAX_DEPTH = 6
 MAX_LIST = 500
 MAX_RULES = 100
 
-Amount = Annotated[JsonDecimal, Field(ge=0, le=Decimal("1e14"), decimal_places=4)]
+# Stored and shown positionally: "1e2" is kept as "100", not as Decimal's own "1E+2".
+Amount = Annotated[
+    JsonDecimal,
+    Field(ge=0, le=Decimal("1e14"), decimal_places=4),
+    PlainSerializer(lambda amount: f"{amount:f}", return_type=str, when_used="json"),
+]
 Source = Literal["manual", "card"]
 
 
