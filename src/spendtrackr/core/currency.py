@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 # Active ISO 4217 codes with their minor units (digits after the point). Codes not listed have 2.
 _ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
@@ -52,3 +52,12 @@ def _decimal_from_json(value: object) -> object:
 
 
 JsonDecimal = Annotated[Decimal, BeforeValidator(_decimal_from_json)]
+
+
+def plain(amount: Decimal) -> str:
+    """A decimal string without an exponent: Decimal's own text of 1e2 is "1E+2"."""
+    return f"{amount:f}"
+
+
+# For amounts kept as given (not rounded to a currency): stored and shown as plain decimals.
+PlainText = PlainSerializer(plain, return_type=str, when_used="json")

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, Field, field_serializer, model_validator
 
 from spendtrackr.apps.cards.models import CardStatus
-from spendtrackr.core.currency import CurrencyCode, JsonDecimal, quantize
+from spendtrackr.core.currency import CurrencyCode, JsonDecimal, plain, quantize
 from spendtrackr.core.schemas import Schema, UpdateSchema, WriteSchema
 
 Interval = Literal["per_authorization", "daily", "weekly", "monthly", "yearly", "all_time"]
@@ -27,9 +27,7 @@ class SpendingLimitRead(Schema):
 
     @field_serializer("amount")
     def _amount(self, amount: Decimal) -> str:
-        # Written in the card currency's minor units; positional even for a limit stored
-        # before they were ("1E+2" is not a decimal string every client reads).
-        return f"{amount:f}"
+        return plain(amount)
 
 
 def _one_per_interval(limits: list[SpendingLimit]) -> list[SpendingLimit]:

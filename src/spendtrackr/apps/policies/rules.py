@@ -15,7 +15,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
     StrictBool,
     StrictInt,
     StringConstraints,
@@ -24,18 +23,13 @@ from pydantic import (
 )
 
 from spendtrackr.apps.users.models import Role
-from spendtrackr.core.currency import CurrencyCode, JsonDecimal
+from spendtrackr.core.currency import CurrencyCode, JsonDecimal, PlainText
 
 MAX_DEPTH = 6
 MAX_LIST = 500
 MAX_RULES = 100
 
-# Stored and shown positionally: "1e2" is kept as "100", not as Decimal's own "1E+2".
-Amount = Annotated[
-    JsonDecimal,
-    Field(ge=0, le=Decimal("1e14"), decimal_places=4),
-    PlainSerializer(lambda amount: f"{amount:f}", return_type=str, when_used="json"),
-]
+Amount = Annotated[JsonDecimal, Field(ge=0, le=Decimal("1e14"), decimal_places=4), PlainText]
 Source = Literal["manual", "card"]
 
 
