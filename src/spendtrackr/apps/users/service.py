@@ -182,11 +182,11 @@ def _lock_active_admins(session: Session, company_id: uuid.UUID) -> list[uuid.UU
     )
 
 
-def _ensure_other_active_admin(session: Session, user: User) -> None:
-    """Refuse to leave a company without an active admin (the admins' rows are locked)."""
+def _ensure_other_active_admin(user: User, admins: list[uuid.UUID]) -> None:
+    """Refuse to leave a company without an active admin (`admins`: from `_lock_active_admins`)."""
     if user.role != Role.admin or not user.is_active:
         return
-    if not [a for a in _lock_active_admins(session, user.company_id) if a != user.id]:
+    if not [a for a in admins if a != user.id]:
         raise LastAdmin("The company's last active admin cannot be demoted or deactivated")
 
 
@@ -204,8 +204,11 @@ def update_user(
     user_id: uuid.UUID,
     changes: dict[str, object],
 ) -> User:
-    if changes.get("role", Role.admin) != Role.admin or changes.get("is_active") is False:
-        _lock_active_admins(session, company_id)  # first: see there
+    may_remove_admin = (
+        changes.get("role", Role.admin) != Role.admin or changes.get("is_active") is False
+    )
+    # Before the user's own row: see _lock_active_admins.
+    admins = _lock_active_admins(session, company_id) if may_remove_admin else []
     user = get_in_company_or_404(
         session, User, user_id, company_id, detail=USER_NOT_FOUND, for_update=True
     )
@@ -216,7 +219,7 @@ def update_user(
     demoting = "role" in changes and changes["role"] != Role.admin and user.role == Role.admin
     deactivating = changes.get("is_active") is False and user.is_active
     if demoting or deactivating:
-        _ensure_other_active_admin(session, user)
+        _ensure_other_active_admin(user, admins)
     before = {k: getattr(user, k) for k in changes}
     for key, value in changes.items():
         if key == "is_active":
@@ -245,13 +248,13 @@ def delete_user(
     session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID | None, user_id: uuid.UUID
 ) -> None:
     """Soft delete: deactivate, revoke every token, keep the row and its history."""
-    _lock_active_admins(session, company_id)  # first: see there
+    admins = _lock_active_admins(session, company_id)  # before the user's own row
     user = get_in_company_or_404(
         session, User, user_id, company_id, detail=USER_NOT_FOUND, for_update=True
     )
     if not user.is_active:
         raise NotFound(USER_NOT_FOUND)
-    _ensure_other_active_admin(session, user)
+    _ensure_other_active_admin(user, admins)
     _deactivate(user, utcnow())
     audit.record(
         session,
