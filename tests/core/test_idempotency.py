@@ -101,6 +101,29 @@ def test_same_key_other_body_is_422(idem_client: TestClient) -> None:
     assert reused.json()["code"] == "idempotency_key_reused"
 
 
+def test_a_retry_is_the_same_json_however_it_is_written(idem_client: TestClient) -> None:
+    """Spacing and key order are not part of a request; values, their types and numbers' text
+    are (3.00 is neither 3 nor "3.00")."""
+    admin = signup(idem_client)
+    headers = {
+        **admin.headers,
+        "Idempotency-Key": "written-twice",
+        "Content-Type": "application/json",
+    }
+
+    def post(body: bytes) -> httpx.Response:
+        return idem_client.post("/_test/idempotent-vendors", content=body, headers=headers)
+
+    first = post(b'{"name":"Acme"}')
+    assert first.status_code == 201
+    again = post(b'{\n  "name" : "Acme"\n}\n')
+    assert again.status_code == 201, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert post(b'{"name":"Acme Inc"}').json()["code"] == "idempotency_key_reused"
+    assert idem_client.get("/vendors", headers=admin.headers).json()["total"] == 1
+
+
 def test_keys_that_differ_only_in_case_are_two_keys(idem_client: TestClient) -> None:
     """Keys are compared byte for byte, on MySQL/MariaDB too (whose default collations fold
     case: `Key-A` used to replay, or refuse, the request of `key-a`)."""

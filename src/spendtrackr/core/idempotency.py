@@ -11,11 +11,13 @@ constraint alone still guarantees exactly one effect.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Header, Request, Response
@@ -228,6 +230,24 @@ def _release_locks(session: Session, transaction: SessionTransaction) -> None:
             cache.delete(lock)
 
 
+def _canonical_json(body: bytes) -> bytes:
+    """The same JSON however a retry writes it (spacing, key order), as Stripe compares a
+    retry's parameters rather than its bytes. Values keep their type and numbers their text
+    (3.00 is neither 3 nor "3.00"); a body that is not JSON is taken as sent."""
+    try:
+        return repr(_sorted_keys(json.loads(body, parse_float=Decimal))).encode()
+    except (ValueError, RecursionError):
+        return body
+
+
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _sorted_keys(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
+
+
 async def idempotent_request(
     request: Request,
     idempotency_key: Annotated[
@@ -250,7 +270,8 @@ async def idempotent_request(
     if not content_type.startswith(_FORMS):
         # Forms are parsed (and their stream consumed) before dependencies run, and multipart
         # boundaries differ between retries anyway: such routes fingerprint their parts.
-        digest.update(await request.body())
+        body = await request.body()
+        digest.update(_canonical_json(body) if idempotency_key is not None else body)
     settings = request.app.state.settings
     return IdempotentRequest(
         key=idempotency_key,

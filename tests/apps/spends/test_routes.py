@@ -374,6 +374,17 @@ def test_idempotent_submit_replays(client: TestClient) -> None:
     other = client.post("/spends", json={**body, "amount": "13"}, headers=headers)
     assert other.status_code == 422
     assert other.json()["code"] == "idempotency_key_reused"
+    # the same JSON written otherwise replays; the same amount as another value does not
+    rewritten = client.post(
+        "/spends",
+        content=b'{ "spend_date": "2026-11-01", "currency": "USD", "amount": "12.50" }',
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert rewritten.status_code == 201, rewritten.text
+    assert rewritten.json() == first.json()
+    for amount in (12.50, "12.5"):
+        changed = client.post("/spends", json={**body, "amount": amount}, headers=headers)
+        assert changed.json()["code"] == "idempotency_key_reused"
     assert client.get("/spends", headers=admin.headers).json()["total"] == 1
 
 
