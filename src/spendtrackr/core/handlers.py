@@ -73,28 +73,28 @@ def _driver_error_number(exc: Exception) -> object:
     return args[0] if args else None
 
 
+def _retry_later(status: int, detail: str, code: str, seconds: int) -> JSONResponse:
+    """A request that did not run and may be sent again as it is; the id finds it in the logs."""
+    return JSONResponse(
+        {"detail": detail, "code": code, "request_id": request_id_var.get()},
+        status_code=status,
+        headers={"Retry-After": str(seconds)},
+    )
+
+
 def database_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     number = _driver_error_number(exc)
     if number in _LOCK_CONFLICTS:
         logger.warning("lock conflict: database error %s", number)
-        return JSONResponse(
-            {
-                "detail": "Another request was changing the same records; send this one again",
-                "code": "lock_timeout",
-                "request_id": request_id_var.get(),
-            },
-            status_code=409,
-            headers={"Retry-After": "1"},
+        return _retry_later(
+            409,
+            "Another request was changing the same records; send this one again",
+            "lock_timeout",
+            1,
         )
     logger.warning("database unavailable: %s %s", type(exc).__name__, number)
-    return JSONResponse(
-        {
-            "detail": "The database is unavailable, retry shortly",
-            "code": "database_unavailable",
-            "request_id": request_id_var.get(),
-        },
-        status_code=503,
-        headers={"Retry-After": "2"},
+    return _retry_later(
+        503, "The database is unavailable, retry shortly", "database_unavailable", 2
     )
 
 
