@@ -2,16 +2,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, PlainSerializer, StrictBool
+from pydantic import Field, StrictBool
 
 from spendtrackr.apps.policies.rules import Amount, Rules, Source
 from spendtrackr.core.currency import CurrencyCode
 from spendtrackr.core.schemas import Name, Schema, UpdateSchema, WriteSchema
-
-MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str)]
 
 
 class PolicyRead(Schema):
