@@ -1,7 +1,13 @@
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import uuid
+from datetime import UTC, datetime, timedelta
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.companies.models import Company
 from tests.factories import create_user, signup
 
 
@@ -47,3 +53,68 @@ def test_webhook_secret_rotation_shows_once_and_stores_only_a_hash(client: TestC
     ).json()
     assert entries["total"] == 2
     assert second.json()["secret"] not in str(entries)
+
+
+def _authorizes(client: TestClient, secret: str) -> int:
+    """The status a webhook call with this secret gets (an unknown card: 200 when accepted)."""
+    return client.post(
+        "/card-network/authorizations",
+        json={
+            "card_id": str(uuid.uuid4()),
+            "amount": "1.00",
+            "currency": "USD",
+            "merchant_name": "Shop",
+            "authorization_id": f"auth_{uuid.uuid4().hex}",
+        },
+        headers={"x-webhook-secret": secret},
+    ).status_code
+
+
+def test_a_rotation_may_keep_the_previous_secret_for_a_while(
+    client: TestClient, app: FastAPI
+) -> None:
+    """Without an overlap the old secret stops at once (and the processor's calls fail until it
+    is given the new one); with one, both work until the overlap ends."""
+    admin = signup(client)
+    rotate = "/companies/me/webhook-secret"
+    first = client.post(rotate, headers=admin.headers).json()
+    assert first["previous_valid_until"] is None
+    second = client.post(
+        rotate, json={"previous_expires_in_seconds": 3600}, headers=admin.headers
+    ).json()
+    until = datetime.fromisoformat(second["previous_valid_until"])
+    assert timedelta(minutes=59) < until - datetime.now(UTC) <= timedelta(hours=1)
+    assert _authorizes(client, first["secret"]) == 200
+    assert _authorizes(client, second["secret"]) == 200
+
+    # the overlap ends
+    with Session(app.state.engine) as session:
+        company = session.get(Company, uuid.UUID(admin.company_id))
+        assert company is not None
+        company.previous_webhook_secret_expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        session.commit()
+    assert _authorizes(client, first["secret"]) == 401
+    assert _authorizes(client, second["secret"]) == 200
+
+    # a rotation without an overlap ends any earlier one at once
+    third = client.post(
+        rotate, json={"previous_expires_in_seconds": 600}, headers=admin.headers
+    ).json()
+    fourth = client.post(rotate, headers=admin.headers).json()
+    assert fourth["previous_valid_until"] is None
+    assert [_authorizes(client, s["secret"]) for s in (second, third, fourth)] == [401, 401, 200]
+    for bad in (-1, 7 * 24 * 3600 + 1, "60", 1.5):
+        refused = client.post(
+            rotate, json={"previous_expires_in_seconds": bad}, headers=admin.headers
+        )
+        assert refused.status_code == 422, bad
+    assert _authorizes(client, fourth["secret"]) == 200
+    rotations = client.get(
+        "/audit-logs?action=company.webhook_secret_rotated", headers=admin.headers
+    ).json()
+    assert [e["metadata"]["previous_valid_until"] is None for e in rotations["items"]] == [
+        True,
+        False,
+        False,
+        True,
+    ]

@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StrictInt
 
 from spendtrackr.core.currency import CurrencyCode
-from spendtrackr.core.schemas import Name, Schema, UpdateSchema
+from spendtrackr.core.schemas import Name, Schema, UpdateSchema, WriteSchema
 
 
 def _check_timezone(value: str) -> str:
@@ -38,3 +38,16 @@ class CompanyUpdate(UpdateSchema):
 
 class WebhookSecret(Schema):
     secret: str = Field(description="Shown once; send it as `x-webhook-secret`")
+    previous_valid_until: datetime | None = Field(
+        default=None, description="When the replaced secret stops working (null: it already has)"
+    )
+
+
+class WebhookSecretRotation(WriteSchema):
+    previous_expires_in_seconds: StrictInt = Field(
+        default=0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="How long the replaced secret keeps working (at most 7 days; 0: it stops "
+        "at once)",
+    )
