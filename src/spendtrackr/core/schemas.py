@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, model_validator
 
 from spendtrackr.core.errors import ValidationFailed
 
@@ -65,6 +65,17 @@ class ValidationErrorBody(Schema):
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _date_text(value: object) -> object:
+    if isinstance(value, int | float):  # bool too
+        raise ValueError("a date is written as a string, YYYY-MM-DD")
+    return value
+
+
+# A date in a JSON body: the string YYYY-MM-DD. Pydantic would also take a number, as a Unix
+# timestamp (1699920000 is 2023-11-14), where a client sending one has made a mistake.
+JsonDate = Annotated[date, BeforeValidator(_date_text)]
 Password = Annotated[str, StringConstraints(min_length=12, max_length=1024)]
 
 

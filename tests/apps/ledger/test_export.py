@@ -144,6 +144,10 @@ def test_json_variant_date_range_and_mark_exported(client: TestClient) -> None:
         headers=admin.headers,
     )
     assert marked.json() == {"status": "ok", "marked": 2}
+    timestamp = client.post(
+        "/exports/accounting/mark-exported", json={"date_to": 1769817600}, headers=admin.headers
+    )
+    assert timestamp.status_code == 422, timestamp.text  # 2026-01-31 as a Unix timestamp
     assert (
         client.post(
             "/exports/accounting/mark-exported",

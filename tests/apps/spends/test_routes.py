@@ -74,6 +74,9 @@ def test_amounts_are_rounded_to_the_currency_minor_unit(
         {"amount": "12", "currency": "ZZZ", "spend_date": "2026-11-01"},
         {"amount": "12", "currency": "USD", "spend_date": "yesterday"},
         {"amount": "12", "currency": "USD", "spend_date": "1900-01-01"},
+        # 2023-11-14T00:00:00Z as a Unix timestamp: a date is a string
+        {"amount": "12", "currency": "USD", "spend_date": 1699920000},
+        {"amount": "12", "currency": "USD", "spend_date": 1699920000.0},
         {"amount": "12", "currency": "USD"},
         {"amount": "12", "currency": "USD", "spend_date": "2026-11-01", "status": "approved"},
         {

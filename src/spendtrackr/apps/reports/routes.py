@@ -16,7 +16,7 @@ from spendtrackr.apps.users.deps import CurrentUser, FinanceUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.routing import JSONRoute
-from spendtrackr.core.schemas import Schema, WriteSchema, check_date_range
+from spendtrackr.core.schemas import JsonDate, Schema, WriteSchema, check_date_range
 
 router = APIRouter(route_class=JSONRoute, tags=["reports"], responses=errors(401, 403))
 
@@ -76,8 +76,8 @@ def accounting_export(
 
 
 class MarkExported(WriteSchema):
-    date_from: date | None = None
-    date_to: date | None = None
+    date_from: JsonDate | None = None
+    date_to: JsonDate | None = None
     line_ids: Annotated[list[uuid.UUID], Field(max_length=10000)] | None = None
 
 

@@ -11,11 +11,11 @@ from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.apps.receipts.schemas import ReceiptRead
 from spendtrackr.apps.spends.models import SpendStatus
 from spendtrackr.core.currency import CurrencyCode, JsonDecimal, quantize
-from spendtrackr.core.schemas import Schema, UpdateSchema, WriteSchema
+from spendtrackr.core.schemas import JsonDate, Schema, UpdateSchema, WriteSchema
 
 MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in any currency: beyond is a typo or an attack
 PositiveAmount = Annotated[JsonDecimal, Field(gt=0, le=MAX_AMOUNT, examples=["123.45"])]
-SpendDate = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
+SpendDate = Annotated[JsonDate, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
 Description = Annotated[str, Field(max_length=1000)]
 
 
