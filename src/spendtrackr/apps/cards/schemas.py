@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, Field, field_serializer, model_validator
 
 from spendtrackr.apps.cards.models import CardStatus
-from spendtrackr.core.currency import CurrencyCode, JsonDecimal, plain, quantize
+from spendtrackr.core.currency import CurrencyCode, JsonDecimal, quantize
 from spendtrackr.core.schemas import Schema, UpdateSchema, WriteSchema
 
 Interval = Literal["per_authorization", "daily", "weekly", "monthly", "yearly", "all_time"]
@@ -27,7 +27,7 @@ class SpendingLimitRead(Schema):
 
     @field_serializer("amount")
     def _amount(self, amount: Decimal) -> str:
-        return plain(amount)
+        return str(amount)  # quantized by CardRead: never an exponent
 
 
 def _one_per_interval(limits: list[SpendingLimit]) -> list[SpendingLimit]:
