@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import httpx2 as httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from spendtrackr.apps.audit.models import AuditChainHead
 from spendtrackr.apps.companies.models import Company
 from tests.factories import create_user, signup
 
@@ -118,3 +124,38 @@ def test_a_rotation_may_keep_the_previous_secret_for_a_while(
         False,
         True,
     ]
+
+
+def test_two_rotations_at_once_keep_both_secrets_in_the_overlap(
+    app: FastAPI, client: TestClient, live_server: str
+) -> None:
+    """Two rotations with an overlap at once: each replaces the secret the other made, so the
+    later one keeps the earlier one's secret as its previous one. Both read the company before
+    either wrote it, and the later one kept the secret both had replaced: the earlier one's
+    secret, just handed to an admin, was dead. The chain head (which every rotation's audit
+    entry waits for) is held here until both requests are in, so they always meet."""
+    if app.state.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has no row locks: every transaction takes the database's write lock")
+    admin = signup(client)
+    rotate = "/companies/me/webhook-secret"
+    assert client.post(rotate, headers=admin.headers).status_code == 201
+
+    def rotation(_: int) -> dict[str, str]:
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            response = http.post(
+                rotate, json={"previous_expires_in_seconds": 600}, headers=admin.headers
+            )
+            assert response.status_code == 201, response.text
+            return dict(response.json())
+
+    company_id = uuid.UUID(admin.company_id)
+    with app.state.engine.connect() as other, ThreadPoolExecutor(max_workers=2) as pool:
+        held = select(AuditChainHead.seq).where(AuditChainHead.company_id == company_id)
+        other.execute(held.with_for_update()).one()
+        try:
+            rotations = [pool.submit(rotation, n) for n in range(2)]
+            time.sleep(0.5)  # both requests are now in, waiting for a lock
+        finally:
+            other.rollback()
+        secrets = [r.result(timeout=30)["secret"] for r in rotations]
+    assert [_authorizes(client, secret) for secret in secrets] == [200, 200]

@@ -10,7 +10,9 @@ from tests.factories import (
     approval_over,
     create_category,
     create_policy,
+    create_team,
     create_user,
+    create_vendor,
     signup,
     submit_spend,
 )
@@ -277,3 +279,65 @@ def test_cross_tenant_policy_ids_are_404(client: TestClient, method: str, body: 
         == 404
     )
     assert client.get(f"/policies/{policy['id']}", headers=admin.headers).json()["name"] == "Policy"
+
+
+def test_rules_name_only_the_companys_own_ids(client: TestClient) -> None:
+    """A category, vendor or team from another company (or none) in a condition, or an approver
+    who is not an active user of the company, is a 422 naming the rule; nothing is stored."""
+    admin, other = signup(client), signup(client)
+    own_category, foreign_category = create_category(client, admin), create_category(client, other)
+    own_vendor, foreign_vendor = create_vendor(client, admin), create_vendor(client, other)
+    own_team, foreign_team = create_team(client, admin), create_team(client, other)
+    approver, foreign_user = create_user(client, admin, role="finance"), create_user(client, other)
+    leaver = create_user(client, admin, role="finance")
+    assert client.delete(f"/admin/users/{leaver.id}", headers=admin.headers).status_code == 200
+    approve = {"type": "require_approval", "approver": f"user:{approver.id}"}
+    good = [
+        {"condition": {"amount_gt": 1}, "action": {"type": "flag", "flag": "big"}},
+        {
+            "condition": {
+                "category_in": [own_category["id"]],
+                "any": [{"vendor_in": [own_vendor["id"]]}, {"not": {"team_in": [own_team["id"]]}}],
+            },
+            "action": approve,
+        },
+    ]
+    created = create_policy(client, admin, good)
+    policy = f"/policies/{created['id']}"
+
+    def refused(rules: list[dict[str, Any]], code: str) -> None:
+        for response in (
+            client.post("/policies", json={"name": "P", "rules": rules}, headers=admin.headers),
+            client.patch(policy, json={"rules": rules}, headers=admin.headers),
+        ):
+            assert response.status_code == 422, response.text
+            assert response.json()["code"] == code
+            assert "rules[1]" in response.json()["detail"]
+
+    nested = good[1]["condition"]
+    refused(
+        [good[0], {**good[1], "condition": {"category_in": [foreign_category["id"]]}}],
+        "invalid_category",
+    )
+    refused(
+        [
+            good[0],
+            {**good[1], "condition": {**nested, "any": [{"vendor_in": [foreign_vendor["id"]]}]}},
+        ],
+        "invalid_vendor",
+    )
+    refused(
+        [good[0], {**good[1], "condition": {"not": {"not": {"team_in": [foreign_team["id"]]}}}}],
+        "invalid_team",
+    )
+    refused(
+        [good[0], {**good[1], "condition": {"category_in": [str(uuid.uuid4())]}}],
+        "invalid_category",
+    )
+    for user in (foreign_user.id, leaver.id, str(uuid.uuid4())):
+        bad_approver = {"type": "require_approval", "approver": f"user:{user}"}
+        refused([good[0], {**good[1], "action": bad_approver}], "invalid_approver")
+    assert client.get(policy, headers=admin.headers).json()["rules"] == created["rules"]
+    assert client.get("/policies", headers=admin.headers).json()["total"] == 1
+    renamed = client.patch(policy, json={"name": "Renamed"}, headers=admin.headers)
+    assert renamed.status_code == 200

@@ -22,8 +22,12 @@ def create_company(session: Session, *, name: str, base_currency: str) -> Compan
     return company
 
 
-def get_company_or_404(session: Session, company_id: uuid.UUID) -> Company:
-    company = session.get(Company, company_id)
+def get_company_or_404(
+    session: Session, company_id: uuid.UUID, *, for_update: bool = False
+) -> Company:
+    company = session.get(
+        Company, company_id, with_for_update=for_update, populate_existing=for_update
+    )
     if company is None:
         raise NotFound("Company not found")
     return company
@@ -55,8 +59,12 @@ def rotate_webhook_secret(
 ) -> tuple[str, datetime | None]:
     """A new secret replaces the current one, which stays valid for `previous_valid_for` (by
     default it stops at once), so that a processor can be given the new one without a gap.
-    Only SHA-256 digests are kept. Returns the secret and when the previous one stops."""
-    company = get_company_or_404(session, company_id)
+    Only SHA-256 digests are kept. Returns the secret and when the previous one stops.
+
+    The company's row is read locked: a rotation running at the same time then replaces this
+    one's secret (keeping it as the previous one) instead of the secret both would have read,
+    which left the first secret handed out invalid at once."""
+    company = get_company_or_404(session, company_id, for_update=True)
     secret = f"whsec_{new_opaque_token(32)}"
     overlap = previous_valid_for > timedelta(0) and company.webhook_secret_hash is not None
     until = utcnow() + previous_valid_for if overlap else None

@@ -1,14 +1,107 @@
-"""The dry run of the policies, for someone of the company."""
+"""Policies written by an admin (their rules may only name the company's own categories,
+vendors, teams and users), and the dry run, for someone of the company."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
 from sqlalchemy.orm import Session
 
+from spendtrackr.apps.catalog import service as catalog_service
+from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.policies import engine, service
+from spendtrackr.apps.policies.models import Policy
+from spendtrackr.apps.policies.rules import Condition, RequireApprovalAction, Rule
 from spendtrackr.apps.policies.schemas import EvaluateRequest
+from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.core.currency import quantize
+from spendtrackr.core.errors import ValidationFailed
+
+
+def create_policy(
+    session: Session, *, actor: User, name: str, is_active: bool, rules: list[Rule]
+) -> Policy:
+    check_references(session, actor.company_id, rules)
+    return service.create_policy(
+        session,
+        company_id=actor.company_id,
+        actor_id=actor.id,
+        name=name,
+        is_active=is_active,
+        rules=rules,
+    )
+
+
+def update_policy(
+    session: Session, *, actor: User, policy_id: uuid.UUID, changes: dict[str, Any]
+) -> Policy:
+    if changes.get("rules"):
+        check_references(session, actor.company_id, changes["rules"])
+    return service.update_policy(
+        session,
+        company_id=actor.company_id,
+        actor_id=actor.id,
+        policy_id=policy_id,
+        changes=changes,
+    )
+
+
+def _conditions(condition: Condition) -> Iterator[Condition]:
+    yield condition
+    for child in [*(condition.any or []), *([condition.not_] if condition.not_ else [])]:
+        yield from _conditions(child)
+
+
+def check_references(session: Session, company_id: uuid.UUID, rules: list[Rule]) -> None:
+    """Every category, vendor and team a rule's condition names, and the user an approval step
+    names, must be the company's own (the user active), else 422 naming the first rule that
+    does not. A rule naming another company's category never matched, and its approval went to
+    the admins instead: a typo or a pasted id found out only by the spends it let through."""
+    named: dict[str, dict[uuid.UUID, int]] = {"category": {}, "vendor": {}, "team": {}}
+    approvers: dict[uuid.UUID, int] = {}
+    for index, rule in enumerate(rules):
+        for condition in _conditions(rule.condition):
+            for kind, ids in (
+                ("category", condition.category_in),
+                ("vendor", condition.vendor_in),
+                ("team", condition.team_in),
+            ):
+                for item_id in ids or ():
+                    named[kind].setdefault(item_id, index)
+        action = rule.action
+        if isinstance(action, RequireApprovalAction) and action.approver.startswith("user:"):
+            approvers.setdefault(uuid.UUID(action.approver.removeprefix("user:")), index)
+
+    found = {
+        "category": catalog_service.names(
+            session, Category, company_id=company_id, ids=list(named["category"])
+        ),
+        "vendor": catalog_service.names(
+            session, Vendor, company_id=company_id, ids=list(named["vendor"])
+        ),
+        "team": teams_service.names(session, company_id=company_id, ids=list(named["team"])),
+    }
+    for kind in ("category", "vendor", "team"):
+        missing = [
+            (index, item_id) for item_id, index in named[kind].items() if item_id not in found[kind]
+        ]
+        if missing:
+            index, item_id = min(missing, key=lambda m: m[0])
+            raise ValidationFailed(
+                f"rules[{index}] names {kind} {item_id}, which does not exist in this company",
+                code=f"invalid_{kind}",
+            )
+    for user_id, index in sorted(approvers.items(), key=lambda a: a[1]):
+        if users_service.active_user(session, company_id=company_id, user_id=user_id) is None:
+            raise ValidationFailed(
+                f"rules[{index}] names approver user:{user_id}, who is not an active user of "
+                "this company",
+                code="invalid_approver",
+            )
 
 
 def dry_run(session: Session, *, actor: User, body: EvaluateRequest) -> engine.Decision:

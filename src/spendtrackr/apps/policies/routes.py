@@ -33,14 +33,12 @@ def list_policies(session: SessionDep, user: FinanceUser, page: PageDep) -> Page
 
 @router.post("", response_model=PolicyRead, status_code=201, responses=errors(422))
 def create_policy(body: PolicyCreate, session: SessionDep, actor: AdminUser) -> PolicyRead:
-    """Rules: `{condition, action, priority}`; see the rule language in the API guide."""
-    policy = service.create_policy(
-        session,
-        company_id=actor.company_id,
-        actor_id=actor.id,
-        name=body.name,
-        is_active=body.is_active,
-        rules=body.rules,
+    """Rules: `{condition, action, priority}`; see the rule language in the API guide. The
+    categories, vendors and teams a rule names, and a `user:<id>` approver, must be the
+    company's own (the user active), else 422 `invalid_category`, `invalid_vendor`,
+    `invalid_team` or `invalid_approver`."""
+    policy = flows.create_policy(
+        session, actor=actor, name=body.name, is_active=body.is_active, rules=body.rules
     )
     return PolicyRead.model_validate(policy)
 
@@ -66,13 +64,7 @@ def update_policy(
     policy_id: uuid.UUID, body: PolicyUpdate, session: SessionDep, actor: AdminUser
 ) -> PolicyRead:
     """Change any field; `rules` replaces the whole list."""
-    policy = service.update_policy(
-        session,
-        company_id=actor.company_id,
-        actor_id=actor.id,
-        policy_id=policy_id,
-        changes=body.changes(),
-    )
+    policy = flows.update_policy(session, actor=actor, policy_id=policy_id, changes=body.changes())
     return PolicyRead.model_validate(policy)
 
 
