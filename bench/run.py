@@ -288,6 +288,16 @@ def fresh_database(server_url: str, name: str, *, keep: bool) -> tuple[str, bool
     return url, created
 
 
+def drop_databases(server_url: str, names: list[str]) -> None:
+    if not names:
+        return
+    engine = create_engine(make_url(server_url).set(database=""))
+    with engine.begin() as conn:
+        for name in names:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    engine.dispose()
+
+
 def size_database(server_url: str, megabytes: int) -> int:
     """Grow the InnoDB buffer pool and the connection limit (dynamic settings, until the server
     restarts): MariaDB's default pool of 128 MB is a laptop's, smaller than the 1M tenant's
@@ -509,6 +519,16 @@ def main() -> int:
         "--large", action="store_true", help="also the 1M-spend tenant (built once, then kept)"
     )
     parser.add_argument("--large-spends", type=int, default=1_000_000)
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the regular bench database after the run (dropped by default)",
+    )
+    parser.add_argument(
+        "--drop-large",
+        action="store_true",
+        help="drop the 1M-spend tenant's database after the run (kept by default)",
+    )
     parser.add_argument(
         "--only",
         default="",
@@ -760,6 +780,11 @@ def main() -> int:
     finally:
         for server in reversed(servers):
             server.stop()
+        # The bench's own databases: the regular one is made afresh by every run, the 1M one
+        # is kept (it takes 10-30 minutes to build) unless asked otherwise.
+        dropped = [] if opts.keep else ["spendtrackr_bench"]
+        dropped += ["spendtrackr_bench_large"] if opts.drop_large else []
+        drop_databases(opts.database, dropped)
     report(run, opts.name)
     return 0
 
