@@ -108,6 +108,41 @@ def test_manager_from_another_company_is_422(client: TestClient) -> None:
     assert response.json()["code"] == "invalid_manager"
 
 
+def test_a_deactivated_user_cannot_become_a_manager(client: TestClient) -> None:
+    """Their approvals would all go to the admins: the pick is refused, for users and teams
+    alike; a user whose manager leaves later keeps them (and falls back to the admins)."""
+    admin = signup(client)
+    leaver = create_user(client, admin, role="manager")
+    report = create_user(client, admin, manager_id=leaver.id)
+    assert client.delete(f"/admin/users/{leaver.id}", headers=admin.headers).status_code == 200
+    refused = [
+        client.post(
+            "/admin/users",
+            json={
+                "email": unique_email(),
+                "full_name": "X",
+                "role": "employee",
+                "manager_id": leaver.id,
+            },
+            headers=admin.headers,
+        ),
+        client.patch(
+            f"/admin/users/{admin.id}", json={"manager_id": leaver.id}, headers=admin.headers
+        ),
+        client.post("/teams", json={"name": "T", "manager_id": leaver.id}, headers=admin.headers),
+    ]
+    for response in refused:
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "invalid_manager"
+        assert "deactivated" in response.json()["detail"]
+    assert client.get("/teams", headers=admin.headers).json()["total"] == 0
+    renamed = client.patch(
+        f"/admin/users/{report.id}", json={"full_name": "Still reports"}, headers=admin.headers
+    )
+    assert renamed.status_code == 200
+    assert renamed.json()["manager_id"] == leaver.id
+
+
 def test_managers_cannot_form_a_loop(client: TestClient) -> None:
     admin = signup(client)
     top = create_user(client, admin, role="manager")

@@ -19,11 +19,15 @@ def _check_manager(session: Session, company_id: uuid.UUID, manager_id: uuid.UUI
     if manager_id is None:
         return
     try:
-        users_service.get_user_or_404(session, company_id=company_id, user_id=manager_id)
+        manager = users_service.get_user_or_404(session, company_id=company_id, user_id=manager_id)
     except NotFound:
         raise ValidationFailed(
             "manager_id is not a user of this company", code="invalid_manager"
         ) from None
+    if not manager.is_active:
+        raise ValidationFailed(
+            "manager_id is a deactivated user: pick an active one", code="invalid_manager"
+        )
 
 
 def _read(session: Session, team: Team) -> TeamRead:

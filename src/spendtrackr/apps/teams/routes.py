@@ -31,7 +31,8 @@ def list_teams(session: SessionDep, actor: AdminUser, page: PageDep) -> Page[Tea
 
 @router.post("", response_model=TeamRead, status_code=201, responses=errors(409, 422))
 def create_team(body: TeamCreate, session: SessionDep, actor: AdminUser) -> TeamRead:
-    """Create a team; `manager_id` must be a user of the company. Names are unique (409)."""
+    """Create a team; `manager_id` must be an active user of the company (else 422
+    `invalid_manager`). Names are unique (409)."""
     return flows.create_team(session, actor=actor, name=body.name, manager_id=body.manager_id)
 
 

@@ -59,6 +59,11 @@ def _check_manager(
         raise ValidationFailed(
             "manager_id is not a user of this company", code="invalid_manager"
         ) from None
+    if not manager.is_active:
+        # Their approvals would all go to the admins instead: a stale pick, not a choice.
+        raise ValidationFailed(
+            "manager_id is a deactivated user: pick an active one", code="invalid_manager"
+        )
     # Up the new manager's chain: meeting the user there would make a loop of managers.
     seen = {manager.id}
     above = manager.manager_id
