@@ -211,3 +211,21 @@ def test_cannot_touch_another_companys_users(
         ],
     )
     assert taken.status_code == 409
+
+
+def test_a_deactivated_manager_rejects_the_batch(
+    client: TestClient, tenant: tuple[Actor, dict[str, str]]
+) -> None:
+    """The directory naming a manager who has left: 422 naming the event and the manager, and
+    nothing of the batch applied (the directory is out of step with SpendTrackr)."""
+    admin, secret = tenant
+    leaver = create_user(client, admin, role="manager")
+    assert client.delete(f"/admin/users/{leaver.id}", headers=admin.headers).status_code == 200
+    new = {"email": unique_email(), "full_name": "New", "manager_email": leaver.email}
+    response = send(client, secret, [{"id": "evt_m", "type": "user.created", "data": new}])
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": f"event 0: manager {leaver.email} is deactivated",
+        "code": "invalid_manager",
+    }
+    assert client.get("/admin/users?is_active=true", headers=admin.headers).json()["total"] == 1

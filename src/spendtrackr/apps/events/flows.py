@@ -63,6 +63,15 @@ def _user(session: Session, company: Company, email: str, index: int) -> User:
     return user
 
 
+def _manager(session: Session, company: Company, email: str, index: int) -> User:
+    manager = _user(session, company, email, index)
+    if not manager.is_active:
+        raise ValidationFailed(
+            f"event {index}: manager {email} is deactivated", code="invalid_manager"
+        )
+    return manager
+
+
 def apply(
     session: Session, *, company: Company, events: list[Event], invite_ttl: timedelta
 ) -> Accepted:
@@ -80,7 +89,7 @@ def apply(
             result.ignored += 1
         elif isinstance(data, UserCreated):
             manager_id = (
-                _user(session, company, data.manager_email, index).id
+                _manager(session, company, data.manager_email, index).id
                 if data.manager_email
                 else None
             )
