@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx2 as httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, text
+from sqlalchemy import bindparam, create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -488,13 +488,26 @@ def explain(url: str, company_hint: str) -> dict[str, list[dict[str, Any]]]:
         company = conn.execute(
             text("SELECT company_id FROM user WHERE email = :e"), {"e": company_hint}
         ).scalar_one()
+        page = (
+            "SELECT * FROM spend WHERE company_id = :c ORDER BY created_at DESC, id DESC LIMIT 50"
+        )
+        ids = [
+            str(i) for i in conn.execute(text(page.replace("*", "id")), {"c": company}).scalars()
+        ]
         queries = {
-            "GET /spends?limit=50 (finance)": "SELECT * FROM spend WHERE company_id = :c ORDER BY created_at DESC, id DESC LIMIT 50",
-            "GET /spends total": "SELECT count(*) FROM spend WHERE company_id = :c",
+            "GET /spends?limit=50 (finance)": page,
+            "GET /spends total (capped)": "SELECT count(*) FROM (SELECT 1 FROM spend WHERE company_id = :c LIMIT 10001) AS capped",
+            "the page's approval steps": "SELECT * FROM approval_step WHERE company_id = :c AND spend_id IN :ids ORDER BY spend_id, step",
+            "the page's receipts": "SELECT * FROM receipt WHERE company_id = :c AND spend_id IN :ids",
             "spend-summary by category": "SELECT group_id, currency, sum(spend_count), sum(total) FROM spend_total WHERE company_id = :c AND dimension = 'category' GROUP BY group_id, currency HAVING sum(spend_count) > 0",
         }
         for name, sql in queries.items():
-            rows = conn.execute(text("EXPLAIN " + sql), {"c": company}).mappings().all()
+            statement = text("EXPLAIN " + sql)
+            params: dict[str, Any] = {"c": company}
+            if ":ids" in sql:
+                statement = statement.bindparams(bindparam("ids", expanding=True))
+                params["ids"] = ids
+            rows = conn.execute(statement, params).mappings().all()
             plans[name] = [{k: v for k, v in row.items() if v is not None} for row in rows]
     engine.dispose()
     return plans
