@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx2 as httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import bindparam, create_engine, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -482,6 +482,12 @@ def summary_timing(base: str, token: str, n: int = 15) -> dict[str, float]:
 
 
 def explain(url: str, company_hint: str) -> dict[str, list[dict[str, Any]]]:
+    """The plans of the list's and the report's queries on a tenant. The page's steps and
+    receipts are the API's own statements (index hints included), rendered with the ids of the
+    tenant's newest page."""
+    from spendtrackr.apps.approvals.service import _STEPS_OF
+    from spendtrackr.apps.receipts.service import _RECEIPTS_OF
+
     engine = create_engine(url)
     plans = {}
     with engine.connect() as conn:
@@ -492,22 +498,25 @@ def explain(url: str, company_hint: str) -> dict[str, list[dict[str, Any]]]:
             "SELECT * FROM spend WHERE company_id = :c ORDER BY created_at DESC, id DESC LIMIT 50"
         )
         ids = [
-            str(i) for i in conn.execute(text(page.replace("*", "id")), {"c": company}).scalars()
+            uuid.UUID(str(i))
+            for i in conn.execute(text(page.replace("*", "id")), {"c": company}).scalars()
         ]
+
+        def as_sent(statement: Any) -> str:
+            bound = statement.params(company_id=uuid.UUID(str(company)), spend_ids=ids)
+            literal = {"literal_binds": True, "render_postcompile": True}
+            return str(bound.compile(dialect=engine.dialect, compile_kwargs=literal))
+
         queries = {
             "GET /spends?limit=50 (finance)": page,
             "GET /spends total (capped)": "SELECT count(*) FROM (SELECT 1 FROM spend WHERE company_id = :c LIMIT 10001) AS capped",
-            "the page's approval steps": "SELECT * FROM approval_step WHERE company_id = :c AND spend_id IN :ids ORDER BY spend_id, step",
-            "the page's receipts": "SELECT * FROM receipt WHERE company_id = :c AND spend_id IN :ids",
+            "the page's approval steps": as_sent(_STEPS_OF),
+            "the page's receipts": as_sent(_RECEIPTS_OF),
             "spend-summary by category": "SELECT group_id, currency, sum(spend_count), sum(total) FROM spend_total WHERE company_id = :c AND dimension = 'category' GROUP BY group_id, currency HAVING sum(spend_count) > 0",
         }
         for name, sql in queries.items():
-            statement = text("EXPLAIN " + sql)
-            params: dict[str, Any] = {"c": company}
-            if ":ids" in sql:
-                statement = statement.bindparams(bindparam("ids", expanding=True))
-                params["ids"] = ids
-            rows = conn.execute(statement, params).mappings().all()
+            params = {"c": company} if ":c" in sql else {}
+            rows = conn.execute(text("EXPLAIN " + sql), params).mappings().all()
             plans[name] = [{k: v for k, v in row.items() if v is not None} for row in rows]
     engine.dispose()
     return plans

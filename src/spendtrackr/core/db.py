@@ -133,6 +133,22 @@ def id_param(name: str, *, expanding: bool = False) -> BindParameter[Any]:
     return bindparam(name, type_=Uuid(), expanding=expanding)
 
 
+S = TypeVar("S", bound=Select[Any])
+
+
+def force_index(stmt: S, table: Any, index: str) -> S:
+    """`stmt` reading `table` through `index` on MySQL and MariaDB (other databases plan as
+    they will). For the `IN` lists of a page's ids: each value is an index dive into every
+    candidate index, and the optimizer's pick between them flips with the statistics, to a
+    range on `spend_id` plus a sort, or to every row of the company's prefix (all of a 1M
+    tenant's 150,000 approval steps, filtered one by one). The composite index answers the
+    list in order with fewer dives."""
+    hint = f"FORCE INDEX ({index})"
+    return stmt.with_hint(table, hint, dialect_name="mysql").with_hint(
+        table, hint, dialect_name="mariadb"
+    )
+
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.approvals.models import ApprovalStep, StepStatus
 from spendtrackr.apps.approvals.schemas import ApprovalRead
-from spendtrackr.core.db import get_in_company_or_404, id_param, utcnow
+from spendtrackr.core.db import force_index, get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import Conflict
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -74,13 +74,15 @@ def create_steps(
 _READ_FIELDS = tuple(ApprovalRead.model_fields)
 _READ_COLUMNS = [getattr(ApprovalStep, name) for name in _READ_FIELDS]
 # Built once (as the other statements on every request's path): see core/db.py.
-_STEPS_OF = (
+_STEPS_OF = force_index(
     select(*_READ_COLUMNS)
     .where(
         ApprovalStep.company_id == id_param("company_id"),
         ApprovalStep.spend_id.in_(id_param("spend_ids", expanding=True)),
     )
-    .order_by(ApprovalStep.spend_id, ApprovalStep.step)
+    .order_by(ApprovalStep.spend_id, ApprovalStep.step),
+    ApprovalStep,
+    "ix_approval_step_company_spend",
 )
 
 

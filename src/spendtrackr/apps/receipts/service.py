@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.receipts.models import OcrStatus, Receipt
 from spendtrackr.apps.receipts.schemas import ExtractedReceipt, ReceiptRead
-from spendtrackr.core.db import get_in_company_or_404, id_param, utcnow
+from spendtrackr.core.db import force_index, get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import PayloadTooLarge, UnsupportedMediaType
 from spendtrackr.core.storage import Storage
 
@@ -202,13 +202,15 @@ def get_receipt_or_404(
 _READ_FIELDS = tuple(ReceiptRead.model_fields)
 _READ_COLUMNS = [getattr(Receipt, name) for name in _READ_FIELDS]
 # Built once (as the other statements on every request's path): see core/db.py.
-_RECEIPTS_OF = (
+_RECEIPTS_OF = force_index(
     select(*_READ_COLUMNS)
     .where(
         Receipt.company_id == id_param("company_id"),
         Receipt.spend_id.in_(id_param("spend_ids", expanding=True)),
     )
-    .order_by(Receipt.created_at)
+    .order_by(Receipt.created_at),
+    Receipt,
+    "ix_receipt_company_spend",
 )
 
 
