@@ -1,5 +1,5 @@
 """The engine's pool: a connection handed back with a transaction open is rolled back; one
-handed back after a commit costs no ROLLBACK round trip (MariaDB/MySQL only)."""
+handed back after a commit costs no ROLLBACK round trip (MariaDB/MySQL only). Index hints."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, select
 
-from spendtrackr.core.db import build_engine
+from spendtrackr.apps.receipts.models import Receipt
+from spendtrackr.core.db import build_engine, force_index
 from tests.conftest import make_settings
 
 
@@ -69,3 +70,18 @@ def test_a_committed_connection_returns_without_a_rollback(engine: Engine) -> No
     raw.commit()
     assert _return_to_pool(raw) == []
     assert _count(engine) == 1
+
+
+def test_force_index_names_a_declared_index_on_mysql_and_mariadb_only() -> None:
+    """The hint is rendered for MySQL and MariaDB, left out elsewhere, and an index the model
+    does not declare fails when the statement is built."""
+    stmt = force_index(select(Receipt.id), Receipt, "ix_receipt_company_spend")
+    for url, hinted in (
+        ("mysql+pymysql://u@localhost/d", True),
+        ("mariadb+pymysql://u@localhost/d", True),
+        ("sqlite://", False),
+    ):
+        sql = str(stmt.compile(dialect=create_engine(url).dialect))
+        assert ("FROM receipt FORCE INDEX (ix_receipt_company_spend)" in sql) is hinted, sql
+    with pytest.raises(ValueError, match="declares no index ix_receipt_nope"):
+        force_index(select(Receipt.id), Receipt, "ix_receipt_nope")
