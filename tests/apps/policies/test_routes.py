@@ -341,3 +341,68 @@ def test_rules_name_only_the_companys_own_ids(client: TestClient) -> None:
     assert client.get("/policies", headers=admin.headers).json()["total"] == 1
     renamed = client.patch(policy, json={"name": "Renamed"}, headers=admin.headers)
     assert renamed.status_code == 200
+
+
+def test_a_category_vendor_or_team_a_policy_names_cannot_be_deleted(client: TestClient) -> None:
+    """409 `in_use` naming the policies (active or not, the name nested anywhere in a
+    condition); once the rules no longer name it, it can be deleted."""
+    admin = signup(client)
+    category, vendor, team = (
+        create_category(client, admin),
+        create_vendor(client, admin),
+        create_team(client, admin),
+    )
+    flag = {"type": "flag", "flag": "watch"}
+    first = create_policy(
+        client,
+        admin,
+        [{"condition": {"category_in": [category["id"]]}, "action": flag}],
+        name="Meals",
+    )
+    second = create_policy(
+        client,
+        admin,
+        [
+            {"condition": {}, "action": flag},
+            {
+                "condition": {"any": [{"amount_gt": 1}, {"not": {"vendor_in": [vendor["id"]]}}]},
+                "action": flag,
+            },
+            {"condition": {"not": {"any": [{"team_in": [team["id"]]}]}}, "action": flag},
+        ],
+        name="Nested",
+    )
+    assert (
+        client.patch(
+            f"/policies/{second['id']}", json={"is_active": False}, headers=admin.headers
+        ).status_code
+        == 200
+    )
+    for path, names in (
+        (f"/categories/{category['id']}", '"Meals"'),
+        (f"/vendors/{vendor['id']}", '"Nested"'),
+        (f"/teams/{team['id']}", '"Nested"'),
+    ):
+        refused = client.delete(path, headers=admin.headers)
+        assert refused.status_code == 409, path
+        assert refused.json()["code"] == "in_use"
+        assert names in refused.json()["detail"]
+        assert client.get(path, headers=admin.headers).status_code == 200
+    unrelated = create_category(client, admin)
+    assert client.delete(f"/categories/{unrelated['id']}", headers=admin.headers).status_code == 200
+    assert client.delete(f"/policies/{first['id']}", headers=admin.headers).status_code == 200
+    assert (
+        client.patch(
+            f"/policies/{second['id']}",
+            json={"rules": [{"condition": {}, "action": flag}]},
+            headers=admin.headers,
+        ).status_code
+        == 200
+    )
+    for path in (
+        f"/categories/{category['id']}",
+        f"/vendors/{vendor['id']}",
+        f"/teams/{team['id']}",
+    ):
+        assert client.delete(path, headers=admin.headers).status_code == 200, path
+        assert client.get(path, headers=admin.headers).status_code == 404

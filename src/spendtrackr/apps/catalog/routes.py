@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from spendtrackr.apps.catalog import service
+from spendtrackr.apps.catalog import flows, service
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.catalog.schemas import (
     CategoryCreate,
@@ -70,10 +70,8 @@ def update_vendor(
 
 @vendors.delete("/{vendor_id}", response_model=Message, responses=errors(404, 409))
 def delete_vendor(vendor_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> Message:
-    """409 `in_use` while spends or cards refer to it."""
-    service.delete_item(
-        session, Vendor, company_id=actor.company_id, actor_id=actor.id, item_id=vendor_id
-    )
+    """409 `in_use` while spends or cards refer to it, or a policy's rules name it."""
+    flows.delete_item(session, Vendor, actor=actor, item_id=vendor_id)
     return Message(message="Deleted successfully")
 
 
@@ -116,8 +114,6 @@ def update_category(
 
 @categories.delete("/{category_id}", response_model=Message, responses=errors(404, 409))
 def delete_category(category_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> Message:
-    """409 `in_use` while spends or cards refer to it."""
-    service.delete_item(
-        session, Category, company_id=actor.company_id, actor_id=actor.id, item_id=category_id
-    )
+    """409 `in_use` while spends or cards refer to it, or a policy's rules name it."""
+    flows.delete_item(session, Category, actor=actor, item_id=category_id)
     return Message(message="Deleted successfully")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import BindParameter, Select, select
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from spendtrackr.apps.policies import engine
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.policies.rules import Rule
 from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
+from spendtrackr.core.errors import Conflict
 from spendtrackr.core.lru import LruCache
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -104,6 +105,39 @@ def delete_policy(
         entity_id=policy_id,
         metadata={"name": policy.name, "rules": policy.rules},
     )
+
+
+Named = Literal["category", "vendor", "team"]
+_LIST_KEYS: dict[Named, str] = {"category": "category_in", "vendor": "vendor_in", "team": "team_in"}
+
+
+def ensure_not_named(
+    session: Session, *, company_id: uuid.UUID, kind: Named, item_id: uuid.UUID
+) -> None:
+    """409 `in_use` while a policy of the company, active or not, names this category, vendor
+    or team in its conditions: deleting it would leave the rule naming nothing (rules are
+    checked against the company's ids when written). A company has tens of policies: their
+    rules are read and walked."""
+    key, wanted = _LIST_KEYS[kind], str(item_id)
+
+    def names_it(condition: dict[str, Any]) -> bool:
+        if wanted in condition.get(key, ()):
+            return True
+        children = [*condition.get("any", ()), *([condition["not"]] if "not" in condition else [])]
+        return any(names_it(child) for child in children)
+
+    rows = session.execute(select(Policy.name, Policy.rules).where(Policy.company_id == company_id))
+    naming = sorted(
+        name for name, rules in rows if any(names_it(r.get("condition", {})) for r in rules)
+    )
+    if naming:
+        shown = ", ".join(f'"{name}"' for name in naming[:5])
+        more = f" and {len(naming) - 5} more" if len(naming) > 5 else ""
+        raise Conflict(
+            f"This {kind} is named by the rules of the "
+            f"polic{'y' if len(naming) == 1 else 'ies'} {shown}{more}: take it out of them first",
+            code="in_use",
+        )
 
 
 # Compiled rule sets by (policy id, updated_at) of a company's active policies: a spend pays one

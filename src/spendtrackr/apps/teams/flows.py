@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy.orm import Session
 
+from spendtrackr.apps.policies import service as policies_service
 from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.teams.models import Team
 from spendtrackr.apps.teams.schemas import TeamMemberRead, TeamRead
@@ -70,6 +71,9 @@ def update_team(
 
 def delete_team(session: Session, *, actor: User, team_id: uuid.UUID) -> None:
     team = teams_service.get_team_or_404(session, company_id=actor.company_id, team_id=team_id)
+    policies_service.ensure_not_named(
+        session, company_id=actor.company_id, kind="team", item_id=team.id
+    )
     users_service.remove_all_members(session, company_id=actor.company_id, team_id=team.id)
     session.flush()
     teams_service.delete_team(session, company_id=actor.company_id, actor_id=actor.id, team=team)
