@@ -4,7 +4,6 @@ vendors, teams and users), and the dry run, for someone of the company."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,7 +12,7 @@ from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.policies import engine, service
 from spendtrackr.apps.policies.models import Policy
-from spendtrackr.apps.policies.rules import Condition, RequireApprovalAction, Rule
+from spendtrackr.apps.policies.rules import RequireApprovalAction, Rule
 from spendtrackr.apps.policies.schemas import EvaluateRequest
 from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
@@ -50,12 +49,6 @@ def update_policy(
     )
 
 
-def _conditions(condition: Condition) -> Iterator[Condition]:
-    yield condition
-    for child in [*(condition.any or []), *([condition.not_] if condition.not_ else [])]:
-        yield from _conditions(child)
-
-
 def check_references(session: Session, company_id: uuid.UUID, rules: list[Rule]) -> None:
     """Every category, vendor and team a rule's condition names, and the user an approval step
     names, must be the company's own (the user active), else 422 naming the first rule that
@@ -64,7 +57,7 @@ def check_references(session: Session, company_id: uuid.UUID, rules: list[Rule])
     named: dict[str, dict[uuid.UUID, int]] = {"category": {}, "vendor": {}, "team": {}}
     approvers: dict[uuid.UUID, int] = {}
     for index, rule in enumerate(rules):
-        for condition in _conditions(rule.condition):
+        for condition in rule.condition.walk():
             for kind, ids in (
                 ("category", condition.category_in),
                 ("vendor", condition.vendor_in),

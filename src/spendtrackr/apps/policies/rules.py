@@ -8,6 +8,7 @@ them. Nesting depth and list sizes are bounded so that a hostile policy costs li
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -58,9 +59,17 @@ class Condition(BaseModel):
             raise ValueError(f"conditions may nest at most {MAX_DEPTH} levels deep")
         return self
 
+    def children(self) -> list[Condition]:
+        return [*(self.any or []), *([self.not_] if self.not_ else [])]
+
     def depth(self) -> int:
-        children = [*(self.any or []), *([self.not_] if self.not_ else [])]
-        return 1 + max((c.depth() for c in children), default=0)
+        return 1 + max((c.depth() for c in self.children()), default=0)
+
+    def walk(self) -> Iterator[Condition]:
+        """This condition and every one nested in it."""
+        yield self
+        for child in self.children():
+            yield from child.walk()
 
 
 class BlockAction(BaseModel):

@@ -108,7 +108,6 @@ def delete_policy(
 
 
 Named = Literal["category", "vendor", "team"]
-_LIST_KEYS: dict[Named, str] = {"category": "category_in", "vendor": "vendor_in", "team": "team_in"}
 
 
 def ensure_not_named(
@@ -118,17 +117,16 @@ def ensure_not_named(
     or team in its conditions: deleting it would leave the rule naming nothing (rules are
     checked against the company's ids when written). A company has tens of policies: their
     rules are read and walked."""
-    key, wanted = _LIST_KEYS[kind], str(item_id)
-
-    def names_it(condition: dict[str, Any]) -> bool:
-        if wanted in condition.get(key, ()):
-            return True
-        children = [*condition.get("any", ()), *([condition["not"]] if "not" in condition else [])]
-        return any(names_it(child) for child in children)
-
+    field = f"{kind}_in"
     rows = session.execute(select(Policy.name, Policy.rules).where(Policy.company_id == company_id))
     naming = sorted(
-        name for name, rules in rows if any(names_it(r.get("condition", {})) for r in rules)
+        name
+        for name, rules in rows
+        if any(
+            item_id in (getattr(condition, field) or ())
+            for rule in rules
+            for condition in Rule.model_validate(rule).condition.walk()
+        )
     )
     if naming:
         shown = ", ".join(f'"{name}"' for name in naming[:5])

@@ -12,23 +12,7 @@ from spendtrackr.apps.teams.models import Team
 from spendtrackr.apps.teams.schemas import TeamMemberRead, TeamRead
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
-from spendtrackr.core.errors import NotFound, ValidationFailed
 from spendtrackr.core.pagination import Page, PageParams
-
-
-def _check_manager(session: Session, company_id: uuid.UUID, manager_id: uuid.UUID | None) -> None:
-    if manager_id is None:
-        return
-    try:
-        manager = users_service.get_user_or_404(session, company_id=company_id, user_id=manager_id)
-    except NotFound:
-        raise ValidationFailed(
-            "manager_id is not a user of this company", code="invalid_manager"
-        ) from None
-    if not manager.is_active:
-        raise ValidationFailed(
-            "manager_id is a deactivated user: pick an active one", code="invalid_manager"
-        )
 
 
 def _read(session: Session, team: Team) -> TeamRead:
@@ -50,7 +34,9 @@ def get_team(session: Session, *, actor: User, team_id: uuid.UUID) -> TeamRead:
 def create_team(
     session: Session, *, actor: User, name: str, manager_id: uuid.UUID | None
 ) -> TeamRead:
-    _check_manager(session, actor.company_id, manager_id)
+    users_service.check_manager(
+        session, company_id=actor.company_id, manager_id=manager_id, user_id=None
+    )
     team = teams_service.create_team(
         session, company_id=actor.company_id, actor_id=actor.id, name=name, manager_id=manager_id
     )
@@ -62,7 +48,9 @@ def update_team(
 ) -> TeamRead:
     manager_id = changes.get("manager_id")
     assert manager_id is None or isinstance(manager_id, uuid.UUID)
-    _check_manager(session, actor.company_id, manager_id)
+    users_service.check_manager(
+        session, company_id=actor.company_id, manager_id=manager_id, user_id=None
+    )
     team = teams_service.update_team(
         session, company_id=actor.company_id, actor_id=actor.id, team_id=team_id, changes=changes
     )

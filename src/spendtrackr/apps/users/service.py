@@ -42,13 +42,15 @@ def get_by_email(session: Session, email: str) -> User | None:
     return session.scalars(select(User).where(User.email == normalize_email(email))).one_or_none()
 
 
-def _check_manager(
+def check_manager(
     session: Session,
     *,
     company_id: uuid.UUID,
     manager_id: uuid.UUID | None,
     user_id: uuid.UUID | None,
 ) -> None:
+    """`manager_id` may manage `user_id` (or a team, with no user): an active user of the
+    company, not the user, and not below the user in the chain of managers; else 422."""
     if manager_id is None:
         return
     if manager_id == user_id:
@@ -90,7 +92,7 @@ def create_user(
     password_hash: str | None,
     manager_id: uuid.UUID | None = None,
 ) -> User:
-    _check_manager(session, company_id=company_id, manager_id=manager_id, user_id=None)
+    check_manager(session, company_id=company_id, manager_id=manager_id, user_id=None)
     user = User(
         id=uuid.uuid4(),
         company_id=company_id,
@@ -220,7 +222,7 @@ def update_user(
     if "manager_id" in changes:
         manager_id = changes["manager_id"]
         assert manager_id is None or isinstance(manager_id, uuid.UUID)
-        _check_manager(session, company_id=company_id, manager_id=manager_id, user_id=user.id)
+        check_manager(session, company_id=company_id, manager_id=manager_id, user_id=user.id)
     demoting = "role" in changes and changes["role"] != Role.admin and user.role == Role.admin
     deactivating = changes.get("is_active") is False and user.is_active
     if demoting or deactivating:
