@@ -289,3 +289,23 @@ def test_cross_tenant_card_ids_are_404(
         == 404
     )
     assert client.get(f"/cards/{card['id']}", headers=admin.headers).json()["status"] == "active"
+
+
+def test_no_card_is_issued_to_a_deactivated_user(client: TestClient) -> None:
+    """Every purchase on it would decline (`cardholder_inactive`): 422, and no card."""
+    admin = signup(client)
+    leaver = create_user(client, admin)
+    assert client.delete(f"/admin/users/{leaver.id}", headers=admin.headers).status_code == 200
+    response = client.post(
+        "/cards",
+        json={
+            "user_id": leaver.id,
+            "currency": "USD",
+            "spending_limits": [{"amount": "100", "interval": "monthly"}],
+        },
+        headers=admin.headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_user"
+    assert "deactivated" in response.json()["detail"]
+    assert client.get("/cards", headers=admin.headers).json()["total"] == 0

@@ -103,13 +103,19 @@ def issue(
     session: Session, *, actor: User, fields: dict[str, Any], key: bytes, now: datetime
 ) -> CardIssued:
     try:
-        users_service.get_user_or_404(
+        holder = users_service.get_user_or_404(
             session, company_id=actor.company_id, user_id=fields["user_id"]
         )
     except NotFound:
         raise ValidationFailed(
             "user_id is not a user of this company", code="invalid_user"
         ) from None
+    if not holder.is_active:
+        # Every authorization on it would decline (`cardholder_inactive`).
+        raise ValidationFailed(
+            "user_id is a deactivated user: a card for them could not be used",
+            code="invalid_user",
+        )
     controls = _controls(session, actor.company_id, fields, fields["currency"])
     for key_name in ("allowed_categories", "blocked_categories"):
         controls[key_name] = controls.get(key_name) or []
