@@ -27,9 +27,11 @@ class Settings(BaseSettings):
     # use the database at once (the others wait for a slot, in order), and the DB pool has as
     # many connections, so no thread ever waits for a connection (core/db.py, get_session).
     # A process runs Python on one core at a time: a few more requests than it takes to cover
-    # their waits on the database keep that core busy; more only take turns at the GIL (8
-    # against 40: the same work at up to a third more requests/s, and half the p99; README).
-    threadpool_size: int = Field(default=8, ge=1, le=1000)
+    # their waits on a nearby database keep that core busy; more only take turns at the GIL,
+    # and a request holding a row lock (its company's audit chain head, which every write takes
+    # before it commits) waits for the GIL between its statements while the others queue on
+    # the lock (3 against 8: a fifth to two fifths more writes a second; README design notes).
+    threadpool_size: int = Field(default=3, ge=1, le=1000)
     # How long a request waits for a slot before it is answered 503 `overloaded`.
     request_queue_timeout_seconds: float = Field(default=10.0, gt=0)
     db_pool_overflow: int = Field(default=10, ge=0)
