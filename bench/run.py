@@ -25,10 +25,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
+import pymysql  # type: ignore[import-untyped]
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from bench import ceiling
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "lua"
@@ -799,6 +802,20 @@ def main() -> int:
         run.extra["audit_chain_after_load"] = _audit_check(base, tenant.finance_token)
         run.extra["idempotency_race"] = _idempotency_race(base, url, tenant)
         run.extra["policy_engine_evals_per_s"] = round(engine_microbench())
+        if db_pid and run.rounds:
+            try:
+                run.extra["ceiling"] = ceilings(
+                    opts.database,
+                    url,
+                    base,
+                    f"http://127.0.0.1:{opts.port + 1}",
+                    tenant,
+                    run,
+                    db_pid,
+                )
+            except (pymysql.Error, httpx.HTTPError, OSError) as error:  # reported; the rest kept
+                console.print(f"[red]ceiling not measured: {error!r}[/red]")
+                run.extra["ceiling_error"] = repr(error)
     finally:
         for server in reversed(servers):
             server.stop()
@@ -883,6 +900,79 @@ def _audit_check(base: str, finance_token: str) -> dict[str, Any]:
     )
     response.raise_for_status()
     return dict(response.json())
+
+
+def ceilings(
+    server_url: str, url: str, base: str, floor_base: str, tenant: Tenant, run: Run, db_pid: str
+) -> dict[str, Any]:
+    """The best ratio to the floor that each scenario's statements leave possible (see
+    bench/ceiling.py), beside the ratio measured in the last round."""
+    client = httpx.Client(base_url=base, timeout=60)
+    employee = {"Authorization": f"Bearer {tenant.employee_token}"}
+    finance = {"Authorization": f"Bearer {tenant.finance_token}"}
+
+    def page() -> None:
+        client.get("/spends?limit=50", headers=finance).raise_for_status()
+
+    def floor() -> None:
+        httpx.post(
+            f"{floor_base}/floor", json={"note": "bench"}, headers=employee
+        ).raise_for_status()
+
+    def declined() -> None:  # the hot card is at its limit after the load
+        client.post(
+            "/card-network/authorizations",
+            json={
+                "card_id": tenant.hot_card,
+                "amount": "0.05",
+                "currency": "USD",
+                "merchant_name": "Bench Cafe",
+                "authorization_id": f"ceiling-{uuid.uuid4().hex}",
+            },
+            headers={"x-webhook-secret": tenant.secret},
+        ).raise_for_status()
+
+    def submit() -> None:
+        client.post(
+            "/spends",
+            json={
+                "amount": "123.45",
+                "currency": "USD",
+                "spend_date": "2026-11-12",
+                "description": "Bench purchase",
+                "category_id": tenant.category_ids[0],
+            },
+            headers={**employee, "Idempotency-Key": f"ceiling-{uuid.uuid4().hex}"},
+        ).raise_for_status()
+
+    requests = {
+        "GET /spends?limit=50 (100k)": page,  # first: the page must not hold the new spend
+        "floor": floor,
+        "card auth, one card (16 conns)": declined,
+        "POST /spends (20 rules)": submit,
+    }
+    for send in requests.values():  # once before capturing, so that the caches are warm
+        send()
+    page_ids = [s["id"] for s in client.get("/spends?limit=50", headers=finance).json()["items"]]
+    replays = ceiling.measure(
+        server_url,
+        make_url(url).database or "",
+        page_ids,
+        requests,
+        lambda: cpu_seconds(db_pid),
+    )
+    client.close()
+    measured = {r.name: r for r in run.rounds[-1]}
+    floor_result = measured["floor"]
+    floor_cpu = (floor_result.app_cpu_ms or 0.0) + (floor_result.db_cpu_ms or 0.0)
+    out: dict[str, Any] = {"floor_cpu_ms": round(floor_cpu, 2)}
+    for name, replayed in replays.items():
+        out[name] = {
+            **ceiling.as_dict(replayed),
+            "ceiling_x_floor": round(ceiling.ceiling(floor_cpu, replays["floor"], replayed), 3),
+            "measured_x_floor": measured[name].ratio_to_floor if name in measured else None,
+        }
+    return out
 
 
 def _idempotency_race(base: str, url: str, tenant: Tenant, n: int = 16) -> dict[str, Any]:
@@ -983,7 +1073,32 @@ def report(run: Run, name: str = "latest") -> None:
         for r in last
     ]
     lines += ["", f"Worker RSS (MB, max per server) after each round: {run.rss_mb}", ""]
-    lines += [f"- {k}: {v}" for k, v in run.extra.items() if not k.startswith("explain")]
+    lines += [
+        f"- {k}: {v}"
+        for k, v in run.extra.items()
+        if not k.startswith("explain") and k != "ceiling"
+    ]
+    if "ceiling" in run.extra:
+        found = run.extra["ceiling"]
+        lines += [
+            "",
+            "## Ceiling",
+            "",
+            "The best ratio to the floor that each scenario's statements leave possible: the "
+            "statements of one request replayed as literal SQL through bare PyMySQL (see "
+            f"`bench/ceiling.py`), against the floor's {found['floor_cpu_ms']} ms of CPU a "
+            "request in the last round.",
+            "",
+            "| scenario | statements | replay CPU ms (client + MariaDB) | ceiling x floor "
+            "| measured x floor |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {name} | {c['statements']} | {c['client_cpu_ms']} + {c['db_cpu_ms']} "
+            f"| {c['ceiling_x_floor']} | {c['measured_x_floor']} |"
+            for name, c in found.items()
+            if name != "floor_cpu_ms"
+        ]
     for key in ("explain_100k", "explain_1m"):
         if key in run.extra:
             lines += ["", f"## EXPLAIN ({key.split('_')[1]})", ""]
