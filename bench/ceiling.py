@@ -42,8 +42,8 @@ class Replay:
     statements: int
     client_cpu_ms: float
     db_cpu_ms: float
-    # The statements' first words ("INSERT INTO spend", "SELECT ... FROM user"), to read what
-    # a scenario sends.
+    # What each statement does to which table ("INSERT spend", "SELECT FROM user"), to read
+    # what a scenario sends.
     heads: list[str]
 
     @property
@@ -80,8 +80,8 @@ def capture(server_url: str, send: Callable[[], None]) -> list[bytes]:
                 cur.execute(f"SET GLOBAL general_log = {int(was_on)}")
                 cur.execute("SET GLOBAL log_output = %s", (log_output,))
             cur.execute(
-                "SELECT thread_id, CAST(argument AS BINARY) FROM mysql.general_log WHERE command_type = 'Query' "
-                "ORDER BY event_time"
+                "SELECT thread_id, CAST(argument AS BINARY) FROM mysql.general_log "
+                "WHERE command_type = 'Query' ORDER BY event_time"
             )
             rows = cur.fetchall()
             cur.execute("TRUNCATE mysql.general_log")

@@ -907,7 +907,19 @@ def ceilings(
 ) -> dict[str, Any]:
     """The best ratio to the floor that each scenario's statements leave possible (see
     bench/ceiling.py), beside the ratio measured in the last round."""
-    client = httpx.Client(base_url=base, timeout=60)
+    with httpx.Client(base_url=base, timeout=60) as client:
+        return _ceilings(server_url, url, client, floor_base, tenant, run, db_pid)
+
+
+def _ceilings(
+    server_url: str,
+    url: str,
+    client: httpx.Client,
+    floor_base: str,
+    tenant: Tenant,
+    run: Run,
+    db_pid: str,
+) -> dict[str, Any]:
     employee = {"Authorization": f"Bearer {tenant.employee_token}"}
     finance = {"Authorization": f"Bearer {tenant.finance_token}"}
 
@@ -919,7 +931,7 @@ def ceilings(
             f"{floor_base}/floor", json={"note": "bench"}, headers=employee
         ).raise_for_status()
 
-    def declined() -> None:  # the hot card is at its limit after the load
+    def declined() -> None:  # a decline once the run has taken the hot card to its limit
         client.post(
             "/card-network/authorizations",
             json={
@@ -961,7 +973,6 @@ def ceilings(
         requests,
         lambda: cpu_seconds(db_pid),
     )
-    client.close()
     measured = {r.name: r for r in run.rounds[-1]}
     floor_result = measured["floor"]
     floor_cpu = (floor_result.app_cpu_ms or 0.0) + (floor_result.db_cpu_ms or 0.0)
