@@ -51,6 +51,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "argon2_time_cost": 1,
         "rate_limit_login_ip": "100000/minute",
         "rate_limit_login_email": "100000/minute",
+        "rate_limit_login_email_ip": "100000/minute",
         "rate_limit_signup_ip": "100000/minute",
         "rate_limit_api_user": "100000/minute",
         "threadpool_size": 16,

@@ -24,7 +24,7 @@ from spendtrackr.apps.auth.schemas import SignupRequest
 from spendtrackr.apps.receipts import flows as receipt_flows
 from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.users import service as users_service
-from spendtrackr.core import serving
+from spendtrackr.core import metrics, serving
 from spendtrackr.core.config import get_settings
 from spendtrackr.core.db import build_engine, build_session_factory, session_scope
 from spendtrackr.core.logging import configure_logging
@@ -68,6 +68,8 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     settings = get_settings()
     configure_logging(settings.log_level, json_logs=settings.log_json)  # the supervisor's own
+    if settings.metrics_port is not None:
+        metrics.serve_separately(settings.metrics_host, settings.metrics_port)
     options: dict[str, Any] = {
         "factory": True,
         "log_config": None,
@@ -123,7 +125,7 @@ def create_superuser(
     engine = build_engine(settings)
     try:
         with session_scope(build_session_factory(engine)) as session:
-            if users_service.get_by_email(session, body.email) is not None:
+            if users_service.accounts_for_email(session, body.email):
                 typer.echo(f"{body.email} already exists; nothing changed")
                 return
             company_row, user = flows.create_company_with_admin(

@@ -139,7 +139,8 @@ def _progress(console: Console) -> Progress:
 
 
 def _existing(session: Session, admin_email: str) -> User | None:
-    return users_service.get_by_email(session, admin_email)
+    accounts = users_service.accounts_for_email(session, admin_email)
+    return accounts[0] if accounts else None
 
 
 def _people(

@@ -33,7 +33,7 @@ from spendtrackr.core.cache import build_cache
 from spendtrackr.core.config import Settings, get_settings
 from spendtrackr.core.db import build_engine, build_session_factory, size_thread_pool, utcnow
 from spendtrackr.core.logging import configure_logging
-from spendtrackr.core.middleware import RequestContextMiddleware
+from spendtrackr.core.middleware import RequestContextMiddleware, UploadRoutes
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.ratelimit import RateLimiter
 from spendtrackr.core.security import Passwords, Tokens
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes + 64 * 1024,
+        accepts_upload=UploadRoutes(lambda: app.routes),
     )
 
     app.include_router(ops.router)

@@ -1,16 +1,19 @@
-"""Liveness, readiness and metrics: public, unauthenticated, cheap."""
+"""Liveness and readiness (public, cheap); metrics (behind a token, or on a port of their own)."""
 
 from __future__ import annotations
 
+import hmac
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from spendtrackr.core import metrics
+from spendtrackr.core.config import Settings
+from spendtrackr.core.errors import NotFound, Unauthorized
 from spendtrackr.core.routing import JSONRoute
 
 router = APIRouter(route_class=JSONRoute, tags=["ops"])
@@ -49,8 +52,17 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", response_class=Response)
-def prometheus_metrics() -> Response:
-    """Prometheus text format."""
+@router.get("/metrics", response_class=Response, responses={401: {}, 404: {}})
+def prometheus_metrics(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Response:
+    """Prometheus text format, for a scraper holding `METRICS_TOKEN` (as a bearer token). Not
+    served here when metrics have a port of their own (`METRICS_PORT`) or no token is set."""
+    settings: Settings = request.app.state.settings
+    if settings.metrics_port is not None or settings.metrics_token is None:
+        raise NotFound("Not found")
+    expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
+    if not hmac.compare_digest((authorization or "").encode(), expected):
+        raise Unauthorized("A metrics token is required", code="not_authenticated")
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

@@ -60,9 +60,20 @@ class Settings(BaseSettings):
     # Rate limits in the `limits` notation ("10/minute", "5 per 10 seconds"); empty disables one.
     rate_limit_enabled: bool = True
     rate_limit_login_ip: str = "20/minute"
-    rate_limit_login_email: str = "10/minute"
+    # Failed logins for one email from one address: beyond, that address waits.
+    rate_limit_login_email_ip: str = "10/minute"
+    # Failed logins for one email from all addresses: beyond, only a device that logged in to
+    # it before (its `spendtrackr_device` cookie) may try, so nobody can lock a known email out.
+    rate_limit_login_email: str = "100/hour"
     rate_limit_signup_ip: str = "10/hour"
     rate_limit_api_user: str = "1200/minute"
+
+    # /metrics: on the API's port only behind `Authorization: Bearer <METRICS_TOKEN>`, or on a
+    # port of its own (METRICS_PORT, bound to METRICS_HOST) and not on the API's at all. With
+    # neither, it is not served.
+    metrics_token: SecretStr | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -111,6 +122,12 @@ class Settings(BaseSettings):
             return self.card_number_key.get_secret_value().encode()
         secret = self.jwt_secret.get_secret_value().encode()
         return hmac.new(secret, b"spendtrackr card number hash", hashlib.sha256).digest()
+
+    @property
+    def device_key(self) -> bytes:
+        """Signs the known-device cookies that let a user past a lockout of their email."""
+        secret = self.jwt_secret.get_secret_value().encode()
+        return hmac.new(secret, b"spendtrackr known device", hashlib.sha256).digest()
 
     @property
     def is_sqlite(self) -> bool:

@@ -16,9 +16,11 @@ class AppError(Exception):
         code: str | None = None,
         headers: dict[str, str] | None = None,
         keep_writes: bool | None = None,
+        extra: dict[str, object] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.extra = extra or {}  # more fields of the error body, beside detail and code
         if code is not None:
             self.code = code
         self.headers = headers

@@ -33,14 +33,20 @@ _CODES = {
 
 
 def _error(
-    status: int, detail: str, code: str, headers: Mapping[str, str] | None = None
+    status: int,
+    detail: str,
+    code: str,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> JSONResponse:
-    return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
+    return JSONResponse(
+        {"detail": detail, "code": code, **(extra or {})}, status_code=status, headers=headers
+    )
 
 
 def app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return _error(exc.status_code, exc.detail, exc.code, exc.headers)
+    return _error(exc.status_code, exc.detail, exc.code, exc.headers, exc.extra)
 
 
 def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:

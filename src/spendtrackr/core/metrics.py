@@ -10,11 +10,13 @@ import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "route", "status"])
@@ -32,9 +34,19 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
     LATENCY.labels(*labels).observe(seconds)
 
 
-def render() -> tuple[bytes, str]:
+def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def serve_separately(host: str, port: int) -> None:
+    """/metrics on a port of its own (METRICS_PORT), in a thread of the serving process, which
+    adds up the workers' samples: the API's port never answers it."""
+    start_http_server(port, addr=host, registry=_registry())

@@ -9,8 +9,12 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterable
 
+from fastapi import params
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spendtrackr.core import metrics
@@ -42,11 +46,39 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, detail=f"Request body larger than {limit} bytes")
 
 
+class UploadRoutes:
+    """Which requests may carry a file upload: those to a route that declares a `File`
+    parameter. The body limit follows the route, never the client's `Content-Type`, so a large
+    multipart body to a JSON route is refused at the JSON limit before it is read."""
+
+    def __init__(self, routes: Callable[[], Iterable[BaseRoute]]) -> None:
+        self._routes = routes
+        self._matchers: list[tuple[re.Pattern[str], frozenset[str]]] | None = None
+
+    def __call__(self, method: str, path: str) -> bool:
+        if self._matchers is None:  # the routes are all added once the first request arrives
+            self._matchers = [
+                (route.path_regex, frozenset(route.methods or ()))
+                for route in self._routes()
+                if isinstance(route, APIRoute)
+                and any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
+            ]
+        return any(method in methods and rx.match(path) for rx, methods in self._matchers)
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_upload_bytes: int,
+        accepts_upload: Callable[[str, str], bool],
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
+        self.accepts_upload = accepts_upload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,13 +89,14 @@ class RequestContextMiddleware:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _INCOMING_ID.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        content_type = headers.get(b"content-type", b"")
-        limit = (
-            self.max_upload_bytes if content_type.startswith(b"multipart/") else self.max_body_bytes
-        )
         status = 500
         response_started = False
         path: str = scope["path"]
+        limit = (
+            self.max_upload_bytes
+            if self.accepts_upload(scope["method"], path)
+            else self.max_body_bytes
+        )
         extra_headers = [(b"x-request-id", request_id.encode())]
         extra_headers += _SECURITY_HEADERS
         if not path.startswith(_DOC_PATHS):

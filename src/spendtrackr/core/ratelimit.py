@@ -14,10 +14,12 @@ pass it by at most their batches. Smaller limits (login, signup) count every hit
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -77,16 +79,40 @@ class RateLimiter:
         if not self.enabled or not rule:
             return
         item = self._item(rule)
-        try:
+        with self._failing_open():
             if self._hit(item, policy, identifiers):
                 return
-            stats = self._limiter.get_window_stats(item, policy, *identifiers)
+            self._refuse(item, policy, identifiers)
+
+    def ensure_under(self, policy: str, rule: str, *identifiers: str) -> None:
+        """Raise RateLimited when `policy` is already at its limit, without counting a hit (for
+        counters of failures, which `count` adds to once the outcome is known)."""
+        if not self.enabled or not rule:
+            return
+        item = self._item(rule)
+        with self._failing_open():
+            if not self._limiter.test(item, policy, *identifiers):
+                self._refuse(item, policy, identifiers)
+
+    def count(self, policy: str, rule: str, *identifiers: str) -> None:
+        """Add one hit, whatever the count (a failure that already happened)."""
+        if not self.enabled or not rule:
+            return
+        with self._failing_open():
+            self._limiter.hit(self._item(rule), policy, *identifiers)
+
+    @contextlib.contextmanager
+    def _failing_open(self) -> Iterator[None]:
+        try:
+            yield
         except StorageError as exc:
             now = time.monotonic()
             if now - self._last_warning > 10:
                 self._last_warning = now
                 logger.warning("rate limit storage unavailable, failing open: %s", exc)
-            return
+
+    def _refuse(self, item: RateLimitItem, policy: str, identifiers: tuple[str, ...]) -> None:
+        stats = self._limiter.get_window_stats(item, policy, *identifiers)
         reset = max(1, math.ceil(stats.reset_time - time.time()))
         window = item.get_expiry()
         raise RateLimited(

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, model_validator
+from fastapi import Depends, Query
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    model_validator,
+)
 
 from spendtrackr.core.errors import ValidationFailed
 
@@ -83,6 +92,53 @@ def check_date_range(date_from: date | None, date_to: date | None) -> None:
     """A range that ends before it starts is a 422 (`invalid_range`), not an empty answer."""
     if date_from and date_to and date_from > date_to:
         raise ValidationFailed("date_from is after date_to", code="invalid_range")
+
+
+# The first day MySQL's DATE holds: a filter may name any date, and an earlier one finds what
+# this one finds (nothing is stored before it), without a literal the database refuses.
+EARLIEST_DATE = date(1000, 1, 1)
+
+
+def _clamped(day: date | None) -> date | None:
+    return None if day is None else max(day, EARLIEST_DATE)
+
+
+# A date that filters (never one that is stored): any calendar date is accepted.
+FilterDate = Annotated[JsonDate, AfterValidator(_clamped)]
+
+
+@dataclass(frozen=True, slots=True)
+class DateRange:
+    """A `date_from`..`date_to` filter, both days included, both optional."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def starts_at(self) -> datetime | None:
+        """The first instant of `date_from` (UTC), for timestamp columns."""
+        if self.date_from is None:
+            return None
+        return datetime(self.date_from.year, self.date_from.month, self.date_from.day, tzinfo=UTC)
+
+    def ends_before(self) -> datetime | None:
+        """The first instant after `date_to` (UTC); none when that is past the last day a
+        timestamp can hold (9999-12-31 bounds nothing)."""
+        if self.date_to is None or self.date_to == date.max:
+            return None
+        after = self.date_to + timedelta(days=1)
+        return datetime(after.year, after.month, after.day, tzinfo=UTC)
+
+
+def date_range(
+    date_from: Annotated[date | None, Query(description="From this day on (included)")] = None,
+    date_to: Annotated[date | None, Query(description="Up to this day (included)")] = None,
+) -> DateRange:
+    """The query's date range: checked (`invalid_range`), and valid for any calendar dates."""
+    check_date_range(date_from, date_to)
+    return DateRange(_clamped(date_from), _clamped(date_to))
+
+
+DateRangeDep = Annotated[DateRange, Depends(date_range)]
 
 
 def check_amount_range(min_amount: Decimal | None, max_amount: Decimal | None) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,7 +12,7 @@ from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
 from spendtrackr.core.routing import JSONRoute
-from spendtrackr.core.schemas import check_date_range
+from spendtrackr.core.schemas import DateRangeDep
 
 router = APIRouter(
     route_class=JSONRoute, prefix="/audit-logs", tags=["audit"], responses=errors(401, 403)
@@ -27,22 +26,15 @@ def list_audit_logs(
     session: SessionDep,
     actor: FinanceUser,
     page: PageDep,
+    dates: DateRangeDep,
     action: Text = None,
     entity_type: Text = None,
     entity_id: Text = None,
     actor_id: Annotated[uuid.UUID | None, Query()] = None,
-    date_from: Annotated[date | None, Query()] = None,
-    date_to: Annotated[date | None, Query()] = None,
 ) -> Page[AuditEntryRead]:
     """The company's audit log, newest first. Entries are never changed or deleted."""
-    check_date_range(date_from, date_to)
     filters = service.AuditFilters(
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        actor_id=actor_id,
-        date_from=date_from,
-        date_to=date_to,
+        action=action, entity_type=entity_type, entity_id=entity_id, actor_id=actor_id, dates=dates
     )
     total, items = service.list_entries(
         session, company_id=actor.company_id, filters=filters, page=page

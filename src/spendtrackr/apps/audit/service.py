@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
 from spendtrackr.core.db import id_param, utcnow
 from spendtrackr.core.pagination import PageParams, paginate
+from spendtrackr.core.schemas import DateRange
 
 GENESIS_HASH = "0" * 64
 _PENDING = "audit_pending"
@@ -210,8 +211,7 @@ class AuditFilters:
     entity_type: str | None = None
     entity_id: str | None = None
     actor_id: uuid.UUID | None = None
-    date_from: date | None = None
-    date_to: date | None = None
+    dates: DateRange = field(default_factory=DateRange)
 
 
 def _filtered(company_id: uuid.UUID, filters: AuditFilters) -> Select[AuditLog]:
@@ -224,15 +224,11 @@ def _filtered(company_id: uuid.UUID, filters: AuditFilters) -> Select[AuditLog]:
         stmt = stmt.where(AuditLog.entity_id == filters.entity_id)
     if filters.actor_id:
         stmt = stmt.where(AuditLog.actor_id == filters.actor_id)
-    if filters.date_from:
-        stmt = stmt.where(AuditLog.created_at >= _day_start(filters.date_from))
-    if filters.date_to:
-        stmt = stmt.where(AuditLog.created_at < _day_start(filters.date_to, plus_days=1))
+    if (starts_at := filters.dates.starts_at()) is not None:
+        stmt = stmt.where(AuditLog.created_at >= starts_at)
+    if (ends_before := filters.dates.ends_before()) is not None:
+        stmt = stmt.where(AuditLog.created_at < ends_before)
     return stmt
-
-
-def _day_start(day: date, *, plus_days: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=plus_days)
 
 
 def list_entries(

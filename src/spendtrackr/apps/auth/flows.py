@@ -19,7 +19,7 @@ from spendtrackr.apps.users.models import AuthSession, Role, User
 from spendtrackr.apps.users.schemas import MeUpdate, UserRead
 from spendtrackr.core.config import Settings
 from spendtrackr.core.db import utcnow
-from spendtrackr.core.errors import BadRequest, Unauthorized
+from spendtrackr.core.errors import BadRequest, Conflict, Unauthorized
 from spendtrackr.core.security import Passwords, Tokens
 
 
@@ -111,24 +111,50 @@ def signup(session: Session, ctx: AuthContext, body: SignupRequest) -> SignupRes
 INVALID_CREDENTIALS = "Invalid email or password"
 
 
-def login(session: Session, ctx: AuthContext, *, email: str, password: str) -> TokenPair:
-    """Same answer, in the same time, for an unknown email and a wrong password."""
-    user = users_service.get_by_email(session, email)
-    ok = ctx.passwords.verify(password, user.password_hash if user else None)
-    if user is None:
+def login(
+    session: Session,
+    ctx: AuthContext,
+    *,
+    email: str,
+    password: str,
+    company_id: uuid.UUID | None = None,
+) -> TokenPair:
+    """Log in to the one account of this email whose password matches (`company_id` picks one
+    when the person has several). Same answer for an unknown email and a wrong password; when
+    several companies' accounts match, 409 `company_required` lists only those, so nothing is
+    said about accounts whose password the caller does not know."""
+    accounts = users_service.accounts_for_email(session, email, company_id=company_id)
+    if not accounts:
+        ctx.passwords.verify(password, None)  # the same work as for a real account
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
-    if not ok:
-        audit.record(
-            session,
-            company_id=user.company_id,
-            actor_id=user.id,
-            action="auth.login_failed",
-            entity_type="user",
-            entity_id=user.id,
-        )
+    matched = [u for u in accounts if ctx.passwords.verify(password, u.password_hash)]
+    if not matched:
+        for user in accounts:
+            audit.record(
+                session,
+                company_id=user.company_id,
+                actor_id=user.id,
+                action="auth.login_failed",
+                entity_type="user",
+                entity_id=user.id,
+            )
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials", keep_writes=True)
-    if not user.is_active:
+    active = [u for u in matched if u.is_active]
+    if not active:
         raise Unauthorized("This account is deactivated", code="account_disabled")
+    if len(active) > 1:
+        names = companies_service.names(session, ids=[u.company_id for u in active])
+        raise Conflict(
+            "This email and password open accounts in several companies: send `company` "
+            "(one of the ids listed) to choose",
+            code="company_required",
+            extra={
+                "companies": [
+                    {"id": str(u.company_id), "name": names[u.company_id]} for u in active
+                ]
+            },
+        )
+    user = active[0]
     audit.record(
         session,
         company_id=user.company_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -18,10 +19,13 @@ from spendtrackr.apps.auth.schemas import (
 )
 from spendtrackr.apps.users.deps import CurrentUser
 from spendtrackr.apps.users.schemas import MeUpdate, UserRead
+from spendtrackr.apps.users.service import normalize_email
 from spendtrackr.core.db import SessionDep
+from spendtrackr.core.errors import Unauthorized, ValidationFailed
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.ratelimit import RateLimiter
 from spendtrackr.core.routing import JSONRoute
+from spendtrackr.core.security import device_token, device_token_valid
 
 public = APIRouter(route_class=JSONRoute, prefix="/auth", tags=["auth"])
 me = APIRouter(route_class=JSONRoute, tags=["auth"], responses=errors(401))
@@ -41,11 +45,50 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _limit_login(request: Request, email: str) -> None:
+DEVICE_COOKIE = "spendtrackr_device"
+DEVICE_COOKIE_DAYS = 365
+
+
+def _login(
+    request: Request,
+    session: SessionDep,
+    ctx: flows.AuthContext,
+    *,
+    email: str,
+    password: str,
+    company: uuid.UUID | None,
+) -> Response:
+    """Brute force is slowed at three levels, none of which lets a stranger lock a user out:
+    every attempt per address; failures per email and address; failures per email from
+    everywhere, a ceiling past which only a device that logged in to that email before (its
+    signed cookie) may still try."""
     limiter: RateLimiter = request.app.state.limiter
-    settings = request.app.state.settings
-    limiter.check("login-ip", settings.rate_limit_login_ip, _client_ip(request))
-    limiter.check("login-email", settings.rate_limit_login_email, email.strip().lower())
+    settings = ctx.settings
+    ip = _client_ip(request)
+    key = normalize_email(email)
+    limiter.check("login-ip", settings.rate_limit_login_ip, ip)
+    limiter.ensure_under("login-email-ip", settings.rate_limit_login_email_ip, key, ip)
+    known = device_token_valid(settings.device_key, request.cookies.get(DEVICE_COOKIE), key)
+    if not known:
+        limiter.ensure_under("login-email", settings.rate_limit_login_email, key)
+    try:
+        tokens = flows.login(session, ctx, email=email, password=password, company_id=company)
+    except Unauthorized as exc:
+        if exc.code == "invalid_credentials":
+            limiter.count("login-email-ip", settings.rate_limit_login_email_ip, key, ip)
+            limiter.count("login-email", settings.rate_limit_login_email, key)
+        raise
+    response = Response(tokens.model_dump_json(), media_type="application/json")
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device_token(settings.device_key, key),
+        max_age=DEVICE_COOKIE_DAYS * 24 * 3600,
+        path="/auth",
+        httponly=True,
+        secure=request.url.scheme == "https",
+        samesite="strict",
+    )
+    return response
 
 
 @public.post(
@@ -60,23 +103,34 @@ def signup(
     return flows.signup(session, ctx, body)
 
 
-@public.post("/login", response_model=TokenPair, responses=errors(401, 422, 429))
-def login(body: LoginRequest, request: Request, session: SessionDep, ctx: AuthCtx) -> TokenPair:
-    """Exchange email and password for an access token (short-lived) and a refresh token."""
-    _limit_login(request, body.email)
-    return flows.login(session, ctx, email=body.email, password=body.password)
+@public.post("/login", response_model=TokenPair, responses=errors(401, 409, 422, 429))
+def login(body: LoginRequest, request: Request, session: SessionDep, ctx: AuthCtx) -> Response:
+    """Exchange email and password for an access token (short-lived) and a refresh token. A
+    person with accounts in several companies sends `company` too; without it, 409
+    `company_required` lists (`companies: [{id, name}]`) the companies this password opens.
+    The `spendtrackr_device` cookie marks the device as known: while the email is under attack
+    (too many failures from everywhere), only known devices may still log in."""
+    return _login(
+        request, session, ctx, email=body.email, password=body.password, company=body.company
+    )
 
 
-@public.post("/token", response_model=TokenPair, responses=errors(401, 422, 429))
+@public.post("/token", response_model=TokenPair, responses=errors(401, 409, 422, 429))
 def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
     session: SessionDep,
     ctx: AuthCtx,
-) -> TokenPair:
-    """OAuth2 password flow (form fields `username`, `password`), for Swagger UI's Authorize."""
-    _limit_login(request, form.username)
-    return flows.login(session, ctx, email=form.username, password=form.password)
+) -> Response:
+    """OAuth2 password flow (form fields `username`, `password`), for Swagger UI's Authorize;
+    `client_id` may carry the company id for a person with accounts in several."""
+    try:
+        company = uuid.UUID(form.client_id) if form.client_id else None
+    except ValueError:
+        raise ValidationFailed("client_id must be a company id", code="invalid_company") from None
+    return _login(
+        request, session, ctx, email=form.username, password=form.password, company=company
+    )
 
 
 @public.post("/refresh", response_model=TokenPair, responses=errors(401, 422))

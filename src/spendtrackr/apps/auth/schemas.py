@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from pydantic import EmailStr, Field
 
 from spendtrackr.apps.companies.schemas import CompanyRead
@@ -19,6 +21,11 @@ class SignupRequest(WriteSchema):
 class LoginRequest(WriteSchema):
     email: EmailStr
     password: str = Field(min_length=1, max_length=1024)
+    company: uuid.UUID | None = Field(
+        default=None,
+        description="The company to log in to, for a person with accounts in several (a 409 "
+        "`company_required` lists the ones this password opens)",
+    )
 
 
 class RefreshRequest(WriteSchema):

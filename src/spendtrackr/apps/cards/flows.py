@@ -21,6 +21,7 @@ from spendtrackr.apps.cards.schemas import (
 )
 from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
+from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.notifications import service as notifications
 from spendtrackr.apps.policies import engine
@@ -29,7 +30,7 @@ from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.apps.users.permissions import Capability, can
 from spendtrackr.core.currency import quantize
-from spendtrackr.core.errors import NotFound, ValidationFailed
+from spendtrackr.core.errors import Forbidden, NotFound, ValidationFailed
 from spendtrackr.core.pagination import Page, PageParams
 
 
@@ -60,19 +61,63 @@ def _limit_amount(amount: Decimal, currency: str, interval: str) -> str:
     return str(rounded)
 
 
+def within_maximums(
+    limits: list[dict[str, Any]], company: Company, currency: str, *, lower: bool = False
+) -> list[dict[str, Any]]:
+    """A card's limits under the company's ceilings (`max_card_limits`, base currency): a window
+    the company caps gets the ceiling when the card has no limit of its own for it; a limit
+    above its ceiling is refused (422), or lowered to it with `lower`."""
+    ceilings = {c["interval"]: Decimal(c["amount"]) for c in company.max_card_limits}
+    if not ceilings:
+        return limits
+    if currency != company.base_currency:
+        raise ValidationFailed(
+            f"the company caps card limits in {company.base_currency}: a card in {currency} "
+            "cannot be held to them",
+            code="currency_not_capped",
+        )
+    out = []
+    for limit in limits:
+        ceiling = ceilings.pop(limit["interval"], None)
+        if ceiling is not None and Decimal(limit["amount"]) > ceiling:
+            if not lower:
+                raise ValidationFailed(
+                    f"the {limit['interval']} limit is above the company's maximum of "
+                    f"{ceiling} {currency}",
+                    code="limit_above_company_maximum",
+                )
+            limit = {**limit, "amount": str(quantize(ceiling, currency))}
+        out.append(limit)
+    out += [{"amount": str(quantize(c, currency)), "interval": i} for i, c in ceilings.items()]
+    return out
+
+
+def _not_for_self(actor: User, holder_id: uuid.UUID, what: str) -> None:
+    if holder_id == actor.id:
+        raise Forbidden(
+            f"Nobody {what} for themselves: another finance user or admin must do it",
+            code="separation_of_duties",
+        )
+
+
 def _controls(
-    session: Session, company_id: uuid.UUID, fields: dict[str, Any], currency: str
+    session: Session, company: Company, fields: dict[str, Any], currency: str
 ) -> dict[str, Any]:
+    company_id = company.id
     out = dict(fields)
     if "spending_limits" in fields:
         raw = [x if isinstance(x, dict) else x.model_dump() for x in fields["spending_limits"]]
-        out["spending_limits"] = [
-            {
-                "amount": _limit_amount(x["amount"], currency, x["interval"]),
-                "interval": x["interval"],
-            }
-            for x in raw
-        ]
+        out["spending_limits"] = within_maximums(
+            [
+                {
+                    "amount": _limit_amount(x["amount"], currency, x["interval"]),
+                    "interval": x["interval"],
+                }
+                for x in raw
+            ],
+            company,
+            currency,
+        )
     for key in ("allowed_categories", "blocked_categories"):
         if key in fields:
             out[key] = _check_categories(session, company_id, fields[key])
@@ -116,7 +161,14 @@ def issue(
             "user_id is a deactivated user: a card for them could not be used",
             code="invalid_user",
         )
-    controls = _controls(session, actor.company_id, fields, fields["currency"])
+    _not_for_self(actor, holder.id, "issues a card")
+    company = companies_service.get_company_or_404(session, actor.company_id)
+    controls = _controls(
+        session,
+        company,
+        {**fields, "spending_limits": fields.get("spending_limits") or []},
+        fields["currency"],
+    )
     for key_name in ("allowed_categories", "blocked_categories"):
         controls[key_name] = controls.get(key_name) or []
     _check_not_both(controls["allowed_categories"], controls["blocked_categories"])
@@ -163,7 +215,9 @@ def update(
     session: Session, *, actor: User, card_id: uuid.UUID, changes: dict[str, Any]
 ) -> CardRead:
     card = _visible_card(session, actor, card_id, for_update=True)
-    controls = _controls(session, actor.company_id, changes, card.currency)
+    _not_for_self(actor, card.user_id, "changes the controls of a card")
+    company = companies_service.get_company_or_404(session, actor.company_id)
+    controls = _controls(session, company, changes, card.currency)
     for key_name in ("allowed_categories", "blocked_categories"):
         if key_name in controls and controls[key_name] is None:
             controls[key_name] = []
@@ -186,6 +240,8 @@ def change_status(
     session: Session, *, actor: User, card_id: uuid.UUID, to: CardStatus, now: datetime
 ) -> CardRead:
     card = _visible_card(session, actor, card_id, for_update=True)
+    if to is CardStatus.active:
+        _not_for_self(actor, card.user_id, "unfreezes a card")
     cards_service.set_status(session, card, to, actor_id=actor.id, now=now)
     verb = {
         CardStatus.frozen: "frozen",
@@ -194,6 +250,22 @@ def change_status(
     }[to]
     _notify_holder(session, card, f"card.{verb}", f"Your card ending in {card.last4} was {verb}")
     return CardRead.model_validate(card)
+
+
+def apply_company_maximums(session: Session, *, company: Company, actor_id: uuid.UUID) -> int:
+    """After the company's ceilings change: every live card in the base currency is brought
+    under them (the number of cards changed)."""
+    changed = 0
+    for card in cards_service.live_cards(
+        session, company_id=company.id, currency=company.base_currency
+    ):
+        limits = within_maximums(card.spending_limits, company, card.currency, lower=True)
+        if limits != card.spending_limits:
+            cards_service.update_card(
+                session, card, actor_id=actor_id, changes={"spending_limits": limits}
+            )
+            changed += 1
+    return changed
 
 
 # --- authorizations -----------------------------------------------------------------------------

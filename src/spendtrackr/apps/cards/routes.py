@@ -15,7 +15,7 @@ from spendtrackr.apps.cards.schemas import (
     CardRead,
     CardUpdate,
 )
-from spendtrackr.apps.companies.deps import WebhookCompany
+from spendtrackr.apps.companies.deps import CardNetworkCompany
 from spendtrackr.apps.users.deps import CardManager, CurrentUser
 from spendtrackr.core.clock import NowDep
 from spendtrackr.core.db import SessionDep
@@ -111,7 +111,7 @@ def authorize(
     body: AuthorizationRequest,
     request: Request,
     session: SessionDep,
-    company: WebhookCompany,
+    company: CardNetworkCompany,
     now: NowDep,
 ) -> AuthorizationResult:
     """Called by the card processor, authenticated by the company's `x-webhook-secret`. Answers

@@ -3,43 +3,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, Field, field_serializer, model_validator
+from pydantic import Field, model_validator
 
 from spendtrackr.apps.cards.models import CardStatus
+from spendtrackr.apps.companies.schemas import CardLimit, CardLimitRead, CardLimits
 from spendtrackr.core.currency import CurrencyCode, JsonDecimal, quantize
 from spendtrackr.core.schemas import Schema, UpdateSchema, WriteSchema
 
-Interval = Literal["per_authorization", "daily", "weekly", "monthly", "yearly", "all_time"]
-LimitAmount = Annotated[JsonDecimal, Field(gt=0, le=Decimal("1e12"))]
 CategoryIds = Annotated[list[uuid.UUID], Field(max_length=500)]
-
-
-class SpendingLimit(WriteSchema):
-    amount: LimitAmount
-    interval: Interval
-
-
-class SpendingLimitRead(Schema):
-    amount: Decimal
-    interval: Interval
-
-    @field_serializer("amount")
-    def _amount(self, amount: Decimal) -> str:
-        return str(amount)  # quantized by CardRead: never an exponent
-
-
-def _one_per_interval(limits: list[SpendingLimit]) -> list[SpendingLimit]:
-    seen: set[str] = set()
-    for limit in limits:
-        if limit.interval in seen:
-            raise ValueError(f"one limit per interval: {limit.interval} is given twice")
-        seen.add(limit.interval)
-    return limits
-
-
-Limits = Annotated[list[SpendingLimit], Field(max_length=12), AfterValidator(_one_per_interval)]
+SpendingLimit = CardLimit
+SpendingLimitRead = CardLimitRead
+Limits = CardLimits
 
 
 class CardCreate(WriteSchema):

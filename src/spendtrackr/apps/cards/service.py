@@ -122,6 +122,22 @@ def list_cards(
     return paginate(session, stmt.order_by(Card.created_at.desc(), Card.id), page)
 
 
+def live_cards(session: Session, *, company_id: uuid.UUID, currency: str) -> list[Card]:
+    """The company's cards that can still be used (not cancelled) in this currency, locked."""
+    return list(
+        session.scalars(
+            select(Card)
+            .where(
+                Card.company_id == company_id,
+                Card.currency == currency,
+                Card.status != CardStatus.cancelled.value,
+            )
+            .order_by(Card.id)
+            .with_for_update()
+        )
+    )
+
+
 def update_card(
     session: Session, card: Card, *, actor_id: uuid.UUID, changes: dict[str, Any]
 ) -> None:

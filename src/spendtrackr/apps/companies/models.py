@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from spendtrackr.core.db import Entity
@@ -14,9 +15,19 @@ class Company(Entity):
     name: Mapped[str] = mapped_column(String(200))
     base_currency: Mapped[str] = mapped_column(String(3), default="USD")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    # SHA-256 of the card-network / directory-sync secret; the secret itself is shown once.
+    # The most any card may be allowed a window (`[{amount, interval}]`, base currency): a
+    # card's limit for a capped window is at most this, and a card without one gets it.
+    max_card_limits: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Whether directory sync may make someone an admin (off: it can grant any other role).
+    directory_may_grant_admin: Mapped[bool] = mapped_column(default=False)
+    # SHA-256 of the card network's webhook secret; the secret itself is shown once.
     webhook_secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # The secret a rotation replaced, still accepted until then (a processor keeps working while
     # it is given the new one); none when the rotation asked for no overlap.
     previous_webhook_secret_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     previous_webhook_secret_expires_at: Mapped[datetime | None]
+    # The directory-sync secret: a source of its own, so that a leaked card-network secret
+    # cannot change users (and the reverse).
+    directory_secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    previous_directory_secret_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    previous_directory_secret_expires_at: Mapped[datetime | None]

@@ -18,7 +18,7 @@ from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.events import service as events_service
 from spendtrackr.apps.events.schemas import Accepted, Event, UserCreated, UserDeleted, UserUpdated
 from spendtrackr.apps.users import service as users_service
-from spendtrackr.apps.users.models import User
+from spendtrackr.apps.users.models import Role, User
 from spendtrackr.core.errors import ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -55,8 +55,8 @@ def _validated(events: list[Event]) -> list[tuple[Event, BaseModel | None]]:
 
 
 def _user(session: Session, company: Company, email: str, index: int) -> User:
-    user = users_service.get_by_email(session, email)
-    if user is None or user.company_id != company.id:
+    user = users_service.get_in_company_by_email(session, company_id=company.id, email=email)
+    if user is None:
         raise ValidationFailed(
             f"event {index}: no user {email} in this company", code="unknown_user"
         )
@@ -72,10 +72,24 @@ def _manager(session: Session, company: Company, email: str, index: int) -> User
     return manager
 
 
+def _check_role(company: Company, data: BaseModel, index: int) -> None:
+    """A directory may grant any role but admin, unless the company allows that too: its secret
+    alone must not be a way to take over the company."""
+    if getattr(data, "role", None) == Role.admin and not company.directory_may_grant_admin:
+        raise ValidationFailed(
+            f"event {index}: directory sync may not grant the admin role in this company "
+            '(an admin can allow it: PATCH /companies/me {"directory_may_grant_admin": true})',
+            code="directory_admin_forbidden",
+        )
+
+
 def apply(
     session: Session, *, company: Company, events: list[Event], invite_ttl: timedelta
 ) -> Accepted:
     checked = _validated(events)
+    for index, (_event, data) in enumerate(checked):
+        if data is not None:
+            _check_role(company, data, index)
     done = events_service.already_processed(
         session, company_id=company.id, event_ids=[e.id for e in events]
     )
@@ -84,6 +98,7 @@ def apply(
         if event.id in done:
             result.skipped += 1
             continue
+        context: dict[str, object] = {"directory_event_id": event.id}
         if data is None:
             logger.info("ignoring directory event of unknown type %r", event.type)
             result.ignored += 1
@@ -102,6 +117,7 @@ def apply(
                 role=data.role,
                 password_hash=None,
                 manager_id=manager_id,
+                context=context,
             )
             users_service.create_invite(session, user=user, ttl=invite_ttl)
             result.applied += 1
@@ -110,14 +126,23 @@ def apply(
             changes = data.model_dump(exclude_unset=True, exclude={"email"}, exclude_none=True)
             if changes:
                 users_service.update_user(
-                    session, company_id=company.id, actor_id=None, user_id=user.id, changes=changes
+                    session,
+                    company_id=company.id,
+                    actor_id=None,
+                    user_id=user.id,
+                    changes=changes,
+                    context=context,
                 )
             result.applied += 1
         elif isinstance(data, UserDeleted):
             user = _user(session, company, data.email, index)
             if user.is_active:
                 users_service.delete_user(
-                    session, company_id=company.id, actor_id=None, user_id=user.id
+                    session,
+                    company_id=company.id,
+                    actor_id=None,
+                    user_id=user.id,
+                    context=context,
                 )
             result.applied += 1
         events_service.mark_processed(

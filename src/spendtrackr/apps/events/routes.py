@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request
 
-from spendtrackr.apps.companies.deps import WebhookCompany
+from spendtrackr.apps.companies.deps import DirectoryCompany
 from spendtrackr.apps.events import flows
 from spendtrackr.apps.events.schemas import Accepted, Events
 from spendtrackr.core.db import SessionDep
@@ -16,7 +16,7 @@ router = APIRouter(route_class=JSONRoute, prefix="/events", tags=["directory syn
 
 @router.post("/webhook", response_model=Accepted, responses=errors(401, 409, 422))
 def directory_webhook(
-    body: Events, request: Request, session: SessionDep, company: WebhookCompany
+    body: Events, request: Request, session: SessionDep, company: DirectoryCompany
 ) -> Accepted:
     """Directory sync from an identity provider, authenticated by `x-webhook-secret`: a list of
     `{id, type, data}`. `user.created` `{email, full_name, role?, manager_email?}` provisions a

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -16,11 +15,15 @@ from spendtrackr.apps.users.deps import CurrentUser, FinanceUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.routing import JSONRoute
-from spendtrackr.core.schemas import JsonDate, Schema, WriteSchema, check_date_range
+from spendtrackr.core.schemas import (
+    DateRangeDep,
+    FilterDate,
+    Schema,
+    WriteSchema,
+    check_date_range,
+)
 
 router = APIRouter(route_class=JSONRoute, tags=["reports"], responses=errors(401, 403))
-
-DateQuery = Annotated[date | None, Query()]
 
 
 @router.get("/reports/spend-summary", response_model=SpendSummary, responses=errors(422))
@@ -28,15 +31,18 @@ def spend_summary(
     session: SessionDep,
     user: CurrentUser,
     group_by: Annotated[GroupBy, Query()],
-    date_from: DateQuery = None,
-    date_to: DateQuery = None,
+    dates: DateRangeDep,
     status: Annotated[SpendStatus | None, Query()] = None,
 ) -> SpendSummary:
     """Count and exact total per group and currency (never added across currencies), by
     `spend_date`. Finance and admins see the company; managers their teams and reports."""
-    check_date_range(date_from, date_to)
     return flows.spend_summary(
-        session, actor=user, group_by=group_by, date_from=date_from, date_to=date_to, status=status
+        session,
+        actor=user,
+        group_by=group_by,
+        date_from=dates.date_from,
+        date_to=dates.date_to,
+        status=status,
     )
 
 
@@ -48,8 +54,7 @@ def spend_summary(
 def accounting_export(
     request: Request,
     user: FinanceUser,
-    date_from: DateQuery = None,
-    date_to: DateQuery = None,
+    dates: DateRangeDep,
     only_unexported: Annotated[
         bool, Query(description="Only lines not yet marked exported")
     ] = False,
@@ -58,11 +63,10 @@ def accounting_export(
     """The ledger's journal lines (a debit and a credit per approval or reimbursement) by entry
     date, streamed: RFC 4180 CSV with formula-looking cells neutralised, or `?format=json`.
     Lines have stable ids (`line_id`), so exporting twice is safe."""
-    check_date_range(date_from, date_to)
     f = ledger_service.ExportFilter(
         company_id=user.company_id,
-        date_from=date_from,
-        date_to=date_to,
+        date_from=dates.date_from,
+        date_to=dates.date_to,
         only_unexported=only_unexported,
     )
     lines = ledger_service.iter_lines(request.app.state.session_factory, f)
@@ -76,8 +80,8 @@ def accounting_export(
 
 
 class MarkExported(WriteSchema):
-    date_from: JsonDate | None = None
-    date_to: JsonDate | None = None
+    date_from: FilterDate | None = None
+    date_to: FilterDate | None = None
     line_ids: Annotated[list[uuid.UUID], Field(max_length=10000)] | None = None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -201,8 +201,15 @@ def get_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRea
 # --- submitting and evaluating ----------------------------------------------------------------
 
 
-def _check_references(session: Session, company_id: uuid.UUID, fields: dict[str, Any]) -> None:
-    """Category, vendor and team ids must belong to the caller's company (else 422)."""
+def _team_ids_of(session: Session, user: User) -> frozenset[uuid.UUID]:
+    return frozenset(users_service.team_ids_for(session, [user.id]).get(user.id, []))
+
+
+def _check_references(
+    session: Session, company_id: uuid.UUID, fields: dict[str, Any], submitter: User | None
+) -> None:
+    """Category, vendor and team ids must belong to the caller's company (else 422), and the team
+    must be one of the submitter's."""
     try:
         if fields.get("category_id") is not None:
             catalog_service.get_or_404(
@@ -228,6 +235,9 @@ def _check_references(session: Session, company_id: uuid.UUID, fields: dict[str,
             raise ValidationFailed(
                 "team_id does not exist in this company", code="invalid_team"
             ) from None
+        if submitter is not None and fields["team_id"] not in _team_ids_of(session, submitter):
+            # The team picks the policies and the approving manager: only a member may name it.
+            raise ValidationFailed("team_id must be one of your teams", code="not_team_member")
 
 
 def facts_for(
@@ -238,16 +248,15 @@ def facts_for(
     has_receipt: bool = False,
     rules: Sequence[engine.CompiledRule] | None = None,
 ) -> engine.Facts:
-    """The spend's facts for the engine. The submitter's teams are looked up only when the
-    spend names none and a rule asks about teams."""
-    if spend.team_id is not None:
-        team_ids = frozenset({spend.team_id})
-    elif rules is not None and not engine.uses_teams(rules):
-        team_ids = frozenset()
+    """The spend's facts for the engine. Teams come from the submitter's verified memberships
+    only (a spend's `team_id` narrows them to that team while the submitter belongs to it), and
+    are looked up only when a rule asks about teams."""
+    if rules is not None and not engine.uses_teams(rules):
+        team_ids: frozenset[uuid.UUID] = frozenset()
     else:
-        team_ids = frozenset(
-            users_service.team_ids_for(session, [submitter.id]).get(submitter.id, [])
-        )
+        team_ids = _team_ids_of(session, submitter)
+        if spend.team_id in team_ids:
+            team_ids = frozenset({spend.team_id})
     return engine.Facts(
         amount=spend.amount,
         currency=spend.currency,
@@ -270,7 +279,9 @@ def resolve_approver(
         manager = users_service.active_user(
             session, company_id=company_id, user_id=submitter.manager_id
         )
-        if manager is None or manager.id == submitter.id:
+        if (manager is None or manager.id == submitter.id) and spend.team_id in _team_ids_of(
+            session, submitter
+        ):
             team_manager = teams_service.team_manager_id(
                 session, company_id=company_id, team_id=spend.team_id
             )
@@ -415,7 +426,17 @@ def evaluate(session: Session, spend: Spend, submitter: User) -> engine.Decision
     rules = policies_service.active_rules(session, company_id=spend.company_id)
     attached = receipts_service.has_receipt(session, company_id=spend.company_id, spend_id=spend.id)
     facts = facts_for(session, spend, submitter, has_receipt=attached, rules=rules)
-    return engine.evaluate(facts, rules)
+    decision = engine.evaluate(facts, rules)
+    if spend.source == "card" and decision.outcome == "blocked":
+        # The card was charged already: a block found after the purchase cannot undo it, so the
+        # spend goes to the admins for review instead of vanishing from the books.
+        decision = replace(
+            decision,
+            outcome="pending",
+            approvers=("role:admin",),
+            flags=tuple(dict.fromkeys((*decision.flags, "policy_blocked_after_purchase"))),
+        )
+    return decision
 
 
 def reevaluate(session: Session, spend: Spend) -> None:
@@ -442,7 +463,7 @@ def submit_spend(session: Session, *, actor: User, body: SpendCreate) -> SpendRe
     """Check, decide, then write: the policies run on the facts before the row exists, so the
     spend is inserted once, already approved, pending or blocked."""
     fields = body.model_dump()
-    _check_references(session, actor.company_id, fields)
+    _check_references(session, actor.company_id, fields, actor)
     spend = Spend(id=uuid.uuid4(), company_id=actor.company_id, user_id=actor.id, **fields)
     duplicate = spends_service.looks_duplicate(session, spend)
     spend.system_flags = ["possible_duplicate"] if duplicate else []
@@ -468,12 +489,28 @@ def _own_pending_spend(session: Session, actor: User, spend_id: uuid.UUID) -> Sp
     return spend
 
 
+# What a card spend keeps from the network: the money moved as the network said.
+CARD_FIXED_FIELDS = frozenset({"amount", "currency", "spend_date", "vendor_id"})
+# The facts a policy decides on: changing one re-evaluates the spend.
+DECISION_FIELDS = frozenset({"amount", "currency", "category_id", "vendor_id", "team_id"})
+
+
 def update_spend(
     session: Session, *, actor: User, spend_id: uuid.UUID, changes: dict[str, Any]
 ) -> SpendRead:
-    """Edit a pending spend (its submitter only); the policies decide again from scratch."""
+    """Edit a pending spend (its submitter only). A change to what the policies decide on
+    re-evaluates it from scratch; a card spend's money (amount, currency, date, merchant) is the
+    network's and cannot be edited."""
     spend = _own_pending_spend(session, actor, spend_id)
-    _check_references(session, actor.company_id, changes)
+    if spend.source == "card":
+        fixed = sorted(CARD_FIXED_FIELDS.intersection(changes))
+        if fixed:
+            raise ValidationFailed(
+                f"{', '.join(fixed)} of a card spend come from the card network and cannot be "
+                "edited",
+                code="card_spend_field_locked",
+            )
+    _check_references(session, actor.company_id, changes, actor)
     currency = changes.get("currency", spend.currency)
     amount = changes.get("amount", spend.amount)
     rounded = quantize(amount, currency)
@@ -492,13 +529,19 @@ def update_spend(
         entity_id=spend.id,
         metadata={"changes": diff},
     )
-    approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
-    apply_decision(session, spend, actor, evaluate(session, spend, actor), actor_id=actor.id)
+    if DECISION_FIELDS.intersection(diff):
+        approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
+        apply_decision(session, spend, actor, evaluate(session, spend, actor), actor_id=actor.id)
     return read_one(session, spend)
 
 
 def cancel_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRead:
     spend = _own_pending_spend(session, actor, spend_id)
+    if spend.source == "card":
+        raise InvalidTransition(
+            "A card purchase cannot be cancelled: the card was charged, and only a refund from "
+            "the card network gives the money back"
+        )
     approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
     _transition(session, spend, SpendStatus.cancelled, actor_id=actor.id)
     return read_one(session, spend)
@@ -510,6 +553,11 @@ def reimburse_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> Sp
     )
     if spend.source == "card":
         raise InvalidTransition("A card spend was paid by the card; there is nothing to reimburse")
+    if spend.user_id == actor.id:
+        raise Forbidden(
+            "Nobody reimburses their own spend: another finance user or admin must do it",
+            code="separation_of_duties",
+        )
     _transition(session, spend, SpendStatus.reimbursed, actor_id=actor.id)
     _notify_submitter(
         session, spend, "spend.reimbursed", f"Your spend {_describe(spend)} was reimbursed"

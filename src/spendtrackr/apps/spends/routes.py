@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
@@ -16,7 +15,7 @@ from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
 from spendtrackr.core.routing import JSONRoute
-from spendtrackr.core.schemas import check_amount_range, check_date_range
+from spendtrackr.core.schemas import DateRangeDep, check_amount_range
 
 router = APIRouter(route_class=JSONRoute, prefix="/spends", tags=["spends"], responses=errors(401))
 
@@ -45,26 +44,24 @@ def list_spends(
     session: SessionDep,
     user: CurrentUser,
     page: PageDep,
+    dates: DateRangeDep,
     status: Annotated[SpendStatus | None, Query()] = None,
     user_id: Annotated[uuid.UUID | None, Query()] = None,
     category_id: Annotated[uuid.UUID | None, Query()] = None,
     vendor_id: Annotated[uuid.UUID | None, Query()] = None,
-    date_from: Annotated[date | None, Query()] = None,
-    date_to: Annotated[date | None, Query()] = None,
     min_amount: AmountQuery = None,
     max_amount: AmountQuery = None,
 ) -> Page[SpendRead]:
     """Spends you may see, newest first: your own (employees); also your reports', your teams'
     members' and those made for your teams (managers); all of the company's (finance, admin)."""
-    check_date_range(date_from, date_to)
     check_amount_range(min_amount, max_amount)
     filters = SpendFilters(
         status=status,
         user_id=user_id,
         category_id=category_id,
         vendor_id=vendor_id,
-        date_from=date_from,
-        date_to=date_to,
+        date_from=dates.date_from,
+        date_to=dates.date_to,
         min_amount=min_amount,
         max_amount=max_amount,
     )

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from spendtrackr.core.db import Base, Entity, utcnow
@@ -22,10 +22,16 @@ class User(Entity):
     __table_args__ = (
         Index("ix_user_company_role_active", "company_id", "role", "is_active"),
         Index("ix_user_company_created", "company_id", "created_at"),
+        # One person may be a user of several companies: an email is unique within a company,
+        # among the users not deleted (a deleted user's email can be given to someone new).
+        UniqueConstraint("company_id", "email_claim"),
+        Index("ix_user_email", "email"),
     )
 
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    # The email while the user is not deleted, null after: what the uniqueness holds on.
+    email_claim: Mapped[str | None] = mapped_column(String(320))
     full_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(255))
@@ -34,6 +40,7 @@ class User(Entity):
     # Bumped on deactivation and password change: sessions stamped with an older value are dead.
     token_version: Mapped[int] = mapped_column(default=0)
     deactivated_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
 
 
 class UserInvite(Base):

@@ -38,8 +38,24 @@ def get_user_or_404(session: Session, *, company_id: uuid.UUID, user_id: uuid.UU
     return get_in_company_or_404(session, User, user_id, company_id, detail=USER_NOT_FOUND)
 
 
-def get_by_email(session: Session, email: str) -> User | None:
-    return session.scalars(select(User).where(User.email == normalize_email(email))).one_or_none()
+def get_in_company_by_email(session: Session, *, company_id: uuid.UUID, email: str) -> User | None:
+    """The company's user (not deleted) with this email."""
+    return session.scalars(
+        select(User).where(
+            User.company_id == company_id, User.email_claim == normalize_email(email)
+        )
+    ).one_or_none()
+
+
+def accounts_for_email(
+    session: Session, email: str, *, company_id: uuid.UUID | None = None, limit: int = 20
+) -> list[User]:
+    """Every user (not deleted) with this email, one per company, oldest first: the accounts a
+    person may log in to."""
+    stmt = select(User).where(User.email == normalize_email(email), User.deleted_at.is_(None))
+    if company_id is not None:
+        stmt = stmt.where(User.company_id == company_id)
+    return list(session.scalars(stmt.order_by(User.created_at, User.id).limit(limit)))
 
 
 def check_manager(
@@ -91,12 +107,16 @@ def create_user(
     role: Role,
     password_hash: str | None,
     manager_id: uuid.UUID | None = None,
+    context: dict[str, object] | None = None,
 ) -> User:
+    """A new user. The email is unique within the company only: nothing here says whether it
+    has an account elsewhere."""
     check_manager(session, company_id=company_id, manager_id=manager_id, user_id=None)
     user = User(
         id=uuid.uuid4(),
         company_id=company_id,
         email=normalize_email(email),
+        email_claim=normalize_email(email),
         full_name=full_name,
         role=role.value,
         password_hash=password_hash,
@@ -106,7 +126,7 @@ def create_user(
         with session.begin_nested():
             session.add(user)
     except IntegrityError:
-        raise EmailTaken("A user with this email already exists") from None
+        raise EmailTaken("A user with this email already exists in this company") from None
     audit.record(
         session,
         company_id=company_id,
@@ -114,7 +134,12 @@ def create_user(
         action="user.created",
         entity_type="user",
         entity_id=user.id,
-        metadata={"email": user.email, "role": user.role, "invited": password_hash is None},
+        metadata={
+            "email": user.email,
+            "role": user.role,
+            "invited": password_hash is None,
+            **(context or {}),
+        },
     )
     return user
 
@@ -210,6 +235,7 @@ def update_user(
     actor_id: uuid.UUID | None,
     user_id: uuid.UUID,
     changes: dict[str, object],
+    context: dict[str, object] | None = None,
 ) -> User:
     may_remove_admin = (
         changes.get("role", Role.admin) != Role.admin or changes.get("is_active") is False
@@ -235,8 +261,7 @@ def update_user(
     if deactivating:
         _deactivate(user, utcnow())
     elif changes.get("is_active") is True and not user.is_active:
-        user.is_active = True
-        user.deactivated_at = None
+        _reactivate(session, user)
     if "role" in changes and before.get("role") != user.role:
         user.token_version += 1  # access tokens carry the role: re-issue them
     audit.record(
@@ -246,23 +271,53 @@ def update_user(
         action="user.updated",
         entity_type="user",
         entity_id=user.id,
-        metadata={"changes": {k: [before[k], getattr(user, k)] for k in changes}},
+        metadata={
+            "changes": {k: [before[k], getattr(user, k)] for k in changes},
+            **(context or {}),
+        },
     )
     return user
 
 
+def _reactivate(session: Session, user: User) -> None:
+    """Back from deactivation (or deletion, if nobody took the email since)."""
+    user.is_active = True
+    user.deactivated_at = None
+    if user.deleted_at is not None:
+        user.deleted_at = None
+        user.email_claim = user.email
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            raise EmailTaken(
+                "Another user of this company has this email now: the deleted user cannot be "
+                "restored"
+            ) from None
+
+
 def delete_user(
-    session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID | None, user_id: uuid.UUID
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    user_id: uuid.UUID,
+    context: dict[str, object] | None = None,
 ) -> None:
-    """Soft delete: deactivate, revoke every token, keep the row and its history."""
+    """Soft delete: deactivate, revoke every token, keep the row and its history, and free
+    the email for someone new."""
     admins = _lock_active_admins(session, company_id)  # before the user's own row
     user = get_in_company_or_404(
         session, User, user_id, company_id, detail=USER_NOT_FOUND, for_update=True
     )
-    if not user.is_active:
+    if user.deleted_at is not None:
         raise NotFound(USER_NOT_FOUND)
-    _ensure_other_active_admin(user, admins)
-    _deactivate(user, utcnow())
+    now = utcnow()
+    if user.is_active:
+        _ensure_other_active_admin(user, admins)
+        _deactivate(user, now)
+    user.deleted_at = now
+    user.email_claim = None
     audit.record(
         session,
         company_id=company_id,
@@ -270,6 +325,7 @@ def delete_user(
         action="user.deleted",
         entity_type="user",
         entity_id=user.id,
+        metadata=context,
     )
 
 
