@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     # Receipts a web process reads at once after their uploads, in threads of their own (not
     # the routes'); the others wait their turn, and a worker may take them first.
     ocr_in_process_threads: int = Field(default=4, ge=1, le=100)
+    # Bounds of reading one receipt locally (PDF text layer, image OCR), which runs in a child
+    # process of its own: its memory, its time (CPU and wall clock), and what it may decode. A
+    # file past one fails for good (`ocr_status: failed`, with the reason).
+    ocr_max_memory_mb: int = Field(default=1024, ge=128)
+    ocr_max_seconds: int = Field(default=60, ge=1)
+    ocr_max_pixels: int = Field(default=60_000_000, ge=1)
+    ocr_max_pdf_pages: int = Field(default=50, ge=1)
+    ocr_max_decoded_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     ocr_max_attempts: int = Field(default=3, ge=1)
     ocr_retry_base_seconds: float = Field(default=5.0, ge=0)
     ocr_stale_seconds: float = Field(default=300.0, gt=0)

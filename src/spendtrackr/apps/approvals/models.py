@@ -20,6 +20,9 @@ class StepStatus(StrEnum):
 
 class ApprovalStep(Entity):
     __tablename__ = "approval_step"
+    # A decided step's audit entry fingerprints these (see Spend).
+    __audit_entity__ = "approval"
+    __audit_digest__ = ("spend_id", "step", "status", "approver_id", "approver_role", "decided_by")
     __table_args__ = (
         Index("ix_approval_step_company_status_approver", "company_id", "status", "approver_id"),
         Index("ix_approval_step_company_status_role", "company_id", "status", "approver_role"),

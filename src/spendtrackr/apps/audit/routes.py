@@ -5,8 +5,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from spendtrackr.apps.audit import service
-from spendtrackr.apps.audit.schemas import AuditEntryRead, VerifyResult
+from spendtrackr.apps.audit import flows, service
+from spendtrackr.apps.audit.schemas import AuditEntryRead, DeepResult, MismatchRead, VerifyResult
 from spendtrackr.apps.users.deps import FinanceUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
@@ -43,10 +43,31 @@ def list_audit_logs(
 
 
 @router.get("/verify", response_model=VerifyResult)
-def verify_audit_chain(session: SessionDep, actor: FinanceUser) -> VerifyResult:
+def verify_audit_chain(
+    session: SessionDep,
+    actor: FinanceUser,
+    deep: Annotated[
+        bool, Query(description="Also check spends, approvals and ledger lines against the log")
+    ] = False,
+) -> VerifyResult:
     """Recompute the company's hash chain; `first_invalid_id` names the first entry that was
-    changed (null with `valid: false` when entries were removed from its end)."""
+    changed (null with `valid: false` when entries were removed from its end). With
+    `deep=true`, every spend, decided approval step and ledger journal is also compared with
+    the digest of its money fields that its last audit entry recorded: a row edited in the
+    database directly is listed in `deep.mismatches`, and makes `valid` false."""
     result = service.verify_chain(session, company_id=actor.company_id)
+    deep_result = None
+    valid = result.valid
+    if deep:
+        found = flows.verify_deep(session, company_id=actor.company_id)
+        valid = valid and not found.mismatches
+        deep_result = DeepResult(
+            checked=found.checked,
+            mismatches=[MismatchRead.model_validate(m) for m in found.mismatches[:1000]],
+        )
     return VerifyResult(
-        valid=result.valid, checked=result.checked, first_invalid_id=result.first_invalid_id
+        valid=valid,
+        checked=result.checked,
+        first_invalid_id=result.first_invalid_id,
+        deep=deep_result,
     )

@@ -24,3 +24,19 @@ class VerifyResult(Schema):
     valid: bool
     checked: int
     first_invalid_id: uuid.UUID | None
+    deep: DeepResult | None = Field(
+        default=None, description="With `?deep=true`: the rows checked against the log"
+    )
+
+
+class MismatchRead(Schema):
+    entity_type: str = Field(description="spend, approval or journal (a ledger entry)")
+    entity_id: str
+    reason: str
+
+
+class DeepResult(Schema):
+    checked: int = Field(description="Spends, decided approval steps and journals compared")
+    mismatches: list[MismatchRead] = Field(
+        description="Rows whose money fields differ from their last audit entry (at most 1000)"
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -69,6 +70,29 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal | uuid.UUID | datetime | date):
         return str(value)
     return value
+
+
+def digest(values: dict[str, Any]) -> str:
+    """A fingerprint of an entity's money fields, as an entry records it."""
+    body = json.dumps(_jsonable(values), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def entity_digest(entity: Any) -> str:
+    return digest({name: getattr(entity, name) for name in entity.__audit_digest__})
+
+
+def _digests_in_session(session: Session, staged: list[_Staged]) -> dict[tuple[str, str], str]:
+    """The state each staged entry's entity has at commit, for entities that declare
+    `__audit_digest__` and are in the session (every flow that changes one has it loaded)."""
+    wanted = {(item.entity_type, item.entity_id) for item in staged}
+    found: dict[tuple[str, str], str] = {}
+    for obj in session.identity_map.values():
+        entity_type = getattr(obj, "__audit_entity__", None)
+        key = (entity_type, str(getattr(obj, "id", "")))
+        if entity_type is not None and key in wanted:
+            found[(entity_type, key[1])] = entity_digest(obj)
+    return found
 
 
 # The columns that an entry's hash covers, in the order `canonical` reads them.
@@ -132,6 +156,7 @@ def _append_staged(session: Session) -> None:
     # Everything else the transaction writes goes out now, before the head is locked: under the
     # lock there remain only the head read, the entries, the head update and the commit.
     session.flush()
+    digests = _digests_in_session(session, staged)
     by_company: dict[uuid.UUID, list[_Staged]] = {}
     for item in staged:
         by_company.setdefault(item.company_id, []).append(item)
@@ -153,7 +178,7 @@ def _append_staged(session: Session) -> None:
                 action=item.action,
                 entity_type=item.entity_type,
                 entity_id=item.entity_id,
-                meta=item.metadata,
+                meta=_with_digest(item, digests),
                 created_at=now,
             )
             digest = chain_hash(last_hash, entry)
@@ -170,6 +195,11 @@ def _append_staged(session: Session) -> None:
             )
         else:
             session.execute(_MOVE_HEAD, {"head": company_id, "new_seq": seq, "new_hash": last_hash})
+
+
+def _with_digest(item: _Staged, digests: dict[tuple[str, str], str]) -> dict[str, Any]:
+    found = digests.get((item.entity_type, item.entity_id or ""))
+    return item.metadata if found is None else {**item.metadata, "digest": found}
 
 
 class _Entry(NamedTuple):
@@ -276,3 +306,55 @@ def verify_chain(session: Session, *, company_id: uuid.UUID, batch: int = 2000) 
         # Entries at the end were removed (or the head was forged).
         return Verification(valid=False, checked=checked, first_invalid_id=None)
     return Verification(valid=True, checked=checked, first_invalid_id=None)
+
+
+# --- deep verification ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    entity_type: str
+    entity_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeepVerification:
+    checked: int
+    mismatches: list[Mismatch]
+
+
+def last_digests(
+    session: Session, *, company_id: uuid.UUID, entity_type: str, actions: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The digest the latest entry recorded for each entity of a type (entries in chain order;
+    with `actions`, only those actions' entries)."""
+    stmt = select(AuditLog.entity_id, AuditLog.meta).where(
+        AuditLog.company_id == company_id, AuditLog.entity_type == entity_type
+    )
+    if actions:
+        stmt = stmt.where(AuditLog.action.in_(actions))
+    found: dict[str, str] = {}
+    for entity_id, meta in session.execute(stmt.order_by(AuditLog.seq)).yield_per(5000):
+        value = (meta or {}).get("digest")
+        if entity_id is not None and value is not None:
+            found[entity_id] = value
+    return found
+
+
+def compare(
+    entity_type: str, current: Iterator[tuple[str, str]], recorded: dict[str, str]
+) -> DeepVerification:
+    """Current digests of entities against the last ones the log recorded."""
+    checked = 0
+    mismatches = []
+    for entity_id, value in current:
+        checked += 1
+        last = recorded.get(entity_id)
+        if last is None:
+            mismatches.append(Mismatch(entity_type, entity_id, "no audit entry records it"))
+        elif last != value:
+            mismatches.append(
+                Mismatch(entity_type, entity_id, "changed since its last audit entry")
+            )
+    return DeepVerification(checked=checked, mismatches=mismatches)

@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.ledger.models import LedgerLine
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import session_scope, utcnow
@@ -57,6 +58,13 @@ class Posting:
 
 
 _LINES = insert(cast(Table, LedgerLine.__table__))
+# What a journal's audit entry fingerprints, line by line (`journal_digest`).
+DIGESTED = ("line_no", "account", "debit", "credit", "currency", "spend_id", "entry_date")
+
+
+def journal_digest(lines: list[dict[str, Any]]) -> str:
+    ordered = sorted(lines, key=lambda line: line["line_no"])
+    return audit.digest({"lines": [[line[name] for name in DIGESTED] for line in ordered]})
 
 
 def _journal(
@@ -77,26 +85,33 @@ def _journal(
     }
     # One plain INSERT of both lines, not two entities for the unit of work: nothing reads them
     # back in the transaction that posts them (and the spend they point at is already written).
-    session.execute(
-        _LINES,
-        [
-            {
-                **common,
-                "id": uuid.uuid4(),
-                "line_no": 1,
-                "account": debit_account,
-                "debit": amount,
-                "credit": Decimal(0),
-            },
-            {
-                **common,
-                "id": uuid.uuid4(),
-                "line_no": 2,
-                "account": credit_account,
-                "debit": Decimal(0),
-                "credit": amount,
-            },
-        ],
+    lines = [
+        {
+            **common,
+            "id": uuid.uuid4(),
+            "line_no": 1,
+            "account": debit_account,
+            "debit": amount,
+            "credit": Decimal(0),
+        },
+        {
+            **common,
+            "id": uuid.uuid4(),
+            "line_no": 2,
+            "account": credit_account,
+            "debit": Decimal(0),
+            "credit": amount,
+        },
+    ]
+    session.execute(_LINES, lines)
+    audit.record(
+        session,
+        company_id=posting.company_id,
+        actor_id=None,
+        action="ledger.posted",
+        entity_type="journal",
+        entity_id=journal_id,
+        metadata={"spend_id": posting.spend_id, "kind": kind, "digest": journal_digest(lines)},
     )
     return journal_id
 
@@ -259,3 +274,22 @@ def mark_exported(session: Session, f: ExportFilter, *, line_ids: list[uuid.UUID
         stmt = stmt.where(LedgerLine.id.in_(line_ids))
     result = session.execute(stmt.values(exported_at=utcnow()))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def journal_digests(session: Session, *, company_id: uuid.UUID) -> Iterator[tuple[str, str]]:
+    """Every journal of the company with the digest of its lines as they are now."""
+    stmt = (
+        select(LedgerLine.journal_id, *(getattr(LedgerLine, name) for name in DIGESTED))
+        .where(LedgerLine.company_id == company_id)
+        .order_by(LedgerLine.journal_id, LedgerLine.line_no)
+    )
+    current: uuid.UUID | None = None
+    lines: list[dict[str, Any]] = []
+    for row in session.execute(stmt).yield_per(5000):
+        if row.journal_id != current and current is not None:
+            yield str(current), journal_digest(lines)
+            lines = []
+        current = row.journal_id
+        lines.append({name: getattr(row, name) for name in DIGESTED})
+    if current is not None:
+        yield str(current), journal_digest(lines)

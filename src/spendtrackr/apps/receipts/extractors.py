@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import shutil
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
@@ -22,7 +23,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from spendtrackr.apps.receipts.parsing import parse_text
 from spendtrackr.apps.receipts.schemas import ExtractedReceipt, LineItem
-from spendtrackr.core.config import Settings
+from spendtrackr.core.config import Settings, get_settings
+from spendtrackr.core.sandbox import Bounds, LimitExceeded, run_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -156,16 +158,117 @@ class GeminiExtractor:
 # --- local ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class FileBounds:
+    """What reading one file may take (settings `ocr_max_*`)."""
+
+    pixels: int
+    pdf_pages: int
+    decoded_bytes: int
+    process: Bounds
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FileBounds:
+        return cls(
+            pixels=settings.ocr_max_pixels,
+            pdf_pages=settings.ocr_max_pdf_pages,
+            decoded_bytes=settings.ocr_max_decoded_bytes,
+            process=Bounds(
+                memory_bytes=settings.ocr_max_memory_mb << 20,
+                cpu_seconds=settings.ocr_max_seconds,
+                wall_seconds=settings.ocr_max_seconds + 10,
+            ),
+        )
+
+
+def bound_pdf_decoding(max_bytes: int) -> None:
+    """pypdf refuses to inflate a stream past this (its own default is larger)."""
+    from pypdf import filters
+
+    filters.ZLIB_MAX_OUTPUT_LENGTH = max_bytes
+    filters.LZW_MAX_OUTPUT_LENGTH = max_bytes
+    filters.RUN_LENGTH_MAX_OUTPUT_LENGTH = max_bytes
+    filters.MAX_ARRAY_BASED_STREAM_OUTPUT_LENGTH = max_bytes
+    filters.MAX_DECLARED_STREAM_LENGTH = max_bytes
+
+
+def _pdf_text(data: bytes, bounds: FileBounds) -> str:
+    from pypdf import PdfReader  # on first use, like every file library here
+    from pypdf.errors import LimitReachedError, PdfReadError
+
+    bound_pdf_decoding(bounds.decoded_bytes)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if len(reader.pages) > bounds.pdf_pages:
+            raise ExtractionFailed(
+                f"the PDF has {len(reader.pages)} pages; a receipt may have {bounds.pdf_pages}"
+            )
+        text, decoded = [], 0
+        for page in reader.pages[:10]:
+            text.append(page.extract_text() or "")
+            decoded += len(text[-1])
+            if decoded > bounds.decoded_bytes:
+                raise ExtractionFailed("the PDF's text is larger than a receipt's can be")
+        return "\n".join(text)
+    except LimitReachedError:
+        raise ExtractionFailed(
+            f"the PDF inflates past {bounds.decoded_bytes} bytes (a decompression bomb?)"
+        ) from None
+    except (PdfReadError, ValueError, KeyError) as exc:
+        raise ExtractionFailed(f"unreadable PDF: {type(exc).__name__}") from None
+
+
+def _image_text(data: bytes, tesseract: str | None, bounds: FileBounds) -> str:
+    if tesseract is None:
+        raise ExtractionFailed("image OCR needs the tesseract binary, which is not installed")
+    import pytesseract
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # checked below, with the reason in the failure
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > bounds.pixels:
+                raise ExtractionFailed(
+                    f"the image is {width}x{height} pixels; a receipt may have {bounds.pixels}"
+                )
+            text: Any = pytesseract.image_to_string(
+                image.convert("L"), timeout=bounds.process.cpu_seconds
+            )
+    except OSError as exc:
+        raise ExtractionFailed(f"unreadable image: {exc}") from None
+    return str(text)
+
+
+def read_local(data: bytes, content_type: str, tesseract: str | None, bounds: FileBounds) -> str:
+    """The file's text; runs in the bounded child process."""
+    if content_type == "application/pdf":
+        return _pdf_text(data, bounds)
+    return _image_text(data, tesseract, bounds)
+
+
 class LocalExtractor:
-    """No network, no key: the PDF text layer, or Tesseract for images (when installed)."""
+    """No network, no key: the PDF text layer, or Tesseract for images (when installed), read
+    in a child process within `bounds` (core/sandbox.py)."""
 
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, bounds: FileBounds | None = None) -> None:
         self.tesseract = shutil.which("tesseract")
+        self.bounds = bounds or FileBounds.from_settings(get_settings())
 
     def extract(self, data: bytes, content_type: str) -> ExtractedReceipt:
-        text = self._pdf_text(data) if content_type == "application/pdf" else self._ocr(data)
+        try:
+            text = run_bounded(
+                read_local,
+                data,
+                content_type,
+                self.tesseract,
+                self.bounds,
+                bounds=self.bounds.process,
+            )
+        except LimitExceeded as exc:
+            raise ExtractionFailed(f"reading the file {exc}") from None
         if not text.strip():
             raise ExtractionFailed("no readable text on the receipt")
         result = parse_text(text)
@@ -173,29 +276,8 @@ class LocalExtractor:
             raise ExtractionFailed("no total found on the receipt")
         return result
 
-    @staticmethod
-    def _pdf_text(data: bytes) -> str:
-        from pypdf import PdfReader  # on first use, like every file library here
-        from pypdf.errors import PdfReadError
-
-        try:
-            reader = PdfReader(io.BytesIO(data))
-            return "\n".join((page.extract_text() or "") for page in reader.pages[:10])
-        except (PdfReadError, ValueError, KeyError) as exc:
-            raise ExtractionFailed(f"unreadable PDF: {type(exc).__name__}") from None
-
-    def _ocr(self, data: bytes) -> str:
-        if self.tesseract is None:
-            raise ExtractionFailed("image OCR needs the tesseract binary, which is not installed")
-        import pytesseract
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as image:
-            text: Any = pytesseract.image_to_string(image.convert("L"), timeout=60)
-        return str(text)
-
 
 def build_extractor(settings: Settings) -> Extractor:
     if settings.gemini_api_key is not None:
         return GeminiExtractor(settings)
-    return LocalExtractor()
+    return LocalExtractor(FileBounds.from_settings(settings))

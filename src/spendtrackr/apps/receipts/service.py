@@ -46,7 +46,7 @@ def _check_parses(source: BinaryIO, content_type: str) -> None:
     # Imported on first use: they add tens of MB to every worker that never sees a receipt.
     from PIL import Image, UnidentifiedImageError
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
     source.seek(0)
     try:
@@ -55,13 +55,24 @@ def _check_parses(source: BinaryIO, content_type: str) -> None:
             if len(reader.pages) == 0:
                 raise ValueError("no pages")
         else:
-            with Image.open(source) as image:
+            try:
+                image = Image.open(source)
+            except Image.DecompressionBombError:
+                # A well-formed header declaring more pixels than Pillow opens: the file is
+                # what it says, and its OCR fails for good with the reason (extractors.py).
+                return
+            with image:
                 expected = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}[
                     content_type
                 ]
                 if image.format != expected:
                     raise ValueError(f"{image.format} is not {expected}")
                 image.verify()
+    except LimitReachedError:
+        raise UnsupportedMediaType(
+            "The PDF inflates past what a receipt can be (a decompression bomb?)",
+            code="unsupported_media_type",
+        ) from None
     except (
         PdfReadError,
         UnidentifiedImageError,

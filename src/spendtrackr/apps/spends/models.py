@@ -23,6 +23,19 @@ class SpendStatus(StrEnum):
 
 class Spend(Entity):
     __tablename__ = "spend"
+    # What every audit entry of a spend fingerprints (audit.service, `digest`): a later change
+    # of one of these that no entry recorded shows in `/audit-logs/verify?deep=true`.
+    __audit_entity__ = "spend"
+    __audit_digest__ = (
+        "user_id",
+        "amount",
+        "currency",
+        "spend_date",
+        "source",
+        "card_id",
+        "status",
+        "reimbursed_at",
+    )
     __table_args__ = (
         # Every list and report starts from the company; the trailing columns serve the filters
         # and the newest-first order.
