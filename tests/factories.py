@@ -150,7 +150,22 @@ def submit_spend(
 
 
 def webhook_secret(client: TestClient, admin: Actor) -> dict[str, str]:
+    """The card network's secret, as its header."""
     response = client.post("/companies/me/webhook-secret", headers=admin.headers)
+    assert response.status_code == 201, response.text
+    return {"x-webhook-secret": response.json()["secret"]}
+
+
+def join_team(client: TestClient, admin: Actor, team: dict[str, Any], member: Actor) -> None:
+    response = client.post(
+        f"/teams/{team['id']}/members", json={"user_id": member.id}, headers=admin.headers
+    )
+    assert response.status_code == 201, response.text
+
+
+def directory_secret(client: TestClient, admin: Actor) -> dict[str, str]:
+    """Directory sync's secret, as its header."""
+    response = client.post("/companies/me/directory-secret", headers=admin.headers)
     assert response.status_code == 201, response.text
     return {"x-webhook-secret": response.json()["secret"]}
 

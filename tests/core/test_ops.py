@@ -48,10 +48,23 @@ def test_readyz_503_when_database_is_down(settings: Settings, tmp_path: object) 
         assert failing.json()["code"] == "database_unavailable"
 
 
-def test_metrics_by_route_template(client: TestClient) -> None:
-    admin = signup(client)
-    client.get(f"/admin/users/{admin.id}", headers=admin.headers)
-    text = client.get("/metrics").text
+def test_metrics_need_their_token(client: TestClient, database_url: str) -> None:
+    assert client.get("/metrics").status_code == 404  # no token set: not served at all
+    app = create_app(make_settings(database_url, metrics_token="scrape-me-please"))
+    with TestClient(app) as guarded:
+        assert guarded.get("/metrics").status_code == 401
+        wrong = guarded.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        ok = guarded.get("/metrics", headers={"Authorization": "Bearer scrape-me-please"})
+        assert ok.status_code == 200
+
+
+def test_metrics_by_route_template(database_url: str) -> None:
+    app = create_app(make_settings(database_url, metrics_token="scrape-me-please"))
+    with TestClient(app) as client:
+        admin = signup(client)
+        client.get(f"/admin/users/{admin.id}", headers=admin.headers)
+        text = client.get("/metrics", headers={"Authorization": "Bearer scrape-me-please"}).text
     assert 'http_requests_total{method="GET",route="/admin/users/{user_id}",status="200"}' in text
     assert "http_request_duration_seconds_bucket" in text
     assert admin.id not in text

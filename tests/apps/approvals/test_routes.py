@@ -14,6 +14,7 @@ from tests.factories import (
     create_policy,
     create_team,
     create_user,
+    join_team,
     signup,
     submit_spend,
 )
@@ -202,6 +203,7 @@ def test_team_manager_and_named_user_approvers(client: TestClient) -> None:
         admin,
         [approval_over(0, "manager", 1), approval_over(0, f"user:{controller.id}", 2)],
     )
+    join_team(client, admin, team, employee)
     spend = submit_spend(client, employee, team_id=team["id"])
     assert [a["approver_id"] for a in spend["approvals"]] == [team_lead.id, controller.id]
     # a deactivated named approver's step goes to the admins

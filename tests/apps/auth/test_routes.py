@@ -39,22 +39,32 @@ def test_signup_creates_company_and_admin(client: TestClient) -> None:
     assert me.json()["company_id"] == body["company"]["id"]
 
 
-def test_signup_email_taken_is_409_and_leaves_no_company(client: TestClient) -> None:
+def test_one_person_signs_up_two_companies_and_chooses_at_login(client: TestClient) -> None:
+    """Signup says nothing about accounts elsewhere; a person in two companies picks one."""
     admin = signup(client)
     response = client.post(
         "/auth/signup",
         json={
-            "company_name": "Dup Co",
+            "company_name": "Second Co",
             "email": admin.email,
             "password": PASSWORD,
             "full_name": "X",
         },
     )
-    assert response.status_code == 409
-    assert response.json() == {
-        "detail": "A user with this email already exists",
-        "code": "email_taken",
-    }
+    assert response.status_code == 201, response.text
+    second = response.json()["company"]["id"]
+    both = client.post("/auth/login", json={"email": admin.email, "password": PASSWORD})
+    assert both.status_code == 409
+    assert both.json()["code"] == "company_required"
+    assert {c["id"] for c in both.json()["companies"]} == {admin.company_id, second}
+    chosen = client.post(
+        "/auth/login", json={"email": admin.email, "password": PASSWORD, "company": second}
+    )
+    assert chosen.status_code == 200
+    me = client.get(
+        "/users/me", headers={"Authorization": f"Bearer {chosen.json()['access_token']}"}
+    )
+    assert me.json()["company_id"] == second
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from tests.factories import (
     create_team,
     create_user,
     create_vendor,
+    join_team,
     signup,
     submit_spend,
 )
@@ -61,6 +62,7 @@ def test_group_by_every_dimension(client: TestClient) -> None:
     vendor = create_vendor(client, admin, name="Delta")
     team = create_team(client, admin, name="Sales")
     employee = create_user(client, admin)
+    join_team(client, admin, team, admin)
     submit_spend(client, admin, amount="10", vendor_id=vendor["id"], team_id=team["id"])
     submit_spend(client, employee, amount="5")
     assert {

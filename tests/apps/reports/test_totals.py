@@ -28,6 +28,7 @@ from tests.factories import (
     create_user,
     create_vendor,
     issue_card,
+    join_team,
     signup,
     webhook_secret,
 )
@@ -95,6 +96,9 @@ def test_totals_follow_every_kind_of_spend_change(app: FastAPI, client: TestClie
     categories = [create_category(client, admin) for _ in range(3)]
     vendors = [create_vendor(client, admin) for _ in range(2)]
     teams = [create_team(client, admin) for _ in range(2)]
+    for team in teams:
+        for employee in employees:
+            join_team(client, admin, team, employee)
     create_policy(client, admin, [approval_over(50)])
     rng = random.Random(2026)
 

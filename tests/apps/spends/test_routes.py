@@ -18,6 +18,7 @@ from tests.factories import (
     create_user,
     create_vendor,
     issue_card,
+    join_team,
     signup,
     submit_spend,
     webhook_secret,
@@ -132,7 +133,8 @@ def test_visibility_by_role(client: TestClient) -> None:
     by_teammate = submit_spend(client, teammate, team_id=team["id"])
     # a member's spend is the team's whether or not it names the team
     by_teammate_untagged = submit_spend(client, teammate)
-    # a spend made for the team is the team's whoever made it
+    # a spend made for the team is the team's, by any member (finance belongs to it too)
+    join_team(client, admin, team, finance)
     for_the_team = submit_spend(client, finance, team_id=team["id"])
     by_stranger = submit_spend(client, stranger)
     own = submit_spend(client, manager)

@@ -37,6 +37,21 @@ class _Staged:
     entity_type: str
     entity_id: str | None
     metadata: dict[str, Any]
+    # The entity itself when it declares `__audit_digest__`: held here, since the session's
+    # identity map keeps it only while someone else does, and its state at commit is digested.
+    entity: Any = None
+
+
+def _digested_entity(session: Session, entity_type: str, entity_id: str | None) -> Any:
+    if entity_id is None:
+        return None
+    for obj in session.identity_map.values():
+        if (
+            getattr(obj, "__audit_entity__", None) == entity_type
+            and str(getattr(obj, "id", "")) == entity_id
+        ):
+            return obj
+    return None
 
 
 def record(
@@ -58,6 +73,9 @@ def record(
             entity_type=entity_type,
             entity_id=None if entity_id is None else str(entity_id),
             metadata=_jsonable(metadata or {}),
+            entity=_digested_entity(
+                session, entity_type, None if entity_id is None else str(entity_id)
+            ),
         )
     )
 
@@ -72,9 +90,19 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _comparable(value: Any) -> Any:
+    # As read back from any database: 480.0000 is 480, a timestamp is UTC to the microsecond.
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).isoformat(timespec="microseconds")
+    return value
+
+
 def digest(values: dict[str, Any]) -> str:
     """A fingerprint of an entity's money fields, as an entry records it."""
-    body = json.dumps(_jsonable(values), sort_keys=True, separators=(",", ":"))
+    comparable = {name: _comparable(value) for name, value in values.items()}
+    body = json.dumps(_jsonable(comparable), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -84,15 +112,12 @@ def entity_digest(entity: Any) -> str:
 
 def _digests_in_session(session: Session, staged: list[_Staged]) -> dict[tuple[str, str], str]:
     """The state each staged entry's entity has at commit, for entities that declare
-    `__audit_digest__` and are in the session (every flow that changes one has it loaded)."""
-    wanted = {(item.entity_type, item.entity_id) for item in staged}
-    found: dict[tuple[str, str], str] = {}
-    for obj in session.identity_map.values():
-        entity_type = getattr(obj, "__audit_entity__", None)
-        key = (entity_type, str(getattr(obj, "id", "")))
-        if entity_type is not None and key in wanted:
-            found[(entity_type, key[1])] = entity_digest(obj)
-    return found
+    `__audit_digest__` (every flow that changes one has it loaded when it records the change)."""
+    return {
+        (item.entity_type, item.entity_id or ""): entity_digest(item.entity)
+        for item in staged
+        if item.entity is not None
+    }
 
 
 # The columns that an entry's hash covers, in the order `canonical` reads them.

@@ -64,7 +64,9 @@ DIGESTED = ("line_no", "account", "debit", "credit", "currency", "spend_id", "en
 
 def journal_digest(lines: list[dict[str, Any]]) -> str:
     ordered = sorted(lines, key=lambda line: line["line_no"])
-    return audit.digest({"lines": [[line[name] for name in DIGESTED] for line in ordered]})
+    return audit.digest(
+        {f"{line['line_no']}.{name}": line[name] for line in ordered for name in DIGESTED}
+    )
 
 
 def _journal(

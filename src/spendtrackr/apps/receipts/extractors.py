@@ -181,41 +181,39 @@ class FileBounds:
         )
 
 
-def bound_pdf_decoding(max_bytes: int) -> None:
-    """pypdf refuses to inflate a stream past this (its own default is larger)."""
-    from pypdf import filters
-
-    filters.ZLIB_MAX_OUTPUT_LENGTH = max_bytes
-    filters.LZW_MAX_OUTPUT_LENGTH = max_bytes
-    filters.RUN_LENGTH_MAX_OUTPUT_LENGTH = max_bytes
-    filters.MAX_ARRAY_BASED_STREAM_OUTPUT_LENGTH = max_bytes
-    filters.MAX_DECLARED_STREAM_LENGTH = max_bytes
-
-
 def _pdf_text(data: bytes, bounds: FileBounds) -> str:
-    from pypdf import PdfReader  # on first use, like every file library here
+    from pypdf import PdfReader, apply_configuration  # on first use, like every file library
     from pypdf.errors import LimitReachedError, PdfReadError
 
-    bound_pdf_decoding(bounds.decoded_bytes)
+    limit = bounds.decoded_bytes
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if len(reader.pages) > bounds.pdf_pages:
-            raise ExtractionFailed(
-                f"the PDF has {len(reader.pages)} pages; a receipt may have {bounds.pdf_pages}"
-            )
-        text, decoded = [], 0
-        for page in reader.pages[:10]:
-            text.append(page.extract_text() or "")
-            decoded += len(text[-1])
-            if decoded > bounds.decoded_bytes:
-                raise ExtractionFailed("the PDF's text is larger than a receipt's can be")
-        return "\n".join(text)
+        with apply_configuration(
+            maximum_declared_stream_length=limit,
+            array_based_stream_maximum_output_length=limit,
+            lzw_maximum_output_length=limit,
+            run_length_maximum_output_length=limit,
+            zlib_maximum_output_length=limit,
+        ):
+            return _pdf_pages_text(PdfReader(io.BytesIO(data)), bounds)
     except LimitReachedError:
         raise ExtractionFailed(
             f"the PDF inflates past {bounds.decoded_bytes} bytes (a decompression bomb?)"
         ) from None
     except (PdfReadError, ValueError, KeyError) as exc:
         raise ExtractionFailed(f"unreadable PDF: {type(exc).__name__}") from None
+
+
+def _pdf_pages_text(reader: Any, bounds: FileBounds) -> str:
+    if len(reader.pages) > bounds.pdf_pages:
+        raise ExtractionFailed(
+            f"the PDF has {len(reader.pages)} pages; a receipt may have {bounds.pdf_pages}"
+        )
+    text: list[str] = []
+    for page in reader.pages[:10]:
+        text.append(page.extract_text() or "")
+        if sum(map(len, text)) > bounds.decoded_bytes:
+            raise ExtractionFailed("the PDF's text is larger than a receipt's can be")
+    return "\n".join(text)
 
 
 def _image_text(data: bytes, tesseract: str | None, bounds: FileBounds) -> str:
