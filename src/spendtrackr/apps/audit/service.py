@@ -65,17 +65,16 @@ def record(
     metadata: dict[str, Any] | None = None,
 ) -> None:
     """Stage one audit entry; it is written with the transaction's commit or not at all."""
+    key = None if entity_id is None else str(entity_id)
     session.info.setdefault(_PENDING, []).append(
         _Staged(
             company_id=company_id,
             actor_id=actor_id,
             action=action,
             entity_type=entity_type,
-            entity_id=None if entity_id is None else str(entity_id),
+            entity_id=key,
             metadata=_jsonable(metadata or {}),
-            entity=_digested_entity(
-                session, entity_type, None if entity_id is None else str(entity_id)
-            ),
+            entity=_digested_entity(session, entity_type, key),
         )
     )
 
@@ -108,16 +107,6 @@ def digest(values: dict[str, Any]) -> str:
 
 def entity_digest(entity: Any) -> str:
     return digest({name: getattr(entity, name) for name in entity.__audit_digest__})
-
-
-def _digests_in_session(session: Session, staged: list[_Staged]) -> dict[tuple[str, str], str]:
-    """The state each staged entry's entity has at commit, for entities that declare
-    `__audit_digest__` (every flow that changes one has it loaded when it records the change)."""
-    return {
-        (item.entity_type, item.entity_id or ""): entity_digest(item.entity)
-        for item in staged
-        if item.entity is not None
-    }
 
 
 # The columns that an entry's hash covers, in the order `canonical` reads them.
@@ -181,7 +170,6 @@ def _append_staged(session: Session) -> None:
     # Everything else the transaction writes goes out now, before the head is locked: under the
     # lock there remain only the head read, the entries, the head update and the commit.
     session.flush()
-    digests = _digests_in_session(session, staged)
     by_company: dict[uuid.UUID, list[_Staged]] = {}
     for item in staged:
         by_company.setdefault(item.company_id, []).append(item)
@@ -203,7 +191,7 @@ def _append_staged(session: Session) -> None:
                 action=item.action,
                 entity_type=item.entity_type,
                 entity_id=item.entity_id,
-                meta=_with_digest(item, digests),
+                meta=_with_digest(item),
                 created_at=now,
             )
             digest = chain_hash(last_hash, entry)
@@ -222,9 +210,11 @@ def _append_staged(session: Session) -> None:
             session.execute(_MOVE_HEAD, {"head": company_id, "new_seq": seq, "new_hash": last_hash})
 
 
-def _with_digest(item: _Staged, digests: dict[tuple[str, str], str]) -> dict[str, Any]:
-    found = digests.get((item.entity_type, item.entity_id or ""))
-    return item.metadata if found is None else {**item.metadata, "digest": found}
+def _with_digest(item: _Staged) -> dict[str, Any]:
+    """The entry's metadata, with the digest of its entity's state at commit when it has one."""
+    if item.entity is None:
+        return item.metadata
+    return {**item.metadata, "digest": entity_digest(item.entity)}
 
 
 class _Entry(NamedTuple):
