@@ -42,7 +42,7 @@ def list_audit_logs(
     return Page(total=total, items=[AuditEntryRead.model_validate(e) for e in items])
 
 
-@router.get("/verify", response_model=VerifyResult)
+@router.get("/verify", response_model=VerifyResult, response_model_exclude_unset=True)
 def verify_audit_chain(
     session: SessionDep,
     actor: FinanceUser,
@@ -56,18 +56,15 @@ def verify_audit_chain(
     the digest of its money fields that its last audit entry recorded: a row edited in the
     database directly is listed in `deep.mismatches`, and makes `valid` false."""
     result = service.verify_chain(session, company_id=actor.company_id)
-    deep_result = None
-    valid = result.valid
-    if deep:
-        found = flows.verify_deep(session, company_id=actor.company_id)
-        valid = valid and not found.mismatches
-        deep_result = DeepResult(
-            checked=found.checked,
-            mismatches=[MismatchRead.model_validate(m) for m in found.mismatches[:1000]],
-        )
-    return VerifyResult(
-        valid=valid,
-        checked=result.checked,
-        first_invalid_id=result.first_invalid_id,
-        deep=deep_result,
+    answer = VerifyResult(
+        valid=result.valid, checked=result.checked, first_invalid_id=result.first_invalid_id
     )
+    if not deep:
+        return answer  # `deep` unset: left out of the body, which stays as it always was
+    found = flows.verify_deep(session, company_id=actor.company_id)
+    answer.valid = result.valid and not found.mismatches
+    answer.deep = DeepResult(
+        checked=found.checked,
+        mismatches=[MismatchRead.model_validate(m) for m in found.mismatches[:1000]],
+    )
+    return answer
