@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import JSON, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from spendtrackr import models
@@ -85,7 +85,14 @@ def test_a_database_not_in_utf8mb4_gets_every_table_in_it(tmp_path: object) -> N
                 ),
                 {"s": name},
             ).all()
-            assert sorted(map(tuple, exact)) == [
+            # MariaDB gives a JSON column added after the conversion utf8mb4_bin; it is not a key.
+            json_columns = {
+                (table.name, column.name)
+                for table in models.Base.metadata.tables.values()
+                for column in table.columns
+                if isinstance(column.type, JSON)
+            }
+            assert sorted(row for row in map(tuple, exact) if row not in json_columns) == [
                 ("card_authorization", "authorization_id"),
                 ("idempotency_record", "key"),
                 ("processed_event", "event_id"),
