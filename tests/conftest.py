@@ -21,7 +21,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from spendtrackr.cli import alembic_config
-from spendtrackr.core.config import Settings
+from spendtrackr.core.config import Settings, get_settings
 from spendtrackr.main import create_app
 
 
@@ -121,3 +121,18 @@ def live_server(app: FastAPI) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The `spendtrackr` command's environment: the suite's database and storage, cheap hashes."""
+    for name, value in (
+        ("DATABASE_URL", settings.database_url),
+        ("STORAGE_PATH", str(settings.storage_path)),
+        ("ARGON2_MEMORY_KIB", "1024"),
+        ("ARGON2_TIME_COST", "1"),
+    ):
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -1,22 +1,10 @@
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from spendtrackr.cli import app as cli
-from spendtrackr.core.config import Settings, get_settings
 from tests.factories import PASSWORD, login, unique_email
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("ARGON2_MEMORY_KIB", "1024")
-    monkeypatch.setenv("ARGON2_TIME_COST", "1")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_create_superuser_is_idempotent(cli_env: None, client: TestClient) -> None:

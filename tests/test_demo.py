@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from decimal import Decimal
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from rich.console import Console
@@ -14,7 +12,7 @@ from typer.testing import CliRunner
 
 from spendtrackr import demo
 from spendtrackr.cli import app as cli
-from spendtrackr.core.config import Settings, get_settings
+from spendtrackr.core.config import Settings
 from tests.factories import Actor, login
 
 
@@ -51,20 +49,6 @@ def _check_invariants(client: TestClient, admin: Actor) -> dict[str, int]:
     }
     assert approved_ids <= {line["spend_id"] for line in lines}
     return statuses
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in (
-        ("DATABASE_URL", settings.database_url),
-        ("STORAGE_PATH", str(settings.storage_path)),
-        ("ARGON2_MEMORY_KIB", "1024"),
-        ("ARGON2_TIME_COST", "1"),
-    ):
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_demo_company_through_the_flows(cli_env: None, client: TestClient) -> None:

@@ -32,9 +32,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("user") as batch:
         batch.add_column(sa.Column("email_claim", sa.String(length=320), nullable=True))
-        batch.add_column(
-            sa.Column("deleted_at", spendtrackr.core.db.UTCDateTime(), nullable=True)
-        )
+        batch.add_column(sa.Column("deleted_at", spendtrackr.core.db.UTCDateTime(), nullable=True))
     users = sa.table("user", sa.column("email"), sa.column("email_claim"))
     op.execute(users.update().values(email_claim=users.c.email))
     with op.batch_alter_table("user") as batch:

@@ -1,11 +1,14 @@
-"""The `spendtrackr` command: serve, migrate, create-superuser, worker, demo, rebuild-totals."""
+"""The `spendtrackr` command: serve, migrate, create-superuser, worker, demo, rebuild-totals,
+audit anchor / audit verify."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,19 +22,27 @@ from pydantic import ValidationError
 # receipt is read) needs the tables its foreign keys point at (card) mapped too, or SQLAlchemy
 # cannot order the flush and every read failed.
 import spendtrackr.models  # noqa: F401
+from spendtrackr.apps.audit import flows as audit_flows
+from spendtrackr.apps.audit import service as audit_service
 from spendtrackr.apps.auth import flows
 from spendtrackr.apps.auth.schemas import SignupRequest
+from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.receipts import flows as receipt_flows
 from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.core import metrics, serving
 from spendtrackr.core.config import get_settings
-from spendtrackr.core.db import build_engine, build_session_factory, session_scope
+from spendtrackr.core.db import build_engine, build_session_factory, session_scope, utcnow
 from spendtrackr.core.logging import configure_logging
 from spendtrackr.core.security import Passwords
 from spendtrackr.core.storage import LocalStorage
 
 app = typer.Typer(help="SpendTrackr: self-hosted spend management.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Check the tamper-evident audit log, and anchor it outside the database.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -226,14 +237,9 @@ def rebuild_totals(
     """Recompute the daily spend totals the spend summary reads from the spends themselves: after
     spends were written outside the application (a restore, a hand-made fix). Run it while the
     companies concerned are not changing spends."""
-    import uuid
-
     from spendtrackr.apps.spends import totals
 
-    try:
-        company_id = None if company is None else uuid.UUID(company)
-    except ValueError:
-        raise typer.BadParameter("not a company id (a UUID)", param_hint="--company") from None
+    company_id = _company_option(company)
     engine = build_engine(get_settings())
     try:
         with session_scope(build_session_factory(engine)) as session:
@@ -241,6 +247,133 @@ def rebuild_totals(
         typer.echo(f"rebuilt {written} total rows")
     finally:
         engine.dispose()
+
+
+def _company_option(company: str | None) -> uuid.UUID | None:
+    try:
+        return None if company is None else uuid.UUID(company)
+    except ValueError:
+        raise typer.BadParameter("not a company id (a UUID)", param_hint="--company") from None
+
+
+CompanyOption = Annotated[
+    str | None, typer.Option(help="Only this company's id (default: every company)")
+]
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    company: CompanyOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Append the anchors to this file (default: print them)"),
+    ] = None,
+) -> None:
+    """Print each company's chain head (seq and hash) as one JSON line. Keep the lines somewhere
+    the database's administrators cannot rewrite (a write-once bucket, a ticket, a signed email):
+    `audit verify --anchor FILE` later proves the log up to each anchor is unchanged, even by
+    someone who rewrote the whole log and its head."""
+    company_id = _company_option(company)
+    engine = build_engine(get_settings())
+    try:
+        with session_scope(build_session_factory(engine)) as session:
+            heads = audit_service.anchors(session, company_id=company_id)
+            names = companies_service.names(session, ids=[h.company_id for h in heads])
+        taken_at = utcnow().isoformat()
+        lines = [
+            json.dumps(
+                {
+                    "company_id": str(h.company_id),
+                    "company": names.get(h.company_id, ""),
+                    "seq": h.seq,
+                    "hash": h.hash,
+                    "taken_at": taken_at,
+                },
+                ensure_ascii=False,
+            )
+            for h in heads
+        ]
+        if output is None:
+            for line in lines:
+                typer.echo(line)
+        else:
+            with output.open("a", encoding="utf-8") as f:
+                f.writelines(line + "\n" for line in lines)
+            typer.echo(f"appended {len(lines)} anchors to {output}")
+    finally:
+        engine.dispose()
+
+
+def _read_anchors(path: Path) -> list[audit_service.Anchor]:
+    found = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            found.append(
+                audit_service.Anchor(uuid.UUID(item["company_id"]), int(item["seq"]), item["hash"])
+            )
+        except (ValueError, KeyError, TypeError):
+            raise typer.BadParameter(
+                f"line {number} is not an anchor written by `audit anchor`", param_hint="--anchor"
+            ) from None
+    return found
+
+
+@audit_app.command("verify")
+def audit_verify(
+    company: CompanyOption = None,
+    deep: Annotated[
+        bool, typer.Option(help="Also compare spends, approvals and ledger with the log")
+    ] = False,
+    anchor: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Anchors from `audit anchor` to check"),
+    ] = None,
+) -> None:
+    """Recompute every company's hash chain (and with --deep, the money rows' digests; with
+    --anchor, the anchored hashes). Exits 1 when anything does not match."""
+    company_id = _company_option(company)
+    anchored = _read_anchors(anchor) if anchor else []
+    engine = build_engine(get_settings())
+    failed = False
+    try:
+        with session_scope(build_session_factory(engine)) as session:
+            heads = audit_service.anchors(session, company_id=company_id)
+            ids = [h.company_id for h in heads]
+            names = companies_service.names(session, ids=ids)
+            for cid in ids:
+                problems = []
+                chain = audit_service.verify_chain(session, company_id=cid)
+                if not chain.valid:
+                    where = chain.first_invalid_id or "entries removed from the end"
+                    problems.append(f"chain broken at {where}")
+                if deep:
+                    found = audit_flows.verify_deep(session, company_id=cid)
+                    problems += [
+                        f"{m.entity_type} {m.entity_id}: {m.reason}" for m in found.mismatches
+                    ]
+                for a in anchored:
+                    if a.company_id == cid and not audit_service.anchor_holds(session, a):
+                        problems.append(f"anchor at seq {a.seq} does not match")
+                label = f"{cid} {names.get(cid, '')}".rstrip()
+                if problems:
+                    failed = True
+                    typer.echo(f"FAIL {label}")
+                    for problem in problems:
+                        typer.echo(f"  {problem}")
+                else:
+                    typer.echo(f"ok   {label}: {chain.checked} entries")
+            missing = {a.company_id for a in anchored} - set(ids)
+            if company_id is None and missing:
+                failed = True
+                for cid in sorted(missing):
+                    typer.echo(f"FAIL {cid}: anchored, but its log is gone")
+    finally:
+        engine.dispose()
+    if failed:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from tests.apps.audit.tampering import execute, guard_lifted
 from tests.factories import create_user, create_vendor, signup
 
 
@@ -74,8 +74,7 @@ def test_audit_is_finance_and_admin_only_and_per_company(client: TestClient) -> 
 
 
 def _exec(app: FastAPI, sql: str, **params: object) -> None:
-    with app.state.engine.begin() as conn:
-        conn.execute(text(sql), params)
+    execute(app.state.engine, sql, **params)
 
 
 def test_database_rejects_update_and_delete_of_audit_rows(client: TestClient, app: FastAPI) -> None:
@@ -97,23 +96,13 @@ def test_verify_detects_an_entry_edited_in_the_database(client: TestClient, app:
     ]
     assert target["metadata"]["name"] == "Honest Vendor"
     # someone with database access drops the guard and edits history
-    _exec(app, "DROP TRIGGER audit_log_no_update")
-    try:
+    with guard_lifted(app.state.engine):
         _exec(
             app,
             "UPDATE audit_log SET metadata = :meta WHERE id = :id",
             meta='{"name": "Crooked Vendor"}',
             id=target["id"].replace("-", ""),
         )
-    finally:
-        guard = (
-            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log FOR EACH ROW "
-            "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit_log is append-only'"
-            if app.state.engine.dialect.name in ("mysql", "mariadb")
-            else "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
-            "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
-        )
-        _exec(app, guard)
     result = client.get("/audit-logs/verify", headers=admin.headers).json()
     assert result["valid"] is False
     assert result["first_invalid_id"] == target["id"]

@@ -9,7 +9,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
@@ -18,7 +17,6 @@ from typer.testing import CliRunner
 from spendtrackr.apps.spends import service as spends_service
 from spendtrackr.apps.spends.models import Spend, SpendStatus, SpendTotal
 from spendtrackr.cli import app as cli
-from spendtrackr.core.config import Settings, get_settings
 from tests.factories import (
     Actor,
     approval_over,
@@ -217,14 +215,6 @@ def test_a_rolled_back_transaction_leaves_the_totals_alone(
         session.get(Spend, spend_id)  # the session goes on: its next commit writes nothing stale
         session.commit()
     _assert_only_day(app, client, admin, "2026-03-10", "10.00")
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_rebuild_totals_from_the_spends(cli_env: None, app: FastAPI, client: TestClient) -> None:

@@ -323,6 +323,38 @@ def verify_chain(session: Session, *, company_id: uuid.UUID, batch: int = 2000) 
     return Verification(valid=True, checked=checked, first_invalid_id=None)
 
 
+# --- anchors ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A company's chain head, to be kept outside the database: whoever can rewrite the whole
+    tail of the log (entries and head together) cannot change an entry at or before `seq`
+    without the anchored hash no longer matching."""
+
+    company_id: uuid.UUID
+    seq: int
+    hash: str
+
+
+def anchors(session: Session, *, company_id: uuid.UUID | None = None) -> list[Anchor]:
+    stmt = select(AuditChainHead).order_by(AuditChainHead.company_id)
+    if company_id is not None:
+        stmt = stmt.where(AuditChainHead.company_id == company_id)
+    return [Anchor(h.company_id, h.seq, h.last_hash) for h in session.scalars(stmt)]
+
+
+def anchor_holds(session: Session, anchor: Anchor) -> bool:
+    """The entry at the anchored position still carries the anchored hash. With a valid chain
+    this proves every entry up to it is as it was when the anchor was taken."""
+    stored = session.scalar(
+        select(AuditLog.hash).where(
+            AuditLog.company_id == anchor.company_id, AuditLog.seq == anchor.seq
+        )
+    )
+    return stored == anchor.hash
+
+
 # --- deep verification ----------------------------------------------------------------------
 
 
