@@ -28,7 +28,7 @@ from spendtrackr.apps.spends.routes import router as spends_router
 from spendtrackr.apps.teams.routes import router as teams_router
 from spendtrackr.apps.users.deps import get_current_user
 from spendtrackr.apps.users.routes import router as users_router
-from spendtrackr.core import handlers
+from spendtrackr.core import docs, handlers
 from spendtrackr.core.cache import build_cache
 from spendtrackr.core.config import Settings, get_settings
 from spendtrackr.core.db import build_engine, build_session_factory, size_thread_pool, utcnow
@@ -64,7 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        swagger_ui_parameters={"persistAuthorization": True},
+        docs_url=None,  # served by core/docs.py, without a CDN
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         # What any operation can answer: malformed input, too large a body, rate limits, and a
         # database that is away or a server too busy to take the request in time.
         responses=errors(400, 413, 422, 429, 503),
@@ -107,6 +109,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         accepts_upload=UploadRoutes(lambda: app.routes),
     )
 
+    docs.install(
+        app,
+        openapi_url=app.openapi_url or "/openapi.json",
+        swagger_settings={
+            "persistAuthorization": True,
+            "deepLinking": True,
+            "showExtensions": True,
+            "showCommonExtensions": True,
+            "validatorUrl": None,  # Swagger's default sends the spec to an outside validator
+        },
+    )
     app.include_router(ops.router)
     app.include_router(auth_router)
     # Webhooks authenticate with the company's webhook secret instead of a user token.

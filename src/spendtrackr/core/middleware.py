@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from spendtrackr.core import metrics
+from spendtrackr.core import docs, metrics
 from spendtrackr.core.logging import request_id_var
 
 logger = logging.getLogger("spendtrackr.access")
@@ -35,7 +35,11 @@ _API_ONLY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"cache-control", b"no-store"),
 ]
-_DOC_PATHS = ("/docs", "/redoc")
+_DOC_PAGE_HEADERS = [
+    (b"content-security-policy", docs.CSP.encode()),
+    (b"cache-control", b"no-cache"),
+]
+_ASSET_HEADERS = [(b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")]
 
 
 class BodyTooLarge(HTTPException):
@@ -99,7 +103,11 @@ class RequestContextMiddleware:
         )
         extra_headers = [(b"x-request-id", request_id.encode())]
         extra_headers += _SECURITY_HEADERS
-        if not path.startswith(_DOC_PATHS):
+        if path in docs.PAGES:
+            extra_headers += _DOC_PAGE_HEADERS
+        elif path.startswith(docs.ASSETS):
+            extra_headers += _ASSET_HEADERS  # cached by their ETag, not `no-store`
+        else:
             extra_headers += _API_ONLY_HEADERS
 
         async def send_wrapper(message: Message) -> None:
