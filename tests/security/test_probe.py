@@ -130,11 +130,15 @@ def _png_declaring(width: int, height: int) -> bytes:
 
 
 def _pdf_bomb(inflated: int) -> bytes:
-    stream = zlib.compress(b" " * inflated, 9)
+    """A page whose text (with a font to show it) is followed by `inflated` bytes of padding:
+    pypdf inflates all of it to read the text (without the font it would not look)."""
+    stream = zlib.compress(b"BT /F1 12 Tf 72 700 Td (TOTAL 12.00) Tj ET\n" + b" " * inflated, 9)
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >>"
+        b" >>",
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
     ]
     out = bytearray(b"%PDF-1.4\n")
@@ -167,7 +171,7 @@ def test_5_decompression_bombs_fail_for_good_never_500(client: TestClient) -> No
     extractor.tesseract = extractor.tesseract or "/usr/bin/tesseract"
     for data, kind, reason in (
         (png, "image/png", "pixels"),
-        (_pdf_bomb(60_000_000), "application/pdf", ""),
+        (_pdf_bomb(60_000_000), "application/pdf", "inflates past"),
     ):
         # Permanent (ExtractionFailed): the job records the reason and does not retry.
         with pytest.raises(ExtractionFailed, match=reason):
