@@ -231,6 +231,14 @@ def test_9_nobody_reimburses_or_sets_limits_for_themselves(client: TestClient) -
         headers=admin.headers,
     )
     assert ceiling.status_code == 200
+    assert ceiling.json()["max_card_limits"] == [{"amount": "5000.00", "interval": "daily"}]
+    tiny = client.patch(
+        "/companies/me",
+        json={"max_card_limits": [{"amount": "0.001", "interval": "weekly"}]},
+        headers=admin.headers,
+    )
+    assert tiny.status_code == 422
+    assert tiny.json()["code"] == "invalid_limit"
     employee = create_user(client, admin)
     above = client.post(
         "/cards",

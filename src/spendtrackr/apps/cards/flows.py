@@ -61,6 +61,14 @@ def _limit_amount(amount: Decimal, currency: str, interval: str) -> str:
     return str(rounded)
 
 
+def ceilings(limits: list[Any], base_currency: str) -> list[dict[str, str]]:
+    """The company's `max_card_limits` as stored: each in its base currency's minor units."""
+    return [
+        {"amount": _limit_amount(c.amount, base_currency, c.interval), "interval": c.interval}
+        for c in limits
+    ]
+
+
 def within_maximums(
     limits: list[dict[str, Any]], company: Company, currency: str, *, lower: bool = False
 ) -> list[dict[str, Any]]:

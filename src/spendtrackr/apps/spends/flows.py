@@ -506,8 +506,7 @@ def update_spend(
         fixed = sorted(CARD_FIXED_FIELDS.intersection(changes))
         if fixed:
             raise ValidationFailed(
-                f"{', '.join(fixed)} of a card spend come from the card network and cannot be "
-                "edited",
+                f"a card spend's {', '.join(fixed)} is the card network's and cannot be edited",
                 code="card_spend_field_locked",
             )
     _check_references(session, actor.company_id, changes, actor)
