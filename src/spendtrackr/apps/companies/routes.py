@@ -34,9 +34,10 @@ def update_company(body: CompanyUpdate, session: SessionDep, actor: AdminUser) -
     (cards above a new ceiling are lowered to it), or whether directory sync may grant admin."""
     changes = body.changes()
     if changes.get("max_card_limits") is not None:
-        currency = changes.get("base_currency") or service.get_company_or_404(
-            session, actor.company_id
-        ).base_currency
+        currency = (
+            changes.get("base_currency")
+            or service.get_company_or_404(session, actor.company_id).base_currency
+        )
         changes["max_card_limits"] = card_flows.ceilings(changes["max_card_limits"], currency)
     company = service.update_company(
         session, company_id=actor.company_id, actor_id=actor.id, changes=changes

@@ -77,13 +77,17 @@ def get_spend(spend_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Sp
 def update_spend(
     spend_id: uuid.UUID, body: SpendUpdate, session: SessionDep, user: CurrentUser
 ) -> SpendRead:
-    """Edit your pending spend; the policies decide again and replace its open approval steps."""
+    """Edit your pending spend. A change to what the policies decide on (amount, currency,
+    vendor, category, team) has them decide again and replace its open approval steps. A card
+    spend's amount, currency, date and vendor are the card network's: changing them is 422
+    `card_spend_field_locked`. `team_id` must be one of your teams (422 `not_team_member`)."""
     return flows.update_spend(session, actor=user, spend_id=spend_id, changes=body.changes())
 
 
 @router.post("/{spend_id}/cancel", response_model=SpendRead, responses=errors(403, 404, 409))
 def cancel_spend(spend_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> SpendRead:
-    """Withdraw your pending spend."""
+    """Withdraw your pending spend. A card purchase cannot be withdrawn (409): the card was
+    charged, and only a refund from the card network gives the money back."""
     return flows.cancel_spend(session, actor=user, spend_id=spend_id)
 
 
