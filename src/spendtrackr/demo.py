@@ -151,7 +151,9 @@ def _people(
     tag: str,
     employees: int,
 ) -> dict[str, list[User]]:
-    password_hash = passwords.hash(PASSWORD)
+    password_hash = passwords.hash(
+        PASSWORD, email=None
+    )  # one for all: each is rehashed at its first login
     people: dict[str, list[User]] = {"admin": [admin], "finance": [], "manager": [], "employee": []}
 
     def add(role: Role, name: str, manager: User | None = None) -> User:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import text
 
 from spendtrackr.apps.receipts.extractors import ExtractionFailed, LocalExtractor
@@ -117,6 +118,65 @@ def test_4_an_email_belongs_to_each_company_separately(client: TestClient) -> No
     assert client.post("/admin/users", json=body, headers=a.headers).status_code == 201
     stranger = client.post("/auth/login", json={"email": person.email, "password": "wrong" * 3})
     assert stranger.json() == {"detail": "Invalid email or password", "code": "invalid_credentials"}
+
+
+class _CountedLogins:
+    """Logins, each with the number of Argon2 computations (hashes and verifications) it cost."""
+
+    def __init__(self, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.client = client
+        self.hashes = 0
+        for name in ("hash", "verify"):
+            original = getattr(Argon2Hasher, name)
+
+            def counted(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                self.hashes += 1
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(Argon2Hasher, name, counted)
+
+    def __call__(self, email: str, password: str) -> tuple[int, int]:
+        before = self.hashes
+        status = self.client.post(
+            "/auth/login", json={"email": email, "password": password}
+        ).status_code
+        return status, self.hashes - before
+
+
+def test_4_a_login_costs_one_hash_however_many_companies_know_the_email(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timing must not tell a tenant that its user has accounts elsewhere: an unknown email, an
+    email with one account and one with three all cost exactly one Argon2 computation."""
+    admins = [signup(client) for _ in range(3)]
+    single = create_user(client, admins[0])
+    several = unique_email("several")
+    body = {"email": several, "full_name": "P", "role": "employee", "password": PASSWORD}
+    for admin in admins:
+        assert client.post("/admin/users", json=body, headers=admin.headers).status_code == 201
+    login = _CountedLogins(client, monkeypatch)
+    assert login(unique_email(), PASSWORD) == (401, 1)
+    assert login(single.email, "wrong password!!") == (401, 1)
+    assert login(single.email, PASSWORD) == (200, 1)
+    assert login(several, "wrong password!!") == (401, 1)
+    assert login(several, PASSWORD) == (409, 1)
+
+
+def test_4_a_hash_under_another_salt_is_replaced_at_its_next_login(
+    client: TestClient, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = signup(client)
+    user = create_user(client, admin)
+    legacy = app.state.passwords.hash(PASSWORD, email=None)  # a random salt, as before
+    sqlite = app.state.engine.dialect.name == "sqlite"
+    with app.state.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE user SET password_hash = :h WHERE id = :id"),
+            {"h": legacy, "id": user.id.replace("-", "") if sqlite else user.id},
+        )
+    login = _CountedLogins(client, monkeypatch)
+    assert login(user.email, PASSWORD) == (200, 2)  # the email's hash, then the old one's
+    assert login(user.email, PASSWORD) == (200, 1)  # replaced: one hash from now on
 
 
 def _png_declaring(width: int, height: int) -> bytes:

@@ -132,6 +132,13 @@ class Settings(BaseSettings):
         return hmac.new(secret, b"spendtrackr card number hash", hashlib.sha256).digest()
 
     @property
+    def password_salt_key(self) -> bytes:
+        """Keys the salt of a password hash to its email (core/security.py). Changing it (with
+        JWT_SECRET) costs each person one extra hash at their next login, nothing else."""
+        secret = self.jwt_secret.get_secret_value().encode()
+        return hmac.new(secret, b"spendtrackr password salt", hashlib.sha256).digest()
+
+    @property
     def device_key(self) -> bytes:
         """Signs the known-device cookies that let a user past a lockout of their email."""
         secret = self.jwt_secret.get_secret_value().encode()

@@ -20,8 +20,24 @@ from spendtrackr.core.config import Settings
 from spendtrackr.core.lru import LruCache
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """One account's answer to a password: `rehashed` is set when it matched a hash under an
+    older salt or cost, and is the hash to store instead."""
+
+    matches: bool
+    rehashed: str | None = None
+
+
 class Passwords:
-    """Argon2id hashing, with a dummy hash so an unknown email costs as much as a wrong password.
+    """Argon2id hashing.
+
+    A password is hashed with a salt derived from its email (an HMAC under a server key), so
+    every account of one person (one per company) carries the same salt: a login computes one
+    hash and compares it with all of them. An unknown email, one account or several then cost
+    the same single hash, and the time of a login says nothing of accounts in other companies.
+    A hash under another salt (an email changed, the key rotated, an older release) is verified
+    on its own and replaced at its next successful login.
 
     At most `password_hash_concurrency` hashes run at once: each one holds argon2_memory_kib of
     memory, so a burst of logins on a 40-thread pool would otherwise grow a worker by hundreds of
@@ -29,28 +45,46 @@ class Passwords:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self._hash = PasswordHash(
-            (
-                Argon2Hasher(
-                    time_cost=settings.argon2_time_cost,
-                    memory_cost=settings.argon2_memory_kib,
-                    parallelism=settings.argon2_parallelism,
-                ),
-            )
+        self._hasher = Argon2Hasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
         )
+        self._any = PasswordHash((self._hasher,))
+        self._salt_key = settings.password_salt_key
         self._slots = threading.BoundedSemaphore(settings.password_hash_concurrency)
-        self._dummy = self._hash.hash(secrets.token_urlsafe(16))
 
-    def hash(self, password: str) -> str:
-        with self._slots:
-            return self._hash.hash(password)
+    def _salt(self, email: str) -> bytes:
+        key = email.strip().lower().encode()
+        return hmac.new(self._salt_key, key, hashlib.sha256).digest()[:16]
 
-    def verify(self, password: str, password_hash: str | None) -> bool:
+    def hash(self, password: str, *, email: str | None) -> str:
+        """The hash to store for an account with this email (None: a random salt, for bulk
+        loads that share one hash; such a hash is replaced at its first login)."""
         with self._slots:
-            if password_hash is None:
-                self._hash.verify(password, self._dummy)
-                return False
-            return self._hash.verify(password, password_hash)
+            if email is None:
+                return self._any.hash(password)
+            return self._hasher.hash(password, salt=self._salt(email))
+
+    def check(self, password: str, *, email: str, hashes: list[str | None]) -> list[Checked]:
+        """The password against every account of this email, in one hash when all of them use
+        the email's salt (and the same cost)."""
+        with self._slots:
+            fresh = self._hasher.hash(password, salt=self._salt(email))
+            settings = fresh.rpartition("$")[0]  # algorithm, cost and salt
+            answers = []
+            for stored in hashes:
+                if stored is None:
+                    answers.append(Checked(False))
+                elif stored.rpartition("$")[0] == settings:
+                    answers.append(Checked(hmac.compare_digest(stored, fresh)))
+                else:
+                    matches = self._any.verify(password, stored)
+                    answers.append(Checked(matches, fresh if matches else None))
+            return answers
+
+    def verify(self, password: str, password_hash: str | None, *, email: str) -> bool:
+        return self.check(password, email=email, hashes=[password_hash])[0].matches
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,7 +85,7 @@ def create_company_with_admin(
         email=email,
         full_name=full_name,
         role=Role.admin,
-        password_hash=passwords.hash(password),
+        password_hash=passwords.hash(password, email=email),
     )
     return company, user
 
@@ -124,10 +124,16 @@ def login(
     several companies' accounts match, 409 `company_required` lists only those, so nothing is
     said about accounts whose password the caller does not know."""
     accounts = users_service.accounts_for_email(session, email, company_id=company_id)
+    # One hash, whether the email has no account, one, or several (core/security.py).
+    answers = ctx.passwords.check(password, email=email, hashes=[u.password_hash for u in accounts])
     if not accounts:
-        ctx.passwords.verify(password, None)  # the same work as for a real account
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
-    matched = [u for u in accounts if ctx.passwords.verify(password, u.password_hash)]
+    matched = []
+    for user, answer in zip(accounts, answers, strict=True):
+        if answer.matches:
+            matched.append(user)
+            if answer.rehashed is not None:
+                user.password_hash = answer.rehashed
     if not matched:
         for user in accounts:
             audit.record(
@@ -141,13 +147,14 @@ def login(
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials", keep_writes=True)
     active = [u for u in matched if u.is_active]
     if not active:
-        raise Unauthorized("This account is deactivated", code="account_disabled")
+        raise Unauthorized("This account is deactivated", code="account_disabled", keep_writes=True)
     if len(active) > 1:
         names = companies_service.names(session, ids=[u.company_id for u in active])
         raise Conflict(
             "This email and password open accounts in several companies: send `company` "
             "(one of the ids listed) to choose",
             code="company_required",
+            keep_writes=True,  # hashes replaced above stay replaced
             extra={
                 "companies": [
                     {"id": str(u.company_id), "name": names[u.company_id]} for u in active
@@ -224,7 +231,7 @@ def logout(session: Session, *, token: str) -> None:
 
 def accept_invite(session: Session, ctx: AuthContext, *, token: str, password: str) -> TokenPair:
     user = users_service.consume_invite(
-        session, token=token, password_hash=ctx.passwords.hash(password)
+        session, token=token, hash_password=lambda email: ctx.passwords.hash(password, email=email)
     )
     return _new_session(session, ctx, user)
 
@@ -239,7 +246,7 @@ def update_me(
     body.changes()  # an empty PATCH is a 422, as on every other PATCH
     if body.new_password is not None:
         if body.current_password is None or not ctx.passwords.verify(
-            body.current_password, user.password_hash
+            body.current_password, user.password_hash, email=user.email
         ):
             raise BadRequest(
                 "current_password is missing or wrong", code="invalid_current_password"
@@ -247,7 +254,7 @@ def update_me(
         users_service.change_password(
             session,
             user=user,
-            password_hash=ctx.passwords.hash(body.new_password),
+            password_hash=ctx.passwords.hash(body.new_password, email=user.email),
             keep_session_id=session_id,
         )
     elif body.current_password is not None:

@@ -52,7 +52,7 @@ def create_user(
         email=body.email,
         full_name=body.full_name,
         role=body.role,
-        password_hash=passwords.hash(body.password) if body.password else None,
+        password_hash=passwords.hash(body.password, email=body.email) if body.password else None,
         manager_id=body.manager_id,
     )
     invite = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -157,8 +157,9 @@ def create_invite(session: Session, *, user: User, ttl: timedelta) -> str:
     return token
 
 
-def consume_invite(session: Session, *, token: str, password_hash: str) -> User:
-    """Use a one-time invite: set the password. Locked, so two accepts of one token give one."""
+def consume_invite(session: Session, *, token: str, hash_password: Callable[[str], str]) -> User:
+    """Use a one-time invite: set the password (`hash_password` gets the user's email). Locked,
+    so two accepts of one token give one."""
     invite = session.scalars(
         select(UserInvite).where(UserInvite.token_hash == token_digest(token)).with_for_update()
     ).one_or_none()
@@ -169,7 +170,7 @@ def consume_invite(session: Session, *, token: str, password_hash: str) -> User:
     if user is None or not user.is_active:
         raise NotFound("Invite not found or expired", code="invalid_invite")
     invite.used_at = now
-    user.password_hash = password_hash
+    user.password_hash = hash_password(user.email)
     audit.record(
         session,
         company_id=user.company_id,
