@@ -8,9 +8,11 @@ import html
 import json
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from spendtrackr.core.routing import JSONRoute
 
 ASSETS = "/docs-assets"
 PAGES = ("/docs", "/redoc")
@@ -47,7 +49,9 @@ def install(app: FastAPI, *, openapi_url: str, swagger_settings: dict[str, objec
     # JSON in a data block is never executed; `<` is escaped so it cannot close the element.
     settings = json.dumps({"url": spec, **swagger_settings}).replace("<", "\\u003c")
 
-    @app.get("/docs", include_in_schema=False)
+    pages = APIRouter(route_class=JSONRoute, include_in_schema=False)
+
+    @pages.get("/docs", response_class=HTMLResponse)
     def swagger_ui() -> HTMLResponse:
         return _page(
             f"{app.title} - Swagger UI",
@@ -58,7 +62,7 @@ def install(app: FastAPI, *, openapi_url: str, swagger_settings: dict[str, objec
             f'<script src="{ASSETS[1:]}/swagger-init.js"></script>',
         )
 
-    @app.get("/redoc", include_in_schema=False)
+    @pages.get("/redoc", response_class=HTMLResponse)
     def redoc() -> HTMLResponse:
         return _page(
             f"{app.title} - ReDoc",
@@ -66,3 +70,5 @@ def install(app: FastAPI, *, openapi_url: str, swagger_settings: dict[str, objec
             f'<redoc spec-url="{html.escape(spec)}"></redoc>'
             f'<script src="{ASSETS[1:]}/redoc.standalone.js"></script>',
         )
+
+    app.include_router(pages)
