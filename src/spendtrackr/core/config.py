@@ -20,7 +20,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     app_name: str = "SpendTrackr"
     log_level: str = "INFO"
-    log_json: bool = True
+    # JSON lines; unset: JSON unless stderr is a terminal (then key=value lines).
+    log_json: bool | None = None
 
     database_url: str = "sqlite:///./spendtrackr.db"
     # Threads that run sync routes, and request slots: at most this many requests of a process

@@ -1,4 +1,5 @@
-"""JSON logs with the request id of the request being served."""
+"""Logs with the request id of the request being served: JSON lines for machines, or
+`key=value` lines for a person reading a terminal."""
 
 from __future__ import annotations
 
@@ -24,29 +25,35 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
+        entry.update(_extras(record))
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
-class _RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get() or "-"
-        return True
+def _extras(record: logging.LogRecord) -> dict[str, object]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
 
-def configure_logging(level: str, *, json_logs: bool) -> None:
+class TextFormatter(logging.Formatter):
+    """`time LEVEL logger [request id] message key=value ...`: the JSON fields, for a person."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
+        line = f"{ts} {record.levelname:<7} {record.name} [{request_id_var.get() or '-'}] "
+        line += record.getMessage()
+        line += "".join(f" {k}={v}" for k, v in _extras(record).items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_logging(level: str, *, json_logs: bool | None) -> None:
+    """`json_logs=None`: JSON unless stderr is a terminal."""
+    if json_logs is None:
+        json_logs = not sys.stderr.isatty()
     handler = logging.StreamHandler(sys.stderr)
-    if json_logs:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.addFilter(_RequestIdFilter())
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
-        )
+    handler.setFormatter(JsonFormatter() if json_logs else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
