@@ -39,7 +39,7 @@ class TextFormatter(logging.Formatter):
     """`time LEVEL logger [request id] message key=value ...`: the JSON fields, for a person."""
 
     def format(self, record: logging.LogRecord) -> str:
-        ts = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
+        ts = datetime.fromtimestamp(record.created, UTC).astimezone().strftime("%H:%M:%S.%f")[:-3]
         line = f"{ts} {record.levelname:<7} {record.name} [{request_id_var.get() or '-'}] "
         line += record.getMessage()
         line += "".join(f" {k}={v}" for k, v in _extras(record).items())
