@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Reading a receipt after its upload may wait on Gemini for up to its timeout: those reads
     # get threads of their own, so that they never take the routes' (receipts/routes.py).
     app.state.ocr_threads = anyio.CapacityLimiter(settings.ocr_in_process_threads)
+    app.state.probe_threads = anyio.CapacityLimiter(1)  # /readyz: never a route's thread
     app.state.cache = build_cache(settings.redis_url, settings.redis_timeout_seconds)
     app.state.limiter = RateLimiter(settings)
     app.state.passwords = Passwords(settings)
