@@ -32,10 +32,11 @@ from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.core import metrics, serving
 from spendtrackr.core.config import get_settings
-from spendtrackr.core.db import build_engine, build_session_factory, session_scope, utcnow
+from spendtrackr.core.db import build_engine, session_scope, utcnow
 from spendtrackr.core.logging import configure_logging
 from spendtrackr.core.security import Passwords
 from spendtrackr.core.storage import LocalStorage
+from spendtrackr.sessions import session_factory
 
 app = typer.Typer(help="SpendTrackr: self-hosted spend management.", no_args_is_help=True)
 audit_app = typer.Typer(
@@ -135,7 +136,7 @@ def create_superuser(
     settings = get_settings()
     engine = build_engine(settings)
     try:
-        with session_scope(build_session_factory(engine)) as session:
+        with session_scope(session_factory(engine)) as session:
             if users_service.accounts_for_email(session, body.email):
                 typer.echo(f"{body.email} already exists; nothing changed")
                 return
@@ -167,7 +168,7 @@ def worker(
     settings = get_settings()
     configure_logging(settings.log_level, json_logs=settings.log_json)
     engine = build_engine(settings)
-    factory = build_session_factory(engine)
+    factory = session_factory(engine)
     storage = LocalStorage(settings.storage_path)
     extractor = build_extractor(settings)
     typer.echo(f"worker started with the {extractor.name} extractor")
@@ -212,7 +213,7 @@ def demo(
 
     settings = get_settings()
     engine = build_engine(settings)
-    factory = build_session_factory(engine)
+    factory = session_factory(engine)
     console = Console()
     try:
         if bulk if bulk is not None else spends > 10_000:
@@ -242,7 +243,7 @@ def rebuild_totals(
     company_id = _company_option(company)
     engine = build_engine(get_settings())
     try:
-        with session_scope(build_session_factory(engine)) as session:
+        with session_scope(session_factory(engine)) as session:
             written = totals.rebuild(session, company_id=company_id)
         typer.echo(f"rebuilt {written} total rows")
     finally:
@@ -276,7 +277,7 @@ def audit_anchor(
     company_id = _company_option(company)
     engine = build_engine(get_settings())
     try:
-        with session_scope(build_session_factory(engine)) as session:
+        with session_scope(session_factory(engine)) as session:
             heads = audit_service.anchors(session, company_id=company_id)
             names = companies_service.names(session, ids=[h.company_id for h in heads])
         taken_at = utcnow().isoformat()
@@ -339,7 +340,7 @@ def audit_verify(
     engine = build_engine(get_settings())
     failed = False
     try:
-        with session_scope(build_session_factory(engine)) as session:
+        with session_scope(session_factory(engine)) as session:
             heads = audit_service.anchors(session, company_id=company_id)
             ids = [h.company_id for h in heads]
             names = companies_service.names(session, ids=ids)

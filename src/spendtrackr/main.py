@@ -31,13 +31,14 @@ from spendtrackr.apps.users.routes import router as users_router
 from spendtrackr.core import docs, handlers
 from spendtrackr.core.cache import build_cache
 from spendtrackr.core.config import Settings, get_settings
-from spendtrackr.core.db import build_engine, build_session_factory, size_thread_pool, utcnow
+from spendtrackr.core.db import build_engine, size_thread_pool, utcnow
 from spendtrackr.core.logging import configure_logging
 from spendtrackr.core.middleware import RequestContextMiddleware, UploadRoutes
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.ratelimit import RateLimiter
 from spendtrackr.core.security import Passwords, Tokens
 from spendtrackr.core.storage import LocalStorage
+from spendtrackr.sessions import session_factory
 
 DESCRIPTION = """
 Multi-tenant spend management: companies, users and teams; spends checked by JSON policies and
@@ -74,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = build_engine(settings)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = build_session_factory(engine)
+    app.state.session_factory = session_factory(engine)
     app.state.request_slots = anyio.Semaphore(settings.threadpool_size, fast_acquire=True)
     # Reading a receipt after its upload may wait on Gemini for up to its timeout: those reads
     # get threads of their own, so that they never take the routes' (receipts/routes.py).

@@ -13,8 +13,8 @@ import httpx2 as httpx
 from sqlalchemy import create_engine, text
 
 from spendtrackr.apps.receipts import flows as receipt_flows
-from spendtrackr.core.db import build_session_factory
 from spendtrackr.core.storage import LocalStorage
+from spendtrackr.sessions import session_factory
 from tests.conftest import make_settings
 from tests.factories import approval_over, create_policy, create_user, signup
 from tests.faults.harness import ApiProcess, wait_until
@@ -109,7 +109,7 @@ def test_kill9_during_writes_loses_nothing_acknowledged(
     engine.dispose()
     storage = LocalStorage(Path(env["STORAGE_PATH"]))
     settings = make_settings(api_env["DATABASE_URL"])
-    factory = build_session_factory(create_engine(api_env["DATABASE_URL"]))
+    factory = session_factory(create_engine(api_env["DATABASE_URL"]))
     receipt_flows.sweep_orphan_files(factory, storage=storage, grace_seconds=0)
     on_disk = set(storage.keys_older_than(-1))
     company_keys = {k for k in keys if k.startswith(uuid.UUID(admin.company_id).hex)}

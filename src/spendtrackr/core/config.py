@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     # their waits on a nearby database keep that core busy; more only take turns at the GIL,
     # and a request holding a row lock (its company's audit chain head, which every write takes
     # before it commits) waits for the GIL between its statements while the others queue on
-    # the lock (3 against 8: a sixth to a third more writes a second; README design notes).
+    # the lock (3 against 8: a sixth to a third more writes a second; docs/DESIGN.md).
     threadpool_size: int = Field(default=3, ge=1, le=1000)
     # How long a request waits for a slot before it is answered 503 `overloaded`.
     request_queue_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -2,7 +2,7 @@
 
 Statements on the hot paths (authentication, the audit append, a spend's steps and receipts,
 the policy versions, the duplicate check, the idempotency claim, row locks, the card
-authorization's lookups: the README's design notes list them) are built once at import and
+authorization's lookups: docs/DESIGN.md lists them) are built once at import and
 executed with parameters. Building a `select()` and pulling out the values it embeds costs
 0.15-0.2 ms of CPU per execution, as much as the round trip; a built statement also skips the
 cache-key walk. `id_param` types such a statement's UUID parameters.
@@ -259,9 +259,12 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def build_session_factory(engine: Engine) -> sessionmaker[Session]:
+def build_session_factory(
+    engine: Engine, *, class_: type[Session] = Session
+) -> sessionmaker[Session]:
+    """Sessions on `engine`; the application's come from `spendtrackr.sessions`, with its hooks."""
     # expire_on_commit=False: responses are rendered from objects after the commit.
-    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
+    return sessionmaker(engine, class_=class_, expire_on_commit=False, autoflush=True)
 
 
 @contextmanager

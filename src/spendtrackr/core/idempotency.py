@@ -29,7 +29,6 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     delete,
-    event,
     insert,
     select,
     update,
@@ -223,8 +222,7 @@ def _release_after_transaction(session: Session, cache: Cache, lock: str) -> Non
     session.info.setdefault(_LOCKS, []).append((cache, lock))
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _release_locks(session: Session, transaction: SessionTransaction) -> None:
+def release_locks(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         for cache, lock in session.info.pop(_LOCKS, ()):
             cache.delete(lock)

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, Table, bindparam, event, insert, select, update
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
@@ -160,8 +160,8 @@ _MOVE_HEAD = (
 )
 
 
-@event.listens_for(Session, "before_commit")
-def _append_staged(session: Session) -> None:
+def append_staged(session: Session) -> None:
+    """Before the commit: the staged entries join their company's chain, under its head's lock."""
     if session.in_nested_transaction():
         return  # a savepoint is released; the entries wait for the real commit
     staged: list[_Staged] = session.info.pop(_PENDING, [])
@@ -235,8 +235,7 @@ _AUDIT_LOG = cast(Table, AuditLog.__table__)
 _APPEND = insert(_AUDIT_LOG)
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _drop_staged(session: Session, transaction: SessionTransaction) -> None:
+def drop_staged(session: Session, transaction: SessionTransaction) -> None:
     # The outermost transaction ended: after a commit the list is already empty; after a
     # rollback its entries describe changes that never happened. (Savepoints do not count: stage
     # an entry only once the savepoint that makes its change has been released.)

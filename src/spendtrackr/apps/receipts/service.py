@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import BinaryIO
 
-from sqlalchemy import and_, event, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from spendtrackr.apps.audit import service as audit
@@ -134,13 +134,11 @@ def store_file(session: Session, storage: Storage, *, key: str, source: BinaryIO
         session.info.setdefault(_NEW_FILES, []).append((storage, key))
 
 
-@event.listens_for(Session, "after_commit")
-def _keep_new_files(session: Session) -> None:
+def keep_new_files(session: Session) -> None:
     session.info.pop(_NEW_FILES, None)
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _drop_new_files(session: Session, transaction: SessionTransaction) -> None:
+def drop_new_files(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         for storage, key in session.info.pop(_NEW_FILES, ()):
             storage.delete(key)

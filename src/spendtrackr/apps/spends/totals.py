@@ -26,7 +26,6 @@ from sqlalchemy import (
     Table,
     and_,
     delete,
-    event,
     extract,
     func,
     insert,
@@ -112,8 +111,7 @@ def _open_deltas(session: Session) -> Deltas:
     return by_transaction.setdefault(transaction, {})
 
 
-@event.listens_for(Session, "after_flush")
-def _note_changes(session: Session, _flush: UOWTransaction) -> None:
+def note_changes(session: Session, _flush: UOWTransaction) -> None:
     deltas: Deltas | None = None
     for obj in session.new:
         if isinstance(obj, Spend):
@@ -132,8 +130,7 @@ def _note_changes(session: Session, _flush: UOWTransaction) -> None:
             count(deltas, _before(obj)[0], -1)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop(session: Session) -> None:
+def drop_rolled_back(session: Session) -> None:
     """A savepoint or the whole transaction rolled back (the event fires before the transaction
     closes, while it is still the session's innermost): its changes never happened."""
     by_transaction: dict[SessionTransaction, Deltas] | None = session.info.get(_DELTAS)
@@ -142,8 +139,7 @@ def _drop(session: Session) -> None:
         by_transaction.pop(ending, None)
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _fold(session: Session, transaction: SessionTransaction) -> None:
+def fold_released_savepoint(session: Session, transaction: SessionTransaction) -> None:
     """A released savepoint hands what it changed to the transaction around it."""
     by_transaction: dict[SessionTransaction, Deltas] | None = session.info.get(_DELTAS)
     if not by_transaction:
@@ -158,10 +154,9 @@ def _fold(session: Session, transaction: SessionTransaction) -> None:
             _add(outer, key, spends, total)
 
 
-@event.listens_for(Session, "before_commit", insert=True)
-def _write(session: Session) -> None:
-    """Runs first among the commit hooks: the audit chain's append, which locks the chain head,
-    comes after, so the head stays the last lock of every transaction."""
+def write_before_commit(session: Session) -> None:
+    """The transaction's deltas, upserted just before it commits (and before the audit append,
+    so that the chain head stays the last lock of every transaction: spendtrackr/sessions.py)."""
     if session.in_nested_transaction():
         return
     session.flush()
