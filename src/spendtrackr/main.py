@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.routing import NoMatchFound
 
 from spendtrackr import ops
 from spendtrackr.apps.approvals.routes import router as approvals_router
@@ -56,6 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         size_thread_pool(settings)  # sync routes run in it; the database pool matches it
+        # FastAPI builds an included router's routes when a lookup first reaches them; a lookup
+        # of a name no route has reaches them all, now rather than in a client's first request.
+        with contextlib.suppress(NoMatchFound):
+            app.url_path_for("spendtrackr:build-routes")
         yield
         app.state.cache.close()
         app.state.engine.dispose()
@@ -108,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes + 64 * 1024,
-        accepts_upload=UploadRoutes(lambda: app.routes),
+        accepts_upload=UploadRoutes(r for router in ROUTERS for r in router.routes),
     )
 
     docs.install(
@@ -122,29 +128,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "validatorUrl": None,  # Swagger's default sends the spec to an outside validator
         },
     )
-    app.include_router(ops.router)
-    app.include_router(auth_router)
-    # Webhooks authenticate with the company's webhook secret instead of a user token.
-    app.include_router(card_network_router)
-    app.include_router(events_router)
+    for router in PUBLIC_ROUTERS:
+        app.include_router(router)
     # Everything below is authenticated by default: the dependency sits on the parent router.
     api = APIRouter(dependencies=[Depends(get_current_user)])
-    for router in (
-        me_router,
-        companies_router,
-        users_router,
-        teams_router,
-        vendors,
-        categories,
-        spends_router,
-        policies_router,
-        approvals_router,
-        receipts_router,
-        cards_router,
-        reports_router,
-        notifications_router,
-        audit_router,
-    ):
+    for router in USER_ROUTERS:
         api.include_router(router)
     app.include_router(api)
     return app
+
+
+# Each router is included once, without a prefix of its own: its routes' paths are the paths
+# clients call (what `UploadRoutes` matches).
+PUBLIC_ROUTERS: tuple[APIRouter, ...] = (
+    ops.router,
+    auth_router,
+    # Webhooks authenticate with the company's webhook secret instead of a user token.
+    card_network_router,
+    events_router,
+)
+USER_ROUTERS: tuple[APIRouter, ...] = (
+    me_router,
+    companies_router,
+    users_router,
+    teams_router,
+    vendors,
+    categories,
+    spends_router,
+    policies_router,
+    approvals_router,
+    receipts_router,
+    cards_router,
+    reports_router,
+    notifications_router,
+    audit_router,
+)
+ROUTERS = PUBLIC_ROUTERS + USER_ROUTERS

@@ -53,20 +53,18 @@ class BodyTooLarge(HTTPException):
 class UploadRoutes:
     """Which requests may carry a file upload: those to a route that declares a `File`
     parameter. The body limit follows the route, never the client's `Content-Type`, so a large
-    multipart body to a JSON route is refused at the JSON limit before it is read."""
+    multipart body to a JSON route is refused at the JSON limit before it is read. Built from
+    the routes as their routers hold them, each at the full path clients call."""
 
-    def __init__(self, routes: Callable[[], Iterable[BaseRoute]]) -> None:
-        self._routes = routes
-        self._matchers: list[tuple[re.Pattern[str], frozenset[str]]] | None = None
+    def __init__(self, routes: Iterable[BaseRoute]) -> None:
+        self._matchers = [
+            (route.path_regex, frozenset(route.methods or ()))
+            for route in routes
+            if isinstance(route, APIRoute)
+            and any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
+        ]
 
     def __call__(self, method: str, path: str) -> bool:
-        if self._matchers is None:  # the routes are all added once the first request arrives
-            self._matchers = [
-                (route.path_regex, frozenset(route.methods or ()))
-                for route in self._routes()
-                if isinstance(route, APIRoute)
-                and any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
-            ]
         return any(method in methods and rx.match(path) for rx, methods in self._matchers)
 
 
