@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from spendtrackr.core import metrics
-from spendtrackr.core.config import Settings
+from spendtrackr.core.deps import SettingsDep
 from spendtrackr.core.errors import NotFound, Unauthorized
 from spendtrackr.core.routing import JSONRoute
 
@@ -63,11 +63,10 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", response_class=Response, responses={401: {}, 404: {}})
 def prometheus_metrics(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
 ) -> Response:
     """Prometheus text format, for a scraper holding `METRICS_TOKEN` (as a bearer token). Not
     served here when metrics have a port of their own (`METRICS_PORT`) or no token is set."""
-    settings: Settings = request.app.state.settings
     if settings.metrics_port is not None or settings.metrics_token is None:
         raise NotFound("Not found")
     expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from spendtrackr.core.cache import Cache, CacheUnavailable
 from spendtrackr.core.db import Base, exact_text, id_param, utcnow
+from spendtrackr.core.deps import CacheDep, SettingsDep
 from spendtrackr.core.errors import AppError, BadRequest, Conflict
 
 _KEY_RE = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}$")
@@ -248,6 +249,8 @@ def _sorted_keys(value: Any) -> Any:
 
 async def idempotent_request(
     request: Request,
+    cache: CacheDep,
+    settings: SettingsDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -270,11 +273,10 @@ async def idempotent_request(
         # boundaries differ between retries anyway: such routes fingerprint their parts.
         body = await request.body()
         digest.update(_canonical_json(body) if idempotency_key is not None else body)
-    settings = request.app.state.settings
     return IdempotentRequest(
         key=idempotency_key,
         fingerprint=digest.hexdigest(),
-        cache=request.app.state.cache,
+        cache=cache,
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
     )
 

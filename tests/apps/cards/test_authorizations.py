@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from spendtrackr.apps.cards import service as cards_service
 from spendtrackr.apps.cards.models import Card, CardUsage
+from spendtrackr.core.deps import current_time
 from tests.factories import (
     Actor,
     approval_over,
@@ -38,11 +39,14 @@ class Clock:
 
 @pytest.fixture
 def clock(app: FastAPI) -> Iterator[Clock]:
-    original = app.state.clock
     fake = Clock(datetime(2026, 6, 15, 12, 0, tzinfo=UTC))  # a Monday
-    app.state.clock = fake
+
+    async def now() -> datetime:
+        return fake()
+
+    app.dependency_overrides[current_time] = now
     yield fake
-    app.state.clock = original
+    del app.dependency_overrides[current_time]
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from spendtrackr.apps.users.deps import CurrentUser
 from spendtrackr.apps.users.schemas import MeUpdate, UserRead
 from spendtrackr.apps.users.service import normalize_email
 from spendtrackr.core.db import SessionDep
+from spendtrackr.core.deps import LimiterDep, PasswordsDep, SettingsDep, TokensDep
 from spendtrackr.core.errors import Unauthorized, ValidationFailed
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.ratelimit import RateLimiter
@@ -31,11 +32,10 @@ public = APIRouter(route_class=JSONRoute, prefix="/auth", tags=["auth"])
 me = APIRouter(route_class=JSONRoute, tags=["auth"], responses=errors(401))
 
 
-async def auth_context(request: Request) -> flows.AuthContext:
-    state = request.app.state
-    return flows.AuthContext(
-        settings=state.settings, passwords=state.passwords, tokens=state.tokens
-    )
+async def auth_context(
+    settings: SettingsDep, passwords: PasswordsDep, tokens: TokensDep
+) -> flows.AuthContext:
+    return flows.AuthContext(settings=settings, passwords=passwords, tokens=tokens)
 
 
 AuthCtx = Annotated[flows.AuthContext, Depends(auth_context)]
@@ -53,6 +53,7 @@ def _login(
     request: Request,
     session: SessionDep,
     ctx: flows.AuthContext,
+    limiter: RateLimiter,
     *,
     email: str,
     password: str,
@@ -62,7 +63,6 @@ def _login(
     every attempt per address; failures per email and address; failures per email from
     everywhere, a ceiling past which only a device that logged in to that email before (its
     signed cookie) may still try."""
-    limiter: RateLimiter = request.app.state.limiter
     settings = ctx.settings
     ip = _client_ip(request)
     key = normalize_email(email)
@@ -95,23 +95,30 @@ def _login(
     "/signup", response_model=SignupResult, status_code=201, responses=errors(409, 422, 429)
 )
 def signup(
-    body: SignupRequest, request: Request, session: SessionDep, ctx: AuthCtx
+    body: SignupRequest, request: Request, session: SessionDep, ctx: AuthCtx, limiter: LimiterDep
 ) -> SignupResult:
     """Create a company and its first admin, and log that admin in."""
-    limiter: RateLimiter = request.app.state.limiter
     limiter.check("signup-ip", ctx.settings.rate_limit_signup_ip, _client_ip(request))
     return flows.signup(session, ctx, body)
 
 
 @public.post("/login", response_model=TokenPair, responses=errors(401, 409, 422, 429))
-def login(body: LoginRequest, request: Request, session: SessionDep, ctx: AuthCtx) -> Response:
+def login(
+    body: LoginRequest, request: Request, session: SessionDep, ctx: AuthCtx, limiter: LimiterDep
+) -> Response:
     """Exchange email and password for an access token (short-lived) and a refresh token. A
     person with accounts in several companies sends `company` too; without it, 409
     `company_required` lists (`companies: [{id, name}]`) the companies this password opens.
     The `spendtrackr_device` cookie marks the device as known: while the email is under attack
     (too many failures from everywhere), only known devices may still log in."""
     return _login(
-        request, session, ctx, email=body.email, password=body.password, company=body.company
+        request,
+        session,
+        ctx,
+        limiter,
+        email=body.email,
+        password=body.password,
+        company=body.company,
     )
 
 
@@ -121,6 +128,7 @@ def token(
     request: Request,
     session: SessionDep,
     ctx: AuthCtx,
+    limiter: LimiterDep,
 ) -> Response:
     """OAuth2 password flow (form fields `username`, `password`), for Swagger UI's Authorize;
     `client_id` may carry the company id for a person with accounts in several."""
@@ -129,7 +137,7 @@ def token(
     except ValueError:
         raise ValidationFailed("client_id must be a company id", code="invalid_company") from None
     return _login(
-        request, session, ctx, email=form.username, password=form.password, company=company
+        request, session, ctx, limiter, email=form.username, password=form.password, company=company
     )
 
 

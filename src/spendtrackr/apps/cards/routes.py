@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from spendtrackr.apps.cards import flows
 from spendtrackr.apps.cards.models import CardStatus
@@ -17,8 +17,8 @@ from spendtrackr.apps.cards.schemas import (
 )
 from spendtrackr.apps.companies.deps import CardNetworkCompany
 from spendtrackr.apps.users.deps import CardManager, CurrentUser
-from spendtrackr.core.clock import NowDep
 from spendtrackr.core.db import SessionDep
+from spendtrackr.core.deps import NowDep, SettingsDep
 from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
@@ -31,11 +31,11 @@ network = APIRouter(route_class=JSONRoute, prefix="/card-network", tags=["card n
 @router.post("", response_model=CardIssued, status_code=201, responses=errors(403, 409, 422))
 def issue_card(
     body: CardCreate,
-    request: Request,
     session: SessionDep,
     actor: CardManager,
     idem: IdempotencyDep,
     now: NowDep,
+    settings: SettingsDep,
 ) -> Response:
     """Issue a virtual card (finance, admin). The full `number` and `cvc` are in this answer only:
     they are never stored (a replay of the same Idempotency-Key answers without them)."""
@@ -47,7 +47,7 @@ def issue_card(
             session,
             actor=actor,
             fields=body.model_dump(),
-            key=request.app.state.settings.card_key,
+            key=settings.card_key,
             now=now,
         ),
         response_type=CardIssued,
@@ -109,10 +109,10 @@ for _verb, _to, _doc in (
 @network.post("/authorizations", response_model=AuthorizationResult, responses=errors(401, 422))
 def authorize(
     body: AuthorizationRequest,
-    request: Request,
     session: SessionDep,
     company: CardNetworkCompany,
     now: NowDep,
+    settings: SettingsDep,
 ) -> AuthorizationResult:
     """Called by the card processor, authenticated by the company's `x-webhook-secret`. Answers
     `{approved, decline_reason, spend_id}`; the same `authorization_id` always gets the first
@@ -120,6 +120,4 @@ def authorize(
     `authorization_id_reused`). Decline reasons: `unknown_card`, `card_frozen`, `card_cancelled`,
     `currency_mismatch`, `category_blocked`, `spending_limit_exceeded:<interval>`,
     `policy_blocked`, `cardholder_inactive`."""
-    return flows.authorize(
-        session, company=company, body=body, key=request.app.state.settings.card_key, now=now
-    )
+    return flows.authorize(session, company=company, body=body, key=settings.card_key, now=now)

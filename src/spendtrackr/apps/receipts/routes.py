@@ -14,6 +14,7 @@ from spendtrackr.apps.receipts.schemas import ReceiptRead
 from spendtrackr.apps.receipts.service import EXTENSIONS
 from spendtrackr.apps.users.deps import CurrentUser
 from spendtrackr.core.db import SessionDep
+from spendtrackr.core.deps import SettingsDep, StorageDep
 from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.routing import JSONRoute
@@ -44,13 +45,15 @@ def upload_receipt(
     session: SessionDep,
     user: CurrentUser,
     idem: IdempotencyDep,
+    storage: StorageDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File(description="JPEG, PNG, WEBP or PDF")],
     spend_id: Annotated[uuid.UUID, Form()],
 ) -> Response:
     """Attach a receipt to a spend (its submitter, finance or admin). The type is read from the
     bytes, not from the declared content type. OCR starts right after the response:
     `ocr_status` goes pending -> processing -> done | failed."""
-    state = request.app.state
+    state = request.app.state  # the OCR that follows: its sessions, extractor and threads
     uploaded: list[ReceiptRead] = []
 
     def produce() -> ReceiptRead:
@@ -59,8 +62,8 @@ def upload_receipt(
             actor=user,
             spend_id=spend_id,
             source=file.file,
-            storage=state.storage,
-            max_bytes=state.settings.max_upload_bytes,
+            storage=storage,
+            max_bytes=settings.max_upload_bytes,
         )
         uploaded.append(receipt)
         return receipt
@@ -74,16 +77,16 @@ def upload_receipt(
         status_code=201,
         fingerprint=f"{spend_id}|{_digest(file)}" if idem.key else None,
     )
-    if uploaded and state.settings.ocr_in_process:
+    if uploaded and settings.ocr_in_process:
         # Not a sync background task: Starlette would run it on the routes' thread pool, where
         # reads waiting on Gemini would hold the threads every other request needs.
         read = partial(
             flows.run_after_upload,
             state.session_factory,
             uploaded[0].id,
-            storage=state.storage,
+            storage=storage,
             extractor=state.extractor,
-            settings=state.settings,
+            settings=settings,
         )
         background.add_task(anyio.to_thread.run_sync, read, limiter=state.ocr_threads)
     return response
@@ -105,13 +108,13 @@ def get_receipt(receipt_id: uuid.UUID, session: SessionDep, user: CurrentUser) -
     },
 )
 def download_receipt(
-    receipt_id: uuid.UUID, request: Request, session: SessionDep, user: CurrentUser
+    receipt_id: uuid.UUID, session: SessionDep, user: CurrentUser, storage: StorageDep
 ) -> StreamingResponse:
     """The stored bytes, with their sniffed content type, as an attachment."""
     receipt = flows.visible_receipt(session, actor=user, receipt_id=receipt_id)
     filename = f"receipt-{receipt.id}.{EXTENSIONS[receipt.content_type]}"
     return StreamingResponse(
-        request.app.state.storage.iter_chunks(receipt.storage_key),
+        storage.iter_chunks(receipt.storage_key),
         media_type=receipt.content_type,
         headers={
             "Content-Length": str(receipt.size),

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from spendtrackr.apps.users.models import AuthSession, User
 from spendtrackr.apps.users.permissions import Capability, can
 from spendtrackr.core.db import SessionDep, id_param, utcnow
+from spendtrackr.core.deps import LimiterDep, SettingsDep, TokensDep
 from spendtrackr.core.errors import Forbidden, Unauthorized
-from spendtrackr.core.ratelimit import RateLimiter
-from spendtrackr.core.security import InvalidToken, Tokens
+from spendtrackr.core.security import InvalidToken
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
@@ -31,6 +31,9 @@ def get_current_user(
     request: Request,
     session: SessionDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
+    tokens: TokensDep,
+    limiter: LimiterDep,
+    settings: SettingsDep,
 ) -> User:
     """The token's user, if the token verifies and its session is alive.
 
@@ -39,7 +42,6 @@ def get_current_user(
     """
     if not token:
         raise Unauthorized("Not authenticated")
-    tokens: Tokens = request.app.state.tokens
     try:
         claims = tokens.verify_access(token)
     except InvalidToken:
@@ -59,8 +61,7 @@ def get_current_user(
     ):
         raise Unauthorized("Session is no longer valid", code="invalid_token")
     request.state.session_id = claims.session_id
-    limiter: RateLimiter = request.app.state.limiter
-    limiter.check("api", request.app.state.settings.rate_limit_api_user, str(user.id))
+    limiter.check("api", settings.rate_limit_api_user, str(user.id))
     return user
 
 

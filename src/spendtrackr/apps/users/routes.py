@@ -6,13 +6,14 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from spendtrackr.apps.users import service
 from spendtrackr.apps.users.deps import AdminUser
 from spendtrackr.apps.users.models import Role
 from spendtrackr.apps.users.schemas import UserCreate, UserCreated, UserRead, UserUpdate
 from spendtrackr.core.db import SessionDep
+from spendtrackr.core.deps import PasswordsDep, SettingsDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
 from spendtrackr.core.routing import JSONRoute
@@ -40,11 +41,14 @@ def list_users(
 
 @router.post("", response_model=UserCreated, status_code=201, responses=errors(409, 422))
 def create_user(
-    body: UserCreate, request: Request, session: SessionDep, actor: AdminUser
+    body: UserCreate,
+    session: SessionDep,
+    actor: AdminUser,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
 ) -> UserCreated:
     """Create a user. Without a password the answer carries a one-time `invite_token` for
     `POST /auth/accept-invite`."""
-    passwords = request.app.state.passwords
     user = service.create_user(
         session,
         company_id=actor.company_id,
@@ -57,7 +61,6 @@ def create_user(
     )
     invite = None
     if body.password is None:
-        settings = request.app.state.settings
         invite = service.create_invite(
             session, user=user, ttl=timedelta(days=settings.invite_token_days)
         )
