@@ -42,18 +42,6 @@ class _Staged:
     entity: Any = None
 
 
-def _digested_entity(session: Session, entity_type: str, entity_id: str | None) -> Any:
-    if entity_id is None:
-        return None
-    for obj in session.identity_map.values():
-        if (
-            getattr(obj, "__audit_entity__", None) == entity_type
-            and str(getattr(obj, "id", "")) == entity_id
-        ):
-            return obj
-    return None
-
-
 def record(
     session: Session,
     *,
@@ -63,19 +51,43 @@ def record(
     entity_type: str,
     entity_id: uuid.UUID | str | None,
     metadata: dict[str, Any] | None = None,
+    entity: Any = None,
 ) -> None:
-    """Stage one audit entry; it is written with the transaction's commit or not at all."""
-    key = None if entity_id is None else str(entity_id)
+    """Stage one audit entry; it is written with the transaction's commit or not at all. An
+    entity that declares `__audit_digest__` has those fields digested into the entry then."""
     session.info.setdefault(_PENDING, []).append(
         _Staged(
             company_id=company_id,
             actor_id=actor_id,
             action=action,
             entity_type=entity_type,
-            entity_id=key,
+            entity_id=None if entity_id is None else str(entity_id),
             metadata=_jsonable(metadata or {}),
-            entity=_digested_entity(session, entity_type, key),
+            entity=entity if hasattr(entity, "__audit_digest__") else None,
         )
+    )
+
+
+def record_change(
+    session: Session,
+    entity: Any,
+    action: str,
+    *,
+    actor_id: uuid.UUID | None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Stage an audit entry about `entity`, a model that declares `__audit_entity__` (its type in
+    the log): the company and id come from it (`__audit_company__` names the company's column
+    when it is not `company_id`)."""
+    record(
+        session,
+        company_id=getattr(entity, getattr(entity, "__audit_company__", "company_id")),
+        actor_id=actor_id,
+        action=action,
+        entity_type=entity.__audit_entity__,
+        entity_id=entity.id,
+        metadata=metadata,
+        entity=entity,
     )
 
 

@@ -69,13 +69,11 @@ def create_company_with_admin(
     company = companies_service.create_company(
         session, name=company_name, base_currency=base_currency
     )
-    audit.record(
+    audit.record_change(
         session,
-        company_id=company.id,
+        company,
+        "company.created",
         actor_id=None,
-        action="company.created",
-        entity_type="company",
-        entity_id=company.id,
         metadata={"name": company.name, "base_currency": company.base_currency},
     )
     user = users_service.create_user(
@@ -136,14 +134,7 @@ def login(
                 user.password_hash = answer.rehashed
     if not matched:
         for user in accounts:
-            audit.record(
-                session,
-                company_id=user.company_id,
-                actor_id=user.id,
-                action="auth.login_failed",
-                entity_type="user",
-                entity_id=user.id,
-            )
+            audit.record_change(session, user, "auth.login_failed", actor_id=user.id)
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials", keep_writes=True)
     active = [u for u in matched if u.is_active]
     if not active:
@@ -162,14 +153,7 @@ def login(
             },
         )
     user = active[0]
-    audit.record(
-        session,
-        company_id=user.company_id,
-        actor_id=user.id,
-        action="auth.login_succeeded",
-        entity_type="user",
-        entity_id=user.id,
-    )
+    audit.record_change(session, user, "auth.login_succeeded", actor_id=user.id)
     return _new_session(session, ctx, user)
 
 
@@ -186,13 +170,8 @@ def refresh(session: Session, ctx: AuthContext, *, token: str) -> TokenPair:
         # client logs in again) and keep that revocation although the request fails.
         if auth_session.revoked_at is None:
             users_service.revoke_session(session, session_id=auth_session.id)
-            audit.record(
-                session,
-                company_id=auth_session.company_id,
-                actor_id=auth_session.user_id,
-                action="auth.refresh_token_reused",
-                entity_type="auth_session",
-                entity_id=auth_session.id,
+            audit.record_change(
+                session, auth_session, "auth.refresh_token_reused", actor_id=auth_session.user_id
             )
         raise Unauthorized(
             "Refresh token already used; the session has been revoked",
@@ -262,13 +241,11 @@ def update_me(
     if body.full_name is not None and body.full_name != user.full_name:
         before = user.full_name
         user.full_name = body.full_name
-        audit.record(
+        audit.record_change(
             session,
-            company_id=user.company_id,
+            user,
+            "user.updated",
             actor_id=user.id,
-            action="user.updated",
-            entity_type="user",
-            entity_id=user.id,
             metadata={"changes": {"full_name": [before, user.full_name]}},
         )
     return read_me(session, user)

@@ -19,6 +19,7 @@ class CardStatus(StrEnum):
 
 
 class Card(Entity):
+    __audit_entity__ = "card"
     __tablename__ = "card"
     __table_args__ = (
         Index("ix_card_company_user", "company_id", "user_id"),

@@ -81,13 +81,11 @@ def issue_card(
     )
     session.add(card)
     session.flush()
-    audit.record(
+    audit.record_change(
         session,
-        company_id=company_id,
+        card,
+        "card.issued",
         actor_id=actor_id,
-        action="card.issued",
-        entity_type="card",
-        entity_id=card.id,
         metadata={
             "user_id": card.user_id,
             "last4": card.last4,
@@ -144,14 +142,8 @@ def update_card(
     if card.status == CardStatus.cancelled.value:
         raise InvalidTransition("A cancelled card cannot be changed")
     diff = apply_changes(card, changes)
-    audit.record(
-        session,
-        company_id=card.company_id,
-        actor_id=actor_id,
-        action="card.updated",
-        entity_type="card",
-        entity_id=card.id,
-        metadata={"changes": diff},
+    audit.record_change(
+        session, card, "card.updated", actor_id=actor_id, metadata={"changes": diff}
     )
 
 
@@ -169,14 +161,7 @@ def set_status(
         CardStatus.active: "unfrozen",
         CardStatus.cancelled: "cancelled",
     }[to]
-    audit.record(
-        session,
-        company_id=card.company_id,
-        actor_id=actor_id,
-        action=f"card.{action}",
-        entity_type="card",
-        entity_id=card.id,
-    )
+    audit.record_change(session, card, f"card.{action}", actor_id=actor_id)
 
 
 # --- limits -------------------------------------------------------------------------------------
@@ -438,15 +423,11 @@ def record_authorization(
     # nothing in its transaction reads it back. The answer is built from the same values.
     session.execute(_RECORD, values)
     auth = CardAuthorization(**values)
-    audit.record(
+    audit.record_change(
         session,
-        company_id=card.company_id,
+        card,
+        "card.authorization_approved" if decline_reason is None else "card.authorization_declined",
         actor_id=None,
-        action="card.authorization_approved"
-        if decline_reason is None
-        else "card.authorization_declined",
-        entity_type="card",
-        entity_id=card.id,
         metadata={
             "authorization_id": authorization_id,
             "amount": amount,

@@ -9,6 +9,7 @@ from spendtrackr.core.db import Entity
 
 
 class Vendor(Entity):
+    __audit_entity__ = "vendor"
     __tablename__ = "vendor"
     __table_args__ = (
         UniqueConstraint("company_id", "name"),
@@ -20,6 +21,7 @@ class Vendor(Entity):
 
 
 class Category(Entity):
+    __audit_entity__ = "category"
     __tablename__ = "category"
     __table_args__ = (
         UniqueConstraint("company_id", "name"),

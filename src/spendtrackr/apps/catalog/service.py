@@ -65,15 +65,7 @@ def create_item(
     item = model(id=uuid.uuid4(), company_id=company_id, **fields)
     _save(session, item)
     kind = _KIND[model]
-    audit.record(
-        session,
-        company_id=company_id,
-        actor_id=actor_id,
-        action=f"{kind}.created",
-        entity_type=kind,
-        entity_id=item.id,
-        metadata=fields,
-    )
+    audit.record_change(session, item, f"{kind}.created", actor_id=actor_id, metadata=fields)
     return item
 
 
@@ -90,14 +82,8 @@ def update_item(
     diff = apply_changes(item, changes)
     _save(session, item)
     kind = _KIND[model]
-    audit.record(
-        session,
-        company_id=company_id,
-        actor_id=actor_id,
-        action=f"{kind}.updated",
-        entity_type=kind,
-        entity_id=item.id,
-        metadata={"changes": diff},
+    audit.record_change(
+        session, item, f"{kind}.updated", actor_id=actor_id, metadata={"changes": diff}
     )
     return item
 

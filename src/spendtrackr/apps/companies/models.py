@@ -10,6 +10,8 @@ from spendtrackr.core.db import Entity
 
 
 class Company(Entity):
+    __audit_entity__ = "company"
+    __audit_company__ = "id"  # a company is its own tenant
     __tablename__ = "company"
 
     name: Mapped[str] = mapped_column(String(200))

@@ -45,14 +45,8 @@ def update_company(
 ) -> Company:
     company = get_company_or_404(session, company_id)
     diff = apply_changes(company, changes)
-    audit.record(
-        session,
-        company_id=company.id,
-        actor_id=actor_id,
-        action="company.updated",
-        entity_type="company",
-        entity_id=company.id,
-        metadata={"changes": diff},
+    audit.record_change(
+        session, company, "company.updated", actor_id=actor_id, metadata={"changes": diff}
     )
     return company
 
@@ -127,13 +121,11 @@ def rotate_secret(
     setattr(company, columns.previous, current if overlap else None)
     setattr(company, columns.previous_expires_at, until)
     setattr(company, columns.current, token_digest(secret))
-    audit.record(
+    audit.record_change(
         session,
-        company_id=company.id,
+        company,
+        columns.rotated,
         actor_id=actor_id,
-        action=columns.rotated,
-        entity_type="company",
-        entity_id=company.id,
         metadata={"previous_valid_until": until},
     )
     return secret, until

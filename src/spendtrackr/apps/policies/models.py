@@ -10,6 +10,7 @@ from spendtrackr.core.db import Entity
 
 
 class Policy(Entity):
+    __audit_entity__ = "policy"
     __tablename__ = "policy"
     __table_args__ = (
         Index("ix_policy_company_active", "company_id", "is_active"),

@@ -54,13 +54,11 @@ def create_policy(
     )
     session.add(policy)
     session.flush()
-    audit.record(
+    audit.record_change(
         session,
-        company_id=company_id,
+        policy,
+        "policy.created",
         actor_id=actor_id,
-        action="policy.created",
-        entity_type="policy",
-        entity_id=policy.id,
         metadata={"name": name, "is_active": is_active, "rules": policy.rules},
     )
     return policy
@@ -79,14 +77,8 @@ def update_policy(
         changes = {**changes, "rules": _dump_rules(changes["rules"])}
     diff = apply_changes(policy, changes)
     session.flush()
-    audit.record(
-        session,
-        company_id=company_id,
-        actor_id=actor_id,
-        action="policy.updated",
-        entity_type="policy",
-        entity_id=policy.id,
-        metadata={"changes": diff},
+    audit.record_change(
+        session, policy, "policy.updated", actor_id=actor_id, metadata={"changes": diff}
     )
     return policy
 

@@ -118,13 +118,11 @@ def _record_success(
             entity_type="spend",
             entity_id=spend.id,
         )
-    audit.record(
+    audit.record_change(
         session,
-        company_id=spend.company_id,
+        receipt,
+        "receipt.ocr_completed",
         actor_id=None,
-        action="receipt.ocr_completed",
-        entity_type="receipt",
-        entity_id=receipt.id,
         metadata={
             "engine": engine,
             "verified": verified,
@@ -151,13 +149,11 @@ def _record_failure(
         )
     receipts_service.mark_failed(receipt, error=error, retry_in=retry_in, engine=engine)
     if retry_in is None:
-        audit.record(
+        audit.record_change(
             session,
-            company_id=receipt.company_id,
+            receipt,
+            "receipt.ocr_failed",
             actor_id=None,
-            action="receipt.ocr_failed",
-            entity_type="receipt",
-            entity_id=receipt.id,
             metadata={
                 "engine": engine,
                 "error": receipt.ocr_error,

@@ -21,6 +21,8 @@ class OcrStatus(StrEnum):
 class Receipt(Entity):
     """A stored file attached to a spend, and its OCR job (the row is the job)."""
 
+    __audit_entity__ = "receipt"
+
     __tablename__ = "receipt"
     __table_args__ = (
         Index("ix_receipt_company_spend", "company_id", "spend_id"),

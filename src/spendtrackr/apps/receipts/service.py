@@ -167,13 +167,11 @@ def create_receipt(
     )
     session.add(receipt)
     session.flush()
-    audit.record(
+    audit.record_change(
         session,
-        company_id=company_id,
+        receipt,
+        "receipt.uploaded",
         actor_id=uploaded_by,
-        action="receipt.uploaded",
-        entity_type="receipt",
-        entity_id=receipt.id,
         metadata={
             "spend_id": spend_id,
             "sha256": checked.sha256,

@@ -519,14 +519,8 @@ def update_spend(
         changes = {**changes, "amount": rounded}
     diff = apply_changes(spend, changes)
     session.flush()
-    audit.record(
-        session,
-        company_id=spend.company_id,
-        actor_id=actor.id,
-        action="spend.updated",
-        entity_type="spend",
-        entity_id=spend.id,
-        metadata={"changes": diff},
+    audit.record_change(
+        session, spend, "spend.updated", actor_id=actor.id, metadata={"changes": diff}
     )
     if DECISION_FIELDS.intersection(diff):
         approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
@@ -584,13 +578,11 @@ def decide_approval(
     if not approvals_service.may_decide(step, user_id=actor.id, role=actor.role):
         raise Forbidden("Not allowed", code="not_approver")
     approvals_service.decide(step, user_id=actor.id, approved=approved, comment=comment)
-    audit.record(
+    audit.record_change(
         session,
-        company_id=spend.company_id,
+        step,
+        "approval.approved" if approved else "approval.rejected",
         actor_id=actor.id,
-        action="approval.approved" if approved else "approval.rejected",
-        entity_type="approval",
-        entity_id=step.id,
         metadata={"spend_id": spend.id, "step": step.step, "comment": comment},
     )
     if not approved:

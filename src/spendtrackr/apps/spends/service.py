@@ -54,13 +54,11 @@ def record_status(
     *,
     actor_id: uuid.UUID | None,
 ) -> None:
-    audit.record(
+    audit.record_change(
         session,
-        company_id=spend.company_id,
+        spend,
+        f"spend.{to.value}",
         actor_id=actor_id,
-        action=f"spend.{to.value}",
-        entity_type="spend",
-        entity_id=spend.id,
         metadata={"from": current.value, "to": to.value},
     )
 
@@ -86,13 +84,11 @@ def add_spend(session: Session, spend: Spend) -> None:
     assert SpendStatus(spend.status) in INITIAL
     session.add(spend)
     session.flush()
-    audit.record(
+    audit.record_change(
         session,
-        company_id=spend.company_id,
+        spend,
+        "spend.created",
         actor_id=spend.user_id,
-        action="spend.created",
-        entity_type="spend",
-        entity_id=spend.id,
         metadata={
             "amount": spend.amount,
             "currency": spend.currency,

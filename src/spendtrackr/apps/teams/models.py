@@ -9,6 +9,7 @@ from spendtrackr.core.db import Entity
 
 
 class Team(Entity):
+    __audit_entity__ = "team"
     __tablename__ = "team"
     __table_args__ = (
         UniqueConstraint("company_id", "name"),

@@ -51,13 +51,11 @@ def create_team(
 ) -> Team:
     team = Team(id=uuid.uuid4(), company_id=company_id, name=name, manager_id=manager_id)
     _save(session, team)
-    audit.record(
+    audit.record_change(
         session,
-        company_id=company_id,
+        team,
+        "team.created",
         actor_id=actor_id,
-        action="team.created",
-        entity_type="team",
-        entity_id=team.id,
         metadata={"name": name, "manager_id": manager_id},
     )
     return team
@@ -74,14 +72,8 @@ def update_team(
     team = get_team_or_404(session, company_id=company_id, team_id=team_id)
     diff = apply_changes(team, changes)
     _save(session, team)
-    audit.record(
-        session,
-        company_id=company_id,
-        actor_id=actor_id,
-        action="team.updated",
-        entity_type="team",
-        entity_id=team.id,
-        metadata={"changes": diff},
+    audit.record_change(
+        session, team, "team.updated", actor_id=actor_id, metadata={"changes": diff}
     )
     return team
 
@@ -97,14 +89,8 @@ def delete_team(
         raise Conflict(
             "This team is referenced by spends and cannot be deleted", code="in_use"
         ) from None
-    audit.record(
-        session,
-        company_id=company_id,
-        actor_id=actor_id,
-        action="team.deleted",
-        entity_type="team",
-        entity_id=team.id,
-        metadata={"name": team.name},
+    audit.record_change(
+        session, team, "team.deleted", actor_id=actor_id, metadata={"name": team.name}
     )
 
 

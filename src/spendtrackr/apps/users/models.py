@@ -18,6 +18,7 @@ class Role(StrEnum):
 
 
 class User(Entity):
+    __audit_entity__ = "user"
     __tablename__ = "user"
     __table_args__ = (
         Index("ix_user_company_role_active", "company_id", "role", "is_active"),
@@ -74,6 +75,8 @@ class AuthSession(Entity):
     Revoking it (logout, refresh-token reuse) kills its access tokens at once, since every request
     checks its session.
     """
+
+    __audit_entity__ = "auth_session"
 
     __tablename__ = "auth_session"
 

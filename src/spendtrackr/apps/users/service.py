@@ -127,13 +127,11 @@ def create_user(
             session.add(user)
     except IntegrityError:
         raise EmailTaken("A user with this email already exists in this company") from None
-    audit.record(
+    audit.record_change(
         session,
-        company_id=company_id,
+        user,
+        "user.created",
         actor_id=actor_id,
-        action="user.created",
-        entity_type="user",
-        entity_id=user.id,
         metadata={
             "email": user.email,
             "role": user.role,
@@ -171,14 +169,7 @@ def consume_invite(session: Session, *, token: str, hash_password: Callable[[str
         raise NotFound("Invite not found or expired", code="invalid_invite")
     invite.used_at = now
     user.password_hash = hash_password(user.email)
-    audit.record(
-        session,
-        company_id=user.company_id,
-        actor_id=user.id,
-        action="user.invite_accepted",
-        entity_type="user",
-        entity_id=user.id,
-    )
+    audit.record_change(session, user, "user.invite_accepted", actor_id=user.id)
     return user
 
 
@@ -265,13 +256,11 @@ def update_user(
         _reactivate(session, user)
     if "role" in changes and before.get("role") != user.role:
         user.token_version += 1  # access tokens carry the role: re-issue them
-    audit.record(
+    audit.record_change(
         session,
-        company_id=company_id,
+        user,
+        "user.updated",
         actor_id=actor_id,
-        action="user.updated",
-        entity_type="user",
-        entity_id=user.id,
         metadata={
             "changes": {k: [before[k], getattr(user, k)] for k in changes},
             **(context or {}),
@@ -319,15 +308,7 @@ def delete_user(
         _deactivate(user, now)
     user.deleted_at = now
     user.email_claim = None
-    audit.record(
-        session,
-        company_id=company_id,
-        actor_id=actor_id,
-        action="user.deleted",
-        entity_type="user",
-        entity_id=user.id,
-        metadata=context,
-    )
+    audit.record_change(session, user, "user.deleted", actor_id=actor_id, metadata=context)
 
 
 def set_password(user: User, password_hash: str) -> None:
@@ -452,14 +433,7 @@ def change_password(
         .where(AuthSession.id == keep_session_id)
         .values(token_version=user.token_version)
     )
-    audit.record(
-        session,
-        company_id=user.company_id,
-        actor_id=user.id,
-        action="user.password_changed",
-        entity_type="user",
-        entity_id=user.id,
-    )
+    audit.record_change(session, user, "user.password_changed", actor_id=user.id)
 
 
 def active_user(
