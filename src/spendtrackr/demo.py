@@ -22,6 +22,7 @@ from rich.table import Table as RichTable
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from spendtrackr.apps.approvals import flows as approval_flows
 from spendtrackr.apps.approvals import service as approvals_service
 from spendtrackr.apps.approvals.models import ApprovalStep, StepStatus
 from spendtrackr.apps.audit import service as audit_service
@@ -415,7 +416,7 @@ def _decide_pending(
                         and rng.random() < 0.8
                         and step.submitter_id != user.id
                     ):
-                        spend_flows.decide_approval(
+                        approval_flows.decide(
                             session,
                             actor=user,
                             approval_id=step.id,

@@ -5,10 +5,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from spendtrackr.apps.approvals import service
+from spendtrackr.apps.approvals import flows, service
 from spendtrackr.apps.approvals.models import StepStatus
 from spendtrackr.apps.approvals.schemas import ApprovalRead, DecisionRequest
-from spendtrackr.apps.spends import flows as spend_flows
 from spendtrackr.apps.users.deps import CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
@@ -49,7 +48,7 @@ def decide(
     """Approve or reject the open step. 403 when it is not yours to decide (never your own
     spend), 409 `already_decided` when it was decided (or closed) already, 409
     `approval_not_open` when the steps before it are still open."""
-    spend_flows.decide_approval(
+    flows.decide(
         session, actor=user, approval_id=approval_id, approved=body.approved, comment=body.comment
     )
     return StatusOk()

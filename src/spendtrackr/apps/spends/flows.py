@@ -11,20 +11,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
+from spendtrackr.apps.approvals import flows as approval_flows
 from spendtrackr.apps.approvals import service as approvals_service
 from spendtrackr.apps.approvals.models import ApprovalStep
 from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
-from spendtrackr.apps.ledger import service as ledger_service
+from spendtrackr.apps.ledger import flows as ledger_flows
 from spendtrackr.apps.notifications import service as notifications
 from spendtrackr.apps.policies import engine
 from spendtrackr.apps.policies import service as policies_service
@@ -37,71 +37,12 @@ from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.apps.users.permissions import Capability, can
-from spendtrackr.core.config import get_settings
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import apply_changes, utcnow
 from spendtrackr.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from spendtrackr.core.pagination import Page, PageParams
 
-ADMINS = approvals_service.Approver(spec="admins", role="admin")
-
-
 # --- status changes -----------------------------------------------------------------------------
-
-
-def _accounts() -> ledger_service.Accounts:
-    settings = get_settings()
-    return ledger_service.Accounts(
-        default_expense=settings.ledger_default_expense_account,
-        card_liability=settings.ledger_card_liability_account,
-        employee_payable=settings.ledger_employee_payable_account,
-        cash=settings.ledger_cash_account,
-    )
-
-
-def _posting(session: Session, spend: Spend, entry_date: date) -> ledger_service.Posting:
-    employee = session.get(User, spend.user_id)
-    vendor = (
-        catalog_service.get_or_404(
-            session, Vendor, company_id=spend.company_id, item_id=spend.vendor_id
-        ).name
-        if spend.vendor_id
-        else ""
-    )
-    return ledger_service.Posting(
-        spend_id=spend.id,
-        company_id=spend.company_id,
-        entry_date=entry_date,
-        amount=spend.amount,
-        currency=spend.currency,
-        vendor=vendor,
-        description=spend.description,
-        employee=employee.full_name if employee else "",
-    )
-
-
-def _post_ledger(session: Session, spend: Spend, to: SpendStatus) -> None:
-    """Approved and reimbursed spends get their journal entries in the same transaction (the
-    ledger is written as money moves, not at export time)."""
-    if to is SpendStatus.approved:
-        gl_code = (
-            catalog_service.get_or_404(
-                session, Category, company_id=spend.company_id, item_id=spend.category_id
-            ).gl_code
-            if spend.category_id
-            else None
-        )
-        ledger_service.post_approval(
-            session,
-            _posting(session, spend, spend.spend_date),
-            expense_account=gl_code,
-            card=spend.source == "card",
-            accounts=_accounts(),
-        )
-    elif to is SpendStatus.reimbursed:
-        ledger_service.post_reimbursement(
-            session, _posting(session, spend, utcnow().date()), accounts=_accounts()
-        )
 
 
 def _transition(
@@ -109,7 +50,7 @@ def _transition(
 ) -> None:
     """Every status change of an existing spend goes through here."""
     spends_service.transition(session, spend, to, actor_id=actor_id)
-    _post_ledger(session, spend, to)
+    ledger_flows.post_status(session, spend, to)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -201,10 +142,6 @@ def get_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRea
 # --- submitting and evaluating ----------------------------------------------------------------
 
 
-def _team_ids_of(session: Session, user: User) -> frozenset[uuid.UUID]:
-    return frozenset(users_service.team_ids_for(session, [user.id]).get(user.id, []))
-
-
 def _check_references(
     session: Session, company_id: uuid.UUID, fields: dict[str, Any], submitter: User | None
 ) -> None:
@@ -235,7 +172,9 @@ def _check_references(
             raise ValidationFailed(
                 "team_id does not exist in this company", code="invalid_team"
             ) from None
-        if submitter is not None and fields["team_id"] not in _team_ids_of(session, submitter):
+        if submitter is not None and fields["team_id"] not in users_service.team_ids_of(
+            session, submitter
+        ):
             # The team picks the policies and the approving manager: only a member may name it.
             raise ValidationFailed("team_id must be one of your teams", code="not_team_member")
 
@@ -254,7 +193,7 @@ def facts_for(
     if rules is not None and not engine.uses_teams(rules):
         team_ids: frozenset[uuid.UUID] = frozenset()
     else:
-        team_ids = _team_ids_of(session, submitter)
+        team_ids = users_service.team_ids_of(session, submitter)
         if spend.team_id in team_ids:
             team_ids = frozenset({spend.team_id})
     return engine.Facts(
@@ -269,62 +208,6 @@ def facts_for(
     )
 
 
-def resolve_approver(
-    session: Session, spend: Spend, submitter: User, spec: str
-) -> approvals_service.Approver:
-    """Who decides a step. Nobody approves their own spend, and a step nobody active can take
-    goes to the company's admins (any admin but the submitter)."""
-    company_id = spend.company_id
-    if spec == "manager":
-        manager = users_service.active_user(
-            session, company_id=company_id, user_id=submitter.manager_id
-        )
-        if (manager is None or manager.id == submitter.id) and spend.team_id in _team_ids_of(
-            session, submitter
-        ):
-            team_manager = teams_service.team_manager_id(
-                session, company_id=company_id, team_id=spend.team_id
-            )
-            manager = users_service.active_user(
-                session, company_id=company_id, user_id=team_manager
-            )
-        if manager is None or manager.id == submitter.id:
-            return ADMINS
-        return approvals_service.Approver(spec=spec, user_id=manager.id)
-    kind, _, rest = spec.partition(":")
-    if kind == "role":
-        others = users_service.active_ids_with_role(
-            session, company_id=company_id, role=rest, exclude=submitter.id
-        )
-        return approvals_service.Approver(spec=spec, role=rest) if others else ADMINS
-    user = users_service.active_user(session, company_id=company_id, user_id=uuid.UUID(rest))
-    if user is None or user.id == submitter.id:
-        return ADMINS
-    return approvals_service.Approver(spec=spec, user_id=user.id)
-
-
-def _approver_ids(session: Session, step: ApprovalStep) -> list[uuid.UUID]:
-    if step.approver_id is not None:
-        return [step.approver_id]
-    assert step.approver_role is not None
-    return users_service.active_ids_with_role(
-        session, company_id=step.company_id, role=step.approver_role, exclude=step.submitter_id
-    )
-
-
-def _notify_step_opened(session: Session, spend: Spend, step: ApprovalStep) -> None:
-    notifications.notify(
-        session,
-        company_id=spend.company_id,
-        user_ids=_approver_ids(session, step),
-        kind="approval.requested",
-        message=f"Approval requested: {quantize(spend.amount, spend.currency)} {spend.currency} "
-        f"{spend.description}".strip(),
-        entity_type="approval",
-        entity_id=step.id,
-    )
-
-
 def _notify_submitter(session: Session, spend: Spend, kind: str, message: str) -> None:
     notifications.notify(
         session,
@@ -334,12 +217,6 @@ def _notify_submitter(session: Session, spend: Spend, kind: str, message: str) -
         message=message,
         entity_type="spend",
         entity_id=spend.id,
-    )
-
-
-def _describe(spend: Spend) -> str:
-    return f"{quantize(spend.amount, spend.currency)} {spend.currency}" + (
-        f" ({spend.description})" if spend.description else ""
     )
 
 
@@ -367,25 +244,12 @@ def _act_on_decision(
             session,
             spend,
             "spend.blocked",
-            f"Your spend {_describe(spend)} was blocked: {decision.block_reason}",
+            f"Your spend {spends_service.describe(spend)} was blocked: {decision.block_reason}",
         )
         return []
     if decision.outcome == "approved":
         return []
-    approvers: list[approvals_service.Approver] = []
-    for spec in decision.approvers:
-        approver = resolve_approver(session, spend, submitter, spec)
-        if all((a.user_id, a.role) != (approver.user_id, approver.role) for a in approvers):
-            approvers.append(approver)
-    steps = approvals_service.create_steps(
-        session,
-        company_id=spend.company_id,
-        spend_id=spend.id,
-        submitter_id=submitter.id,
-        approvers=approvers,
-    )
-    _notify_step_opened(session, spend, steps[0])
-    return steps
+    return approval_flows.open_steps(session, spend, submitter, decision.approvers)
 
 
 def apply_decision(
@@ -418,7 +282,7 @@ def _create_decided(
     spends_service.add_spend(session, spend)
     if to is not SpendStatus.pending:
         spends_service.record_status(session, spend, SpendStatus.pending, to, actor_id=actor_id)
-        _post_ledger(session, spend, to)
+        ledger_flows.post_status(session, spend, to)
     return _act_on_decision(session, spend, submitter, decision)
 
 
@@ -553,56 +417,12 @@ def reimburse_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> Sp
         )
     _transition(session, spend, SpendStatus.reimbursed, actor_id=actor.id)
     _notify_submitter(
-        session, spend, "spend.reimbursed", f"Your spend {_describe(spend)} was reimbursed"
+        session,
+        spend,
+        "spend.reimbursed",
+        f"Your spend {spends_service.describe(spend)} was reimbursed",
     )
     return read_one(session, spend)
-
-
-# --- approvals ----------------------------------------------------------------------------------
-
-
-def decide_approval(
-    session: Session, *, actor: User, approval_id: uuid.UUID, approved: bool, comment: str | None
-) -> None:
-    """One decision per step, atomically with the spend's status: the spend row is locked first
-    (as every change of a spend does), then the step is read again under that lock."""
-    step = approvals_service.get_step_or_404(
-        session, company_id=actor.company_id, approval_id=approval_id
-    )
-    spend = spends_service.get_spend_or_404(
-        session, company_id=actor.company_id, spend_id=step.spend_id, for_update=True
-    )
-    step = approvals_service.get_step_or_404(
-        session, company_id=actor.company_id, approval_id=approval_id, for_update=True
-    )
-    if not approvals_service.may_decide(step, user_id=actor.id, role=actor.role):
-        raise Forbidden("Not allowed", code="not_approver")
-    approvals_service.decide(step, user_id=actor.id, approved=approved, comment=comment)
-    audit.record_change(
-        session,
-        step,
-        "approval.approved" if approved else "approval.rejected",
-        actor_id=actor.id,
-        metadata={"spend_id": spend.id, "step": step.step, "comment": comment},
-    )
-    if not approved:
-        approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
-        _transition(session, spend, SpendStatus.rejected, actor_id=actor.id)
-        _notify_submitter(
-            session,
-            spend,
-            "spend.rejected",
-            f"Your spend {_describe(spend)} was rejected" + (f": {comment}" if comment else ""),
-        )
-        return
-    next_step = approvals_service.open_next(session, company_id=spend.company_id, spend_id=spend.id)
-    if next_step is not None:
-        _notify_step_opened(session, spend, next_step)
-        return
-    _transition(session, spend, SpendStatus.approved, actor_id=actor.id)
-    _notify_submitter(
-        session, spend, "spend.approved", f"Your spend {_describe(spend)} was approved"
-    )
 
 
 # --- card spends ----------------------------------------------------------------------------

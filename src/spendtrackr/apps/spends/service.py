@@ -25,6 +25,7 @@ from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendStatus
 from spendtrackr.apps.spends.schemas import SpendFilters, SpendRead
+from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import exact_sum, get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import InvalidTransition
 from spendtrackr.core.pagination import PageParams, paginate
@@ -44,6 +45,13 @@ TRANSITIONS: dict[SpendStatus, frozenset[SpendStatus]] = {
 }
 # Where a new spend may start: the policy decision picks one.
 INITIAL = frozenset({S.pending, S.approved, S.blocked})
+
+
+def describe(spend: Spend) -> str:
+    """The spend in a sentence of a notification: `12.50 USD (Taxi)`."""
+    return f"{quantize(spend.amount, spend.currency)} {spend.currency}" + (
+        f" ({spend.description})" if spend.description else ""
+    )
 
 
 def record_status(

@@ -316,6 +316,11 @@ def set_password(user: User, password_hash: str) -> None:
     user.token_version += 1
 
 
+def team_ids_of(session: Session, user: User) -> frozenset[uuid.UUID]:
+    """The teams `user` verifiably belongs to."""
+    return frozenset(team_ids_for(session, [user.id]).get(user.id, []))
+
+
 def team_ids_for(
     session: Session, user_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, list[uuid.UUID]]:

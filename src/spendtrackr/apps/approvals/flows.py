@@ -1,0 +1,163 @@
+"""Who approves a spend, the steps that ask them, and their decisions.
+
+The spend workflow (`spends.flows`) opens the steps its policies ask for; a decision on a step
+then moves the spend itself (rejected, the next step opened, or approved and booked).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from spendtrackr.apps.approvals import service as approvals_service
+from spendtrackr.apps.approvals.models import ApprovalStep
+from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.ledger import flows as ledger_flows
+from spendtrackr.apps.notifications import service as notifications
+from spendtrackr.apps.spends import service as spends_service
+from spendtrackr.apps.spends.models import Spend, SpendStatus
+from spendtrackr.apps.teams import service as teams_service
+from spendtrackr.apps.users import service as users_service
+from spendtrackr.apps.users.models import User
+from spendtrackr.core.currency import quantize
+from spendtrackr.core.errors import Forbidden
+
+ADMINS = approvals_service.Approver(spec="admins", role="admin")
+
+
+def resolve_approver(
+    session: Session, spend: Spend, submitter: User, spec: str
+) -> approvals_service.Approver:
+    """Who decides a step. Nobody approves their own spend, and a step nobody active can take
+    goes to the company's admins (any admin but the submitter)."""
+    company_id = spend.company_id
+    if spec == "manager":
+        manager = users_service.active_user(
+            session, company_id=company_id, user_id=submitter.manager_id
+        )
+        if (
+            manager is None or manager.id == submitter.id
+        ) and spend.team_id in users_service.team_ids_of(session, submitter):
+            team_manager = teams_service.team_manager_id(
+                session, company_id=company_id, team_id=spend.team_id
+            )
+            manager = users_service.active_user(
+                session, company_id=company_id, user_id=team_manager
+            )
+        if manager is None or manager.id == submitter.id:
+            return ADMINS
+        return approvals_service.Approver(spec=spec, user_id=manager.id)
+    kind, _, rest = spec.partition(":")
+    if kind == "role":
+        others = users_service.active_ids_with_role(
+            session, company_id=company_id, role=rest, exclude=submitter.id
+        )
+        return approvals_service.Approver(spec=spec, role=rest) if others else ADMINS
+    user = users_service.active_user(session, company_id=company_id, user_id=uuid.UUID(rest))
+    if user is None or user.id == submitter.id:
+        return ADMINS
+    return approvals_service.Approver(spec=spec, user_id=user.id)
+
+
+def open_steps(
+    session: Session, spend: Spend, submitter: User, specs: tuple[str, ...] | list[str]
+) -> list[ApprovalStep]:
+    """The steps a decision asks for, in order, each approver once; the first is opened and its
+    approvers are told."""
+    approvers: list[approvals_service.Approver] = []
+    for spec in specs:
+        approver = resolve_approver(session, spend, submitter, spec)
+        if all((a.user_id, a.role) != (approver.user_id, approver.role) for a in approvers):
+            approvers.append(approver)
+    steps = approvals_service.create_steps(
+        session,
+        company_id=spend.company_id,
+        spend_id=spend.id,
+        submitter_id=submitter.id,
+        approvers=approvers,
+    )
+    _notify_step_opened(session, spend, steps[0])
+    return steps
+
+
+def _approver_ids(session: Session, step: ApprovalStep) -> list[uuid.UUID]:
+    if step.approver_id is not None:
+        return [step.approver_id]
+    assert step.approver_role is not None
+    return users_service.active_ids_with_role(
+        session, company_id=step.company_id, role=step.approver_role, exclude=step.submitter_id
+    )
+
+
+def _notify_step_opened(session: Session, spend: Spend, step: ApprovalStep) -> None:
+    notifications.notify(
+        session,
+        company_id=spend.company_id,
+        user_ids=_approver_ids(session, step),
+        kind="approval.requested",
+        message=f"Approval requested: {quantize(spend.amount, spend.currency)} {spend.currency} "
+        f"{spend.description}".strip(),
+        entity_type="approval",
+        entity_id=step.id,
+    )
+
+
+def _tell_submitter(session: Session, spend: Spend, kind: str, message: str) -> None:
+    notifications.notify(
+        session,
+        company_id=spend.company_id,
+        user_ids=[spend.user_id],
+        kind=kind,
+        message=message,
+        entity_type="spend",
+        entity_id=spend.id,
+    )
+
+
+def _move(session: Session, spend: Spend, to: SpendStatus, *, actor_id: uuid.UUID) -> None:
+    spends_service.transition(session, spend, to, actor_id=actor_id)
+    ledger_flows.post_status(session, spend, to)
+
+
+def decide(
+    session: Session, *, actor: User, approval_id: uuid.UUID, approved: bool, comment: str | None
+) -> None:
+    """One decision per step, atomically with the spend's status: the spend row is locked first
+    (as every change of a spend does), then the step is read again under that lock."""
+    step = approvals_service.get_step_or_404(
+        session, company_id=actor.company_id, approval_id=approval_id
+    )
+    spend = spends_service.get_spend_or_404(
+        session, company_id=actor.company_id, spend_id=step.spend_id, for_update=True
+    )
+    step = approvals_service.get_step_or_404(
+        session, company_id=actor.company_id, approval_id=approval_id, for_update=True
+    )
+    if not approvals_service.may_decide(step, user_id=actor.id, role=actor.role):
+        raise Forbidden("Not allowed", code="not_approver")
+    approvals_service.decide(step, user_id=actor.id, approved=approved, comment=comment)
+    audit.record_change(
+        session,
+        step,
+        "approval.approved" if approved else "approval.rejected",
+        actor_id=actor.id,
+        metadata={"spend_id": spend.id, "step": step.step, "comment": comment},
+    )
+    described = spends_service.describe(spend)
+    if not approved:
+        approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
+        _move(session, spend, SpendStatus.rejected, actor_id=actor.id)
+        _tell_submitter(
+            session,
+            spend,
+            "spend.rejected",
+            f"Your spend {described} was rejected" + (f": {comment}" if comment else ""),
+        )
+        return
+    next_step = approvals_service.open_next(session, company_id=spend.company_id, spend_id=spend.id)
+    if next_step is not None:
+        _notify_step_opened(session, spend, next_step)
+        return
+    _move(session, spend, SpendStatus.approved, actor_id=actor.id)
+    _tell_submitter(session, spend, "spend.approved", f"Your spend {described} was approved")
