@@ -21,6 +21,7 @@ from spendtrackr.apps.cards.routes import router as cards_router
 from spendtrackr.apps.catalog.routes import categories, vendors
 from spendtrackr.apps.companies.routes import router as companies_router
 from spendtrackr.apps.events.routes import router as events_router
+from spendtrackr.apps.ledger.routes import router as ledger_router
 from spendtrackr.apps.notifications.routes import router as notifications_router
 from spendtrackr.apps.policies.routes import router as policies_router
 from spendtrackr.apps.receipts.extractors import build_extractor
@@ -160,6 +161,7 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     receipts_router,
     cards_router,
     reports_router,
+    ledger_router,
     notifications_router,
     audit_router,
 )

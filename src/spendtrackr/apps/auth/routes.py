@@ -12,14 +12,14 @@ from spendtrackr.apps.auth import flows
 from spendtrackr.apps.auth.schemas import (
     AcceptInviteRequest,
     LoginRequest,
+    MeUpdate,
     RefreshRequest,
     SignupRequest,
     SignupResult,
     TokenPair,
+    UserRead,
 )
 from spendtrackr.apps.users.deps import CurrentUser
-from spendtrackr.apps.users.schemas import MeUpdate, UserRead
-from spendtrackr.apps.users.service import normalize_email
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import LimiterDep, PasswordsDep, SettingsDep, TokensDep
 from spendtrackr.core.errors import Unauthorized, ValidationFailed
@@ -65,7 +65,7 @@ def _login(
     signed cookie) may still try."""
     settings = ctx.settings
     ip = _client_ip(request)
-    key = normalize_email(email)
+    key = flows.email_key(email)
     limiter.check("login-ip", settings.rate_limit_login_ip, ip)
     limiter.ensure_under("login-email-ip", settings.rate_limit_login_email_ip, key, ip)
     known = device_token_valid(settings.device_key, request.cookies.get(DEVICE_COOKIE), key)

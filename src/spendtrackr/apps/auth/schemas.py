@@ -5,7 +5,7 @@ import uuid
 from pydantic import EmailStr, Field
 
 from spendtrackr.apps.companies.schemas import CompanyRead
-from spendtrackr.apps.users.schemas import UserRead
+from spendtrackr.apps.users.schemas import MeUpdate, UserRead
 from spendtrackr.core.currency import CurrencyCode
 from spendtrackr.core.schemas import Name, Password, Schema, WriteSchema
 
@@ -47,3 +47,16 @@ class TokenPair(Schema):
 class SignupResult(TokenPair):
     company: CompanyRead
     user: UserRead
+
+
+# `/users/me` reads and edits the caller with the users domain's own shapes.
+__all__ = [
+    "AcceptInviteRequest",
+    "LoginRequest",
+    "MeUpdate",
+    "RefreshRequest",
+    "SignupRequest",
+    "SignupResult",
+    "TokenPair",
+    "UserRead",
+]

@@ -4,8 +4,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter
 
-from spendtrackr.apps.cards import flows as card_flows
-from spendtrackr.apps.companies import service
+from spendtrackr.apps.companies import flows, service
 from spendtrackr.apps.companies.schemas import (
     CompanyRead,
     CompanyUpdate,
@@ -32,18 +31,7 @@ def read_company(session: SessionDep, user: CurrentUser) -> CompanyRead:
 def update_company(body: CompanyUpdate, session: SessionDep, actor: AdminUser) -> CompanyRead:
     """Rename the company, change its base currency or time zone, its ceilings of card limits
     (cards above a new ceiling are lowered to it), or whether directory sync may grant admin."""
-    changes = body.changes()
-    if changes.get("max_card_limits") is not None:
-        currency = (
-            changes.get("base_currency")
-            or service.get_company_or_404(session, actor.company_id).base_currency
-        )
-        changes["max_card_limits"] = card_flows.ceilings(changes["max_card_limits"], currency)
-    company = service.update_company(
-        session, company_id=actor.company_id, actor_id=actor.id, changes=changes
-    )
-    if "max_card_limits" in changes or "base_currency" in changes:
-        card_flows.apply_company_maximums(session, company=company, actor_id=actor.id)
+    company = flows.update_company(session, actor=actor, changes=body.changes())
     return CompanyRead.model_validate(company)
 
 

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import field_serializer
 
+from spendtrackr.apps.spends.models import SpendStatus
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.schemas import Schema
 
@@ -26,3 +27,6 @@ class SummaryItem(Schema):
 class SpendSummary(Schema):
     group_by: GroupBy
     items: list[SummaryItem]
+
+
+__all__ = ["GroupBy", "SpendStatus", "SpendSummary", "SummaryItem"]  # SpendStatus: the filter
