@@ -351,7 +351,7 @@ def authorize(
         # Read with the card: from the identity map, no query.
         holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
         usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
-        reason = _decline_reason(card, holder, body, amount, category_id, None, usage)
+        reason = decline_reason(card, holder, body, amount, category_id, None, usage)
         if reason is not None and not usage.added_up:
             return _record(session, card, body, amount, category_id, reason, None, now)
         if (retried := _first_answer(session, company_id, body)) is not None:
@@ -374,7 +374,7 @@ def authorize(
         session, company_id=company_id, card_id=body.card_id
     )
     usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
-    reason = _decline_reason(card, holder, body, amount, category_id, decision, usage)
+    reason = decline_reason(card, holder, body, amount, category_id, decision, usage)
     cards_service.note_decision(company_id, card.id, declined=reason is not None)
     spend_id = None
     if reason is None:
@@ -460,7 +460,7 @@ def _record(
     return _answer(auth)
 
 
-def _decline_reason(
+def decline_reason(
     card: Card,
     holder: User | None,
     body: AuthorizationRequest,
@@ -469,6 +469,8 @@ def _decline_reason(
     decision: engine.Decision | None,
     usage: cards_service.LimitUsage,
 ) -> str | None:
+    """Why a purchase is declined, the first reason in this order (None: approved): the card's
+    state, its holder, the currency, the card's categories, its limits, then the policies."""
     if card.status == CardStatus.frozen.value:
         return "card_frozen"
     if card.status == CardStatus.cancelled.value:
