@@ -46,7 +46,7 @@ from sqlalchemy.pool import PoolResetState
 from sqlalchemy.sql.elements import BindParameter
 
 from spendtrackr.core.config import Settings
-from spendtrackr.core.errors import AppError, NotFound, Overloaded
+from spendtrackr.core.errors import AppError, NotFound, Overloaded, ValidationFailed
 
 
 def utcnow() -> datetime:
@@ -418,3 +418,19 @@ def get_in_company_or_404(
     if obj is None:
         raise NotFound(detail)
     return obj
+
+
+def referenced(
+    session: Session, model: type[E], entity_id: uuid.UUID, company_id: uuid.UUID, *, what: str
+) -> E:
+    """An id a request body refers to (`category_id`, `manager_id`...): this company's row, or
+    422 `invalid_<kind>` (a missing or another company's row is not the caller's to name, and
+    the request itself is what is wrong, hence not a 404). `what` names the field:
+    `"category_id"` gives `invalid_category`."""
+    try:
+        return get_in_company_or_404(session, model, entity_id, company_id, detail="")
+    except NotFound:
+        kind = what.removesuffix("_id")
+        raise ValidationFailed(
+            f"{what} does not exist in this company", code=f"invalid_{kind}"
+        ) from None

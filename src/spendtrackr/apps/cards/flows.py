@@ -30,6 +30,7 @@ from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.apps.users.permissions import Capability, can
 from spendtrackr.core.currency import quantize
+from spendtrackr.core.db import referenced
 from spendtrackr.core.errors import Forbidden, NotFound, ValidationFailed
 from spendtrackr.core.pagination import Page, PageParams
 
@@ -155,14 +156,7 @@ def _notify_holder(session: Session, card: Card, kind: str, message: str) -> Non
 def issue(
     session: Session, *, actor: User, fields: dict[str, Any], key: bytes, now: datetime
 ) -> CardIssued:
-    try:
-        holder = users_service.get_user_or_404(
-            session, company_id=actor.company_id, user_id=fields["user_id"]
-        )
-    except NotFound:
-        raise ValidationFailed(
-            "user_id is not a user of this company", code="invalid_user"
-        ) from None
+    holder = referenced(session, User, fields["user_id"], actor.company_id, what="user_id")
     if not holder.is_active:
         # Every authorization on it would decline (`cardholder_inactive`).
         raise ValidationFailed(

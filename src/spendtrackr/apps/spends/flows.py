@@ -22,7 +22,6 @@ from spendtrackr.apps.approvals import service as approvals_service
 from spendtrackr.apps.approvals.models import ApprovalStep
 from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.apps.audit import service as audit
-from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.ledger import flows as ledger_flows
 from spendtrackr.apps.notifications import service as notifications
@@ -34,11 +33,12 @@ from spendtrackr.apps.spends import service as spends_service
 from spendtrackr.apps.spends.models import Spend, SpendStatus, merge_flags
 from spendtrackr.apps.spends.schemas import SpendCreate, SpendFilters, SpendRead
 from spendtrackr.apps.teams import service as teams_service
+from spendtrackr.apps.teams.models import Team
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.apps.users.permissions import Capability, can
 from spendtrackr.core.currency import quantize
-from spendtrackr.core.db import apply_changes, utcnow
+from spendtrackr.core.db import apply_changes, referenced, utcnow
 from spendtrackr.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from spendtrackr.core.pagination import Page, PageParams
 
@@ -147,36 +147,17 @@ def _check_references(
 ) -> None:
     """Category, vendor and team ids must belong to the caller's company (else 422), and the team
     must be one of the submitter's."""
-    try:
-        if fields.get("category_id") is not None:
-            catalog_service.get_or_404(
-                session, Category, company_id=company_id, item_id=fields["category_id"]
-            )
-    except NotFound:
-        raise ValidationFailed(
-            "category_id does not exist in this company", code="invalid_category"
-        ) from None
-    try:
-        if fields.get("vendor_id") is not None:
-            catalog_service.get_or_404(
-                session, Vendor, company_id=company_id, item_id=fields["vendor_id"]
-            )
-    except NotFound:
-        raise ValidationFailed(
-            "vendor_id does not exist in this company", code="invalid_vendor"
-        ) from None
-    if fields.get("team_id") is not None:
-        try:
-            teams_service.get_team_or_404(session, company_id=company_id, team_id=fields["team_id"])
-        except NotFound:
-            raise ValidationFailed(
-                "team_id does not exist in this company", code="invalid_team"
-            ) from None
-        if submitter is not None and fields["team_id"] not in users_service.team_ids_of(
-            session, submitter
-        ):
-            # The team picks the policies and the approving manager: only a member may name it.
-            raise ValidationFailed("team_id must be one of your teams", code="not_team_member")
+    for what, model in (("category_id", Category), ("vendor_id", Vendor), ("team_id", Team)):
+        if fields.get(what) is not None:
+            referenced(session, model, fields[what], company_id, what=what)
+    team_id = fields.get("team_id")
+    # The team picks the policies and the approving manager: only a member may name it.
+    if (
+        team_id is not None
+        and submitter is not None
+        and team_id not in users_service.team_ids_of(session, submitter)
+    ):
+        raise ValidationFailed("team_id must be one of your teams", code="not_team_member")
 
 
 def facts_for(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.users.models import AuthSession, Role, TeamMember, User, UserInvite
 from spendtrackr.apps.users.schemas import UserRead
-from spendtrackr.core.db import get_in_company_or_404, utcnow
+from spendtrackr.core.db import get_in_company_or_404, referenced, utcnow
 from spendtrackr.core.errors import Conflict, NotFound, ValidationFailed
 from spendtrackr.core.pagination import PageParams, paginate
 from spendtrackr.core.security import new_opaque_token, token_digest
@@ -71,12 +71,7 @@ def check_manager(
         return
     if manager_id == user_id:
         raise ValidationFailed("A user cannot be their own manager", code="invalid_manager")
-    try:
-        manager = get_user_or_404(session, company_id=company_id, user_id=manager_id)
-    except NotFound:
-        raise ValidationFailed(
-            "manager_id is not a user of this company", code="invalid_manager"
-        ) from None
+    manager = referenced(session, User, manager_id, company_id, what="manager_id")
     if not manager.is_active:
         # Their approvals would all go to the admins instead: a stale pick, not a choice.
         raise ValidationFailed(
