@@ -412,7 +412,7 @@ def _decide_pending(
                 )
                 for step in steps:
                     if (
-                        step.status == StepStatus.pending.value
+                        step.status == StepStatus.pending
                         and rng.random() < 0.8
                         and step.submitter_id != user.id
                     ):

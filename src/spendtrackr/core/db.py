@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -105,6 +106,29 @@ class ExactTotal(TypeDecorator[Decimal]):
         if dialect.name == "sqlite":
             return Decimal(int(value)).scaleb(-4)
         return Decimal(value)
+
+
+EnumT = TypeVar("EnumT", bound=StrEnum)
+
+
+class StrEnumType(TypeDecorator[EnumT]):
+    """A `StrEnum` kept as its value in a VARCHAR: the attribute reads back as the enum member,
+    and anything bound to it (a member, or a string in hand-built SQL) must be one of its values
+    (a ValueError otherwise, before the database sees it)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[EnumT], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+        self.length = length
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> EnumT | None:
+        return None if value is None else self.enum(value)
 
 
 def exact_text(length: int) -> String:

@@ -7,7 +7,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spendtrackr.core.db import Entity
+from spendtrackr.core.db import Entity, StrEnumType
 
 
 class StepStatus(StrEnum):
@@ -39,7 +39,7 @@ class ApprovalStep(Entity):
     # Exactly one of these: a named approver, or any active user of a role.
     approver_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
     approver_role: Mapped[str | None] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[StepStatus] = mapped_column(StrEnumType(StepStatus, 10))
     decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
     comment: Mapped[str | None] = mapped_column(String(1000))
     decided_at: Mapped[datetime | None]

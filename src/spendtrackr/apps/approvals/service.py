@@ -15,7 +15,7 @@ from spendtrackr.core.errors import Conflict
 from spendtrackr.core.pagination import PageParams, paginate
 
 APPROVAL_NOT_FOUND = "Approval not found"
-OPEN = (StepStatus.pending.value, StepStatus.waiting.value)
+OPEN = (StepStatus.pending, StepStatus.waiting)
 
 
 class AlreadyDecided(Conflict):
@@ -61,7 +61,7 @@ def create_steps(
             approver_spec=a.spec,
             approver_id=a.user_id,
             approver_role=a.role,
-            status=(StepStatus.pending if i == 0 else StepStatus.waiting).value,
+            status=StepStatus.pending if i == 0 else StepStatus.waiting,
         )
         for i, a in enumerate(approvers)
     ]
@@ -106,7 +106,7 @@ def close_open_steps(session: Session, *, company_id: uuid.UUID, spend_id: uuid.
             ApprovalStep.status.in_(OPEN),
         )
     ):
-        step.status = StepStatus.skipped.value
+        step.status = StepStatus.skipped
 
 
 def get_step_or_404(
@@ -129,13 +129,13 @@ def may_decide(step: ApprovalStep, *, user_id: uuid.UUID, role: str) -> bool:
 
 
 def decide(step: ApprovalStep, *, user_id: uuid.UUID, approved: bool, comment: str | None) -> None:
-    if step.status == StepStatus.waiting.value:
+    if step.status == StepStatus.waiting:
         raise NotOpenYet("This approval step opens once the steps before it are approved")
-    if step.status == StepStatus.skipped.value:
+    if step.status == StepStatus.skipped:
         raise AlreadyDecided("This approval step was closed: its spend was decided or changed")
-    if step.status != StepStatus.pending.value:
+    if step.status != StepStatus.pending:
         raise AlreadyDecided("This approval step is already decided")
-    step.status = (StepStatus.approved if approved else StepStatus.rejected).value
+    step.status = StepStatus.approved if approved else StepStatus.rejected
     step.decided_by = user_id
     step.decided_at = utcnow()
     step.comment = comment
@@ -149,13 +149,13 @@ def open_next(
         .where(
             ApprovalStep.company_id == company_id,
             ApprovalStep.spend_id == spend_id,
-            ApprovalStep.status == StepStatus.waiting.value,
+            ApprovalStep.status == StepStatus.waiting,
         )
         .order_by(ApprovalStep.step)
         .limit(1)
     ).one_or_none()
     if step is not None:
-        step.status = StepStatus.pending.value
+        step.status = StepStatus.pending
     return step
 
 
@@ -171,7 +171,7 @@ def list_actionable(
     """Steps the caller can act on (admins: every step of the company)."""
     stmt = select(ApprovalStep).where(ApprovalStep.company_id == company_id)
     if status is not None:
-        stmt = stmt.where(ApprovalStep.status == status.value)
+        stmt = stmt.where(ApprovalStep.status == status)
     if role != "admin":
         stmt = stmt.where(
             ApprovalStep.submitter_id != user_id,

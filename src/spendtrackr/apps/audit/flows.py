@@ -46,7 +46,7 @@ def verify_deep(session: Session, *, company_id: uuid.UUID) -> audit.DeepVerific
                 session,
                 company_id,
                 ApprovalStep,
-                ApprovalStep.status.in_([StepStatus.approved.value, StepStatus.rejected.value]),
+                ApprovalStep.status.in_([StepStatus.approved, StepStatus.rejected]),
             ),
             audit.last_digests(
                 session,

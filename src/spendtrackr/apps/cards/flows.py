@@ -465,9 +465,9 @@ def decline_reason(
 ) -> str | None:
     """Why a purchase is declined, the first reason in this order (None: approved): the card's
     state, its holder, the currency, the card's categories, its limits, then the policies."""
-    if card.status == CardStatus.frozen.value:
+    if card.status == CardStatus.frozen:
         return "card_frozen"
-    if card.status == CardStatus.cancelled.value:
+    if card.status == CardStatus.cancelled:
         return "card_cancelled"
     if holder is None:
         return "cardholder_inactive"

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spendtrackr.core.db import Base, Entity, ExactTotal, exact_text, utcnow
+from spendtrackr.core.db import Base, Entity, ExactTotal, StrEnumType, exact_text, utcnow
 
 
 class CardStatus(StrEnum):
@@ -30,7 +30,9 @@ class Card(Entity):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"))
     currency: Mapped[str] = mapped_column(String(3))
     label: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(10), default=CardStatus.active.value)
+    status: Mapped[CardStatus] = mapped_column(
+        StrEnumType(CardStatus, 10), default=CardStatus.active
+    )
     last4: Mapped[str] = mapped_column(String(4))
     exp_month: Mapped[int]
     exp_year: Mapped[int]

@@ -72,7 +72,7 @@ def issue_card(
     card = Card(
         id=uuid.uuid4(),
         company_id=company_id,
-        status=CardStatus.active.value,
+        status=CardStatus.active,
         last4=number[-4:],
         exp_month=now.month,
         exp_year=now.year + 3,
@@ -116,7 +116,7 @@ def list_cards(
     if user_id is not None:
         stmt = stmt.where(Card.user_id == user_id)
     if status is not None:
-        stmt = stmt.where(Card.status == status.value)
+        stmt = stmt.where(Card.status == status)
     return paginate(session, stmt.order_by(Card.created_at.desc(), Card.id), page)
 
 
@@ -128,7 +128,7 @@ def live_cards(session: Session, *, company_id: uuid.UUID, currency: str) -> lis
             .where(
                 Card.company_id == company_id,
                 Card.currency == currency,
-                Card.status != CardStatus.cancelled.value,
+                Card.status != CardStatus.cancelled,
             )
             .order_by(Card.id)
             .with_for_update()
@@ -139,7 +139,7 @@ def live_cards(session: Session, *, company_id: uuid.UUID, currency: str) -> lis
 def update_card(
     session: Session, card: Card, *, actor_id: uuid.UUID, changes: dict[str, Any]
 ) -> None:
-    if card.status == CardStatus.cancelled.value:
+    if card.status == CardStatus.cancelled:
         raise InvalidTransition("A cancelled card cannot be changed")
     diff = apply_changes(card, changes)
     audit.record_change(
@@ -152,8 +152,8 @@ def set_status(
 ) -> None:
     current = CardStatus(card.status)
     if to not in TRANSITIONS[current]:
-        raise InvalidTransition(f"The card is {current.value}: it cannot become {to.value}")
-    card.status = to.value
+        raise InvalidTransition(f"The card is {current}: it cannot become {to}")
+    card.status = to
     if to is CardStatus.cancelled:
         card.cancelled_at = now
     action = {

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.ledger import service as ledger_service
-from spendtrackr.apps.spends.models import Spend, SpendStatus
+from spendtrackr.apps.spends.models import Spend, SpendSource, SpendStatus
 from spendtrackr.apps.users.models import User
 from spendtrackr.core.config import get_settings
 from spendtrackr.core.db import utcnow
@@ -63,7 +63,7 @@ def post_status(session: Session, spend: Spend, to: SpendStatus) -> None:
             session,
             _posting(session, spend, spend.spend_date),
             expense_account=gl_code,
-            card=spend.source == "card",
+            card=spend.source == SpendSource.card,
             accounts=_accounts(),
         )
     elif to is SpendStatus.reimbursed:

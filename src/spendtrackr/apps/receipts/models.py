@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spendtrackr.core.db import Entity
+from spendtrackr.core.db import Entity, StrEnumType
 
 
 class OcrStatus(StrEnum):
@@ -37,7 +37,9 @@ class Receipt(Entity):
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(200))
-    ocr_status: Mapped[str] = mapped_column(String(12), default=OcrStatus.pending.value)
+    ocr_status: Mapped[OcrStatus] = mapped_column(
+        StrEnumType(OcrStatus, 12), default=OcrStatus.pending
+    )
     ocr_attempts: Mapped[int] = mapped_column(default=0)
     ocr_claim_id: Mapped[uuid.UUID | None]
     ocr_started_at: Mapped[datetime | None]

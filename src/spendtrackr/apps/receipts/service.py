@@ -162,7 +162,7 @@ def create_receipt(
         size=checked.size,
         sha256=checked.sha256,
         storage_key=key,
-        ocr_status=OcrStatus.pending.value,
+        ocr_status=OcrStatus.pending,
         ocr_next_attempt_at=utcnow(),
     )
     session.add(receipt)
@@ -246,9 +246,9 @@ def claim_one(session: Session, *, receipt_id: uuid.UUID) -> Claim | None:
     claim_id = uuid.uuid4()
     result = session.execute(
         update(Receipt)
-        .where(Receipt.id == receipt_id, Receipt.ocr_status == OcrStatus.pending.value)
+        .where(Receipt.id == receipt_id, Receipt.ocr_status == OcrStatus.pending)
         .values(
-            ocr_status=OcrStatus.processing.value,
+            ocr_status=OcrStatus.processing,
             ocr_claim_id=claim_id,
             ocr_started_at=utcnow(),
             ocr_attempts=Receipt.ocr_attempts + 1,
@@ -265,9 +265,9 @@ def claim_batch(
     waiting for or taking each other's rows; on SQLite the transaction's write lock does that."""
     now = now or utcnow()
     due = or_(
-        and_(Receipt.ocr_status == OcrStatus.pending.value, Receipt.ocr_next_attempt_at <= now),
+        and_(Receipt.ocr_status == OcrStatus.pending, Receipt.ocr_next_attempt_at <= now),
         and_(
-            Receipt.ocr_status == OcrStatus.processing.value,
+            Receipt.ocr_status == OcrStatus.processing,
             Receipt.ocr_started_at < now - stale_after,
         ),
     )
@@ -281,7 +281,7 @@ def claim_batch(
     claims = []
     for receipt in rows:
         claim = Claim(receipt.id, uuid.uuid4())
-        receipt.ocr_status = OcrStatus.processing.value
+        receipt.ocr_status = OcrStatus.processing
         receipt.ocr_claim_id = claim.claim_id
         receipt.ocr_started_at = now
         receipt.ocr_attempts += 1
@@ -294,7 +294,7 @@ def load_claimed(session: Session, claim: Claim, *, for_update: bool = False) ->
     stmt = select(Receipt).where(
         Receipt.id == claim.receipt_id,
         Receipt.ocr_claim_id == claim.claim_id,
-        Receipt.ocr_status == OcrStatus.processing.value,
+        Receipt.ocr_status == OcrStatus.processing,
     )
     if for_update:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
@@ -304,7 +304,7 @@ def load_claimed(session: Session, claim: Claim, *, for_update: bool = False) ->
 def mark_done(
     receipt: Receipt, *, extracted: ExtractedReceipt, verified: bool, engine: str
 ) -> None:
-    receipt.ocr_status = OcrStatus.done.value
+    receipt.ocr_status = OcrStatus.done
     receipt.extracted = extracted.model_dump(mode="json")
     receipt.verified = verified
     receipt.ocr_engine = engine
@@ -319,10 +319,10 @@ def mark_failed(receipt: Receipt, *, error: str, retry_in: timedelta | None, eng
     receipt.ocr_engine = engine
     receipt.ocr_claim_id = None
     if retry_in is None:
-        receipt.ocr_status = OcrStatus.failed.value
+        receipt.ocr_status = OcrStatus.failed
         receipt.ocr_finished_at = utcnow()
     else:
-        receipt.ocr_status = OcrStatus.pending.value
+        receipt.ocr_status = OcrStatus.pending
         receipt.ocr_next_attempt_at = utcnow() + retry_in
 
 

@@ -30,7 +30,7 @@ from spendtrackr.apps.policies import service as policies_service
 from spendtrackr.apps.receipts import service as receipts_service
 from spendtrackr.apps.receipts.schemas import ReceiptRead
 from spendtrackr.apps.spends import service as spends_service
-from spendtrackr.apps.spends.models import Spend, SpendStatus, merge_flags
+from spendtrackr.apps.spends.models import Spend, SpendSource, SpendStatus, merge_flags
 from spendtrackr.apps.spends.schemas import SpendCreate, SpendFilters, SpendRead
 from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.teams.models import Team
@@ -257,7 +257,7 @@ def _create_decided(
     """Write a new spend already in the status its decision gives (one INSERT, no UPDATE), and
     record that status as the change from pending the workflow makes."""
     to = _store_decision(spend, decision)
-    spend.status = to.value
+    spend.status = to
     if to is not SpendStatus.pending:
         spend.decided_at = utcnow()
     spends_service.add_spend(session, spend)
@@ -272,7 +272,7 @@ def evaluate(session: Session, spend: Spend, submitter: User) -> engine.Decision
     attached = receipts_service.has_receipt(session, company_id=spend.company_id, spend_id=spend.id)
     facts = facts_for(session, spend, submitter, has_receipt=attached, rules=rules)
     decision = engine.evaluate(facts, rules)
-    if spend.source == "card" and decision.outcome == "blocked":
+    if spend.source == SpendSource.card and decision.outcome == "blocked":
         # The card was charged already: a block found after the purchase cannot undo it, so the
         # spend goes to the admins for review instead of vanishing from the books.
         decision = replace(
@@ -296,7 +296,7 @@ def reevaluate(session: Session, spend: Spend) -> None:
     decision = evaluate(session, spend, submitter)
     routing = (decision.outcome, list(decision.approvers))
     stored = (spend.policy_result.get("outcome"), spend.policy_result.get("approvers", []))
-    if spend.status == SpendStatus.pending.value and routing != stored:
+    if spend.status == SpendStatus.pending and routing != stored:
         approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
         apply_decision(session, spend, submitter, decision, actor_id=None)
         return
@@ -329,7 +329,7 @@ def _own_pending_spend(session: Session, actor: User, spend_id: uuid.UUID) -> Sp
     spend = visible_spend(session, actor, spend_id, for_update=True)
     if spend.user_id != actor.id:
         raise Forbidden("Only the submitter can change this spend", code="not_submitter")
-    if spend.status != SpendStatus.pending.value:
+    if spend.status != SpendStatus.pending:
         raise InvalidTransition(f"The spend is {spend.status}: only a pending spend can be changed")
     return spend
 
@@ -347,7 +347,7 @@ def update_spend(
     re-evaluates it from scratch; a card spend's money (amount, currency, date, merchant) is the
     network's and cannot be edited."""
     spend = _own_pending_spend(session, actor, spend_id)
-    if spend.source == "card":
+    if spend.source == SpendSource.card:
         fixed = sorted(CARD_FIXED_FIELDS.intersection(changes))
         if fixed:
             raise ValidationFailed(
@@ -375,7 +375,7 @@ def update_spend(
 
 def cancel_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRead:
     spend = _own_pending_spend(session, actor, spend_id)
-    if spend.source == "card":
+    if spend.source == SpendSource.card:
         raise InvalidTransition(
             "A card purchase cannot be cancelled: the card was charged, and only a refund from "
             "the card network gives the money back"
@@ -389,7 +389,7 @@ def reimburse_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> Sp
     spend = spends_service.get_spend_or_404(
         session, company_id=actor.company_id, spend_id=spend_id, for_update=True
     )
-    if spend.source == "card":
+    if spend.source == SpendSource.card:
         raise InvalidTransition("A card spend was paid by the card; there is nothing to reimburse")
     if spend.user_id == actor.id:
         raise Forbidden(
@@ -423,7 +423,7 @@ def decide_card_spend(
     purchase = Spend(
         amount=amount,
         currency=currency,
-        source="card",
+        source=SpendSource.card,
         category_id=category_id,
         vendor_id=vendor_id,
         team_id=None,
@@ -438,7 +438,11 @@ def create_card_spend(
     """The `card` spend of an approved authorization; the policies' decision applies to it as to
     any spend (approved, or pending review by its approvers)."""
     spend = Spend(
-        id=uuid.uuid4(), company_id=holder.company_id, user_id=holder.id, **fields, source="card"
+        id=uuid.uuid4(),
+        company_id=holder.company_id,
+        user_id=holder.id,
+        **fields,
+        source=SpendSource.card,
     )
     duplicate = spends_service.looks_duplicate(session, spend)
     spend.system_flags = ["possible_duplicate"] if duplicate else []

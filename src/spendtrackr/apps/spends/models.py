@@ -9,7 +9,12 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spendtrackr.core.db import Base, Entity, ExactTotal
+from spendtrackr.core.db import Base, Entity, ExactTotal, StrEnumType
+
+
+class SpendSource(StrEnum):
+    manual = "manual"
+    card = "card"  # an approved card authorization: the network's amount, date and merchant
 
 
 class SpendStatus(StrEnum):
@@ -59,8 +64,10 @@ class Spend(Entity):
     currency: Mapped[str] = mapped_column(String(3), active_history=True)
     spend_date: Mapped[date] = mapped_column(active_history=True)
     description: Mapped[str] = mapped_column(String(1000), default="")
-    source: Mapped[str] = mapped_column(String(8), default="manual")
-    status: Mapped[str] = mapped_column(String(16), active_history=True)
+    source: Mapped[SpendSource] = mapped_column(
+        StrEnumType(SpendSource, 8), default=SpendSource.manual
+    )
+    status: Mapped[SpendStatus] = mapped_column(StrEnumType(SpendStatus, 16), active_history=True)
     category_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("category.id"), active_history=True
     )
@@ -101,7 +108,7 @@ class SpendTotal(Base):
     group_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     spend_date: Mapped[date] = mapped_column(primary_key=True)
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[SpendStatus] = mapped_column(StrEnumType(SpendStatus, 16), primary_key=True)
     spend_count: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[Decimal] = mapped_column(ExactTotal())
 

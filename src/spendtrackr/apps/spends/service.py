@@ -65,7 +65,7 @@ def record_status(
     audit.record_change(
         session,
         spend,
-        f"spend.{to.value}",
+        f"spend.{to}",
         actor_id=actor_id,
         metadata={"from": current.value, "to": to.value},
     )
@@ -76,8 +76,8 @@ def transition(
 ) -> None:
     current = SpendStatus(spend.status)
     if to not in TRANSITIONS[current]:
-        raise InvalidTransition(f"The spend is {current.value}: it cannot become {to.value}")
-    spend.status = to.value
+        raise InvalidTransition(f"The spend is {current}: it cannot become {to}")
+    spend.status = to
     now = utcnow()
     if to in (S.approved, S.rejected, S.blocked):
         spend.decided_at = now
@@ -142,7 +142,7 @@ def _filtered(company_id: uuid.UUID, scope: Scope, filters: SpendFilters) -> Sel
     if clause is not None:
         stmt = stmt.where(clause)
     if filters.status is not None:
-        stmt = stmt.where(Spend.status == filters.status.value)
+        stmt = stmt.where(Spend.status == filters.status)
     if filters.user_id is not None:
         stmt = stmt.where(Spend.user_id == filters.user_id)
     if filters.category_id is not None:
@@ -201,7 +201,7 @@ _DUPLICATE = (
         Spend.amount == bindparam("amount"),
         Spend.currency == bindparam("currency"),
         Spend.id != id_param("spend_id"),
-        Spend.status != S.cancelled.value,
+        Spend.status != S.cancelled,
         Spend.created_at >= bindparam("since"),
         or_(
             Spend.category_id == id_param("category_id"),

@@ -7,7 +7,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spendtrackr.core.db import Base, Entity, utcnow
+from spendtrackr.core.db import Base, Entity, StrEnumType, utcnow
 
 
 class Role(StrEnum):
@@ -34,7 +34,7 @@ class User(Entity):
     # The email while the user is not deleted, null after: what the uniqueness holds on.
     email_claim: Mapped[str | None] = mapped_column(String(320))
     full_name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(StrEnumType(Role, 16))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
     manager_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"), index=True)

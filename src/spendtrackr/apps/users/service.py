@@ -113,7 +113,7 @@ def create_user(
         email=normalize_email(email),
         email_claim=normalize_email(email),
         full_name=full_name,
-        role=role.value,
+        role=role,
         password_hash=password_hash,
         manager_id=manager_id,
     )
@@ -178,7 +178,7 @@ def list_users(
 ) -> tuple[int, list[User]]:
     stmt = select(User).where(User.company_id == company_id)
     if role is not None:
-        stmt = stmt.where(User.role == role.value)
+        stmt = stmt.where(User.role == role)
     if is_active is not None:
         stmt = stmt.where(User.is_active == is_active)
     return paginate(session, stmt.order_by(User.created_at.desc(), User.id), page)
@@ -194,7 +194,7 @@ def _lock_active_admins(session: Session, company_id: uuid.UUID) -> list[uuid.UU
     return list(
         session.scalars(
             select(User.id)
-            .where(User.company_id == company_id, User.role == Role.admin.value, User.is_active)
+            .where(User.company_id == company_id, User.role == Role.admin, User.is_active)
             .order_by(User.id)
             .with_for_update()
         ).all()
@@ -244,7 +244,7 @@ def update_user(
     for key, value in changes.items():
         if key == "is_active":
             continue
-        setattr(user, key, value.value if isinstance(value, Role) else value)
+        setattr(user, key, value)
     if deactivating:
         _deactivate(user, utcnow())
     elif changes.get("is_active") is True and not user.is_active:
