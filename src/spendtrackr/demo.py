@@ -29,7 +29,7 @@ from spendtrackr.apps.audit import service as audit_service
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
 from spendtrackr.apps.auth import flows as auth_flows
 from spendtrackr.apps.cards import flows as card_flows
-from spendtrackr.apps.cards.schemas import AuthorizationRequest, SpendingLimit
+from spendtrackr.apps.cards.schemas import AuthorizationRequest, CardCreate, SpendingLimit
 from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies import service as companies_service
@@ -305,12 +305,12 @@ def build_demo(
                 actor=tenant.admin,
                 key=settings.card_key,
                 now=utcnow(),
-                fields={
-                    "user_id": holder.id,
-                    "currency": "USD",
-                    "label": f"{holder.full_name.split()[0]}'s card",
-                    "spending_limits": [SpendingLimit(amount=Decimal(3000), interval="monthly")],
-                },
+                body=CardCreate(
+                    user_id=holder.id,
+                    currency="USD",
+                    label=f"{holder.full_name.split()[0]}'s card",
+                    spending_limits=[SpendingLimit(amount=Decimal(3000), interval="monthly")],
+                ),
             )
             cards.append(issued)
     company_id = tenant.company_id

@@ -16,8 +16,10 @@ from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus
 from spendtrackr.apps.cards.schemas import (
     AuthorizationRequest,
     AuthorizationResult,
+    CardCreate,
     CardIssued,
     CardRead,
+    CardUpdate,
 )
 from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
@@ -154,9 +156,10 @@ def _notify_holder(session: Session, card: Card, kind: str, message: str) -> Non
 
 
 def issue(
-    session: Session, *, actor: User, fields: dict[str, Any], key: bytes, now: datetime
+    session: Session, *, actor: User, body: CardCreate, key: bytes, now: datetime
 ) -> CardIssued:
-    holder = referenced(session, User, fields["user_id"], actor.company_id, what="user_id")
+    fields = body.model_dump()
+    holder = referenced(session, User, body.user_id, actor.company_id, what="user_id")
     if not holder.is_active:
         # Every authorization on it would decline (`cardholder_inactive`).
         raise ValidationFailed(
@@ -213,9 +216,8 @@ def get_card(session: Session, *, actor: User, card_id: uuid.UUID) -> CardRead:
     return CardRead.model_validate(_visible_card(session, actor, card_id))
 
 
-def update(
-    session: Session, *, actor: User, card_id: uuid.UUID, changes: dict[str, Any]
-) -> CardRead:
+def update(session: Session, *, actor: User, card_id: uuid.UUID, body: CardUpdate) -> CardRead:
+    changes = body.changes()
     card = _visible_card(session, actor, card_id, for_update=True)
     _not_for_self(actor, card.user_id, "changes the controls of a card")
     company = companies_service.get_company_or_404(session, actor.company_id)

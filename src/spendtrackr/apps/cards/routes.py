@@ -46,7 +46,7 @@ def issue_card(
         produce=lambda: flows.issue(
             session,
             actor=actor,
-            fields=body.model_dump(),
+            body=body,
             key=settings.card_key,
             now=now,
         ),
@@ -78,7 +78,7 @@ def update_card(
     card_id: uuid.UUID, body: CardUpdate, session: SessionDep, actor: CardManager
 ) -> CardRead:
     """Change limits, category controls or label (a cancelled card: 409)."""
-    return flows.update(session, actor=actor, card_id=card_id, changes=body.changes())
+    return flows.update(session, actor=actor, card_id=card_id, body=body)
 
 
 def _status_route(to: CardStatus, doc: str):  # type: ignore[no-untyped-def]

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.cards import flows as card_flows
 from spendtrackr.apps.companies import service
 from spendtrackr.apps.companies.models import Company
+from spendtrackr.apps.companies.schemas import CompanyUpdate
 from spendtrackr.apps.users.models import User
 
 
-def update_company(session: Session, *, actor: User, changes: dict[str, Any]) -> Company:
+def update_company(session: Session, *, actor: User, body: CompanyUpdate) -> Company:
     """Apply a PATCH. New ceilings of card limits are kept in the base currency's minor units,
     and cards above a ceiling (new, or in a new base currency) are lowered to it."""
+    changes = body.changes()
     if changes.get("max_card_limits") is not None:
         currency = (
             changes.get("base_currency")

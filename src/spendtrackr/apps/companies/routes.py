@@ -31,7 +31,7 @@ def read_company(session: SessionDep, user: CurrentUser) -> CompanyRead:
 def update_company(body: CompanyUpdate, session: SessionDep, actor: AdminUser) -> CompanyRead:
     """Rename the company, change its base currency or time zone, its ceilings of card limits
     (cards above a new ceiling are lowered to it), or whether directory sync may grant admin."""
-    company = flows.update_company(session, actor=actor, changes=body.changes())
+    company = flows.update_company(session, actor=actor, body=body)
     return CompanyRead.model_validate(company)
 
 

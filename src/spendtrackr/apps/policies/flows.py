@@ -4,7 +4,6 @@ vendors, teams and users), and the dry run, for someone of the company."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -13,7 +12,7 @@ from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.policies import engine, service
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.policies.rules import RequireApprovalAction, Rule
-from spendtrackr.apps.policies.schemas import EvaluateRequest
+from spendtrackr.apps.policies.schemas import EvaluateRequest, PolicyUpdate
 from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
@@ -36,10 +35,11 @@ def create_policy(
 
 
 def update_policy(
-    session: Session, *, actor: User, policy_id: uuid.UUID, changes: dict[str, Any]
+    session: Session, *, actor: User, policy_id: uuid.UUID, body: PolicyUpdate
 ) -> Policy:
-    if changes.get("rules"):
-        check_references(session, actor.company_id, changes["rules"])
+    changes = body.changes()
+    if body.rules:
+        check_references(session, actor.company_id, body.rules)
     return service.update_policy(
         session,
         company_id=actor.company_id,

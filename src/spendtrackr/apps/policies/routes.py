@@ -64,7 +64,7 @@ def update_policy(
     policy_id: uuid.UUID, body: PolicyUpdate, session: SessionDep, actor: AdminUser
 ) -> PolicyRead:
     """Change any field; `rules` replaces the whole list."""
-    policy = flows.update_policy(session, actor=actor, policy_id=policy_id, changes=body.changes())
+    policy = flows.update_policy(session, actor=actor, policy_id=policy_id, body=body)
     return PolicyRead.model_validate(policy)
 
 

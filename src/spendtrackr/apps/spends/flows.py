@@ -31,7 +31,7 @@ from spendtrackr.apps.receipts import service as receipts_service
 from spendtrackr.apps.receipts.schemas import ReceiptRead
 from spendtrackr.apps.spends import service as spends_service
 from spendtrackr.apps.spends.models import Spend, SpendSource, SpendStatus, merge_flags
-from spendtrackr.apps.spends.schemas import SpendCreate, SpendFilters, SpendRead
+from spendtrackr.apps.spends.schemas import SpendCreate, SpendFilters, SpendRead, SpendUpdate
 from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.teams.models import Team
 from spendtrackr.apps.users import service as users_service
@@ -341,11 +341,12 @@ DECISION_FIELDS = frozenset({"amount", "currency", "category_id", "vendor_id", "
 
 
 def update_spend(
-    session: Session, *, actor: User, spend_id: uuid.UUID, changes: dict[str, Any]
+    session: Session, *, actor: User, spend_id: uuid.UUID, body: SpendUpdate
 ) -> SpendRead:
     """Edit a pending spend (its submitter only). A change to what the policies decide on
     re-evaluates it from scratch; a card spend's money (amount, currency, date, merchant) is the
     network's and cannot be edited."""
+    changes = body.changes()
     spend = _own_pending_spend(session, actor, spend_id)
     if spend.source == SpendSource.card:
         fixed = sorted(CARD_FIXED_FIELDS.intersection(changes))

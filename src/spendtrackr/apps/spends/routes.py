@@ -81,7 +81,7 @@ def update_spend(
     vendor, category, team) has them decide again and replace its open approval steps. A card
     spend's amount, currency, date and vendor are the card network's: changing them is 422
     `card_spend_field_locked`. `team_id` must be one of your teams (422 `not_team_member`)."""
-    return flows.update_spend(session, actor=user, spend_id=spend_id, changes=body.changes())
+    return flows.update_spend(session, actor=user, spend_id=spend_id, body=body)
 
 
 @router.post("/{spend_id}/cancel", response_model=SpendRead, responses=errors(403, 404, 409))

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from spendtrackr.apps.policies import service as policies_service
 from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.teams.models import Team
-from spendtrackr.apps.teams.schemas import TeamMemberRead, TeamRead
+from spendtrackr.apps.teams.schemas import TeamMemberRead, TeamRead, TeamUpdate
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.core.pagination import Page, PageParams
@@ -43,13 +43,10 @@ def create_team(
     return _read(session, team)
 
 
-def update_team(
-    session: Session, *, actor: User, team_id: uuid.UUID, changes: dict[str, object]
-) -> TeamRead:
-    manager_id = changes.get("manager_id")
-    assert manager_id is None or isinstance(manager_id, uuid.UUID)
+def update_team(session: Session, *, actor: User, team_id: uuid.UUID, body: TeamUpdate) -> TeamRead:
+    changes = body.changes()
     users_service.check_manager(
-        session, company_id=actor.company_id, manager_id=manager_id, user_id=None
+        session, company_id=actor.company_id, manager_id=body.manager_id, user_id=None
     )
     team = teams_service.update_team(
         session, company_id=actor.company_id, actor_id=actor.id, team_id=team_id, changes=changes

@@ -45,7 +45,7 @@ def get_team(team_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> TeamR
 def update_team(
     team_id: uuid.UUID, body: TeamUpdate, session: SessionDep, actor: AdminUser
 ) -> TeamRead:
-    return flows.update_team(session, actor=actor, team_id=team_id, changes=body.changes())
+    return flows.update_team(session, actor=actor, team_id=team_id, body=body)
 
 
 @router.delete("/{team_id}", response_model=Message, responses=errors(404, 409))
