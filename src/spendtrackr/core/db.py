@@ -2,9 +2,8 @@
 
 Statements on the hot paths (authentication, the audit append, a spend's steps and receipts,
 the policy versions, the duplicate check, the idempotency claim, row locks, the card
-authorization's lookups: docs/DESIGN.md lists them) are built once at import and
-executed with parameters. Building a `select()` and pulling out the values it embeds costs
-0.15-0.2 ms of CPU per execution, as much as the round trip; a built statement also skips the
+authorization's lookups: docs/DESIGN.md lists them, with what building them per request cost)
+are built once at import and executed with parameters; a built statement also skips the
 cache-key walk. `id_param` types such a statement's UUID parameters.
 """
 
@@ -346,8 +345,8 @@ async def _take_slot(slots: anyio.Semaphore, timeout: float) -> None:
     the event loop for a free thread. Without a bound, a burst of more requests than threads and
     connections together let every thread block on the pool, waiting for connections held by
     requests that were waiting for those threads: the process stood still until the pool's
-    timeout and answered 503s (240 connections on two workers: 207 of 789 requests, the rest
-    taking up to 16 s). With a slot taken before the session is used, the requests beyond the
+    timeout and answered 503s (docs/DESIGN.md). With a slot taken before the session is used,
+    the requests beyond the
     slots wait here, in the event loop and in order, holding neither a thread nor a connection.
     """
     try:

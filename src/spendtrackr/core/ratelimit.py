@@ -6,8 +6,8 @@ API matters more than a counter, and the failure is logged.
 
 Limits of a hundred or more a window (the API's per user, 1,200 a minute by default) are counted
 in batches: a process lets up to `limit // 100` hits (at most 32) through on the count Redis gave
-it last, then adds them with one INCRBY. A Redis round trip cost a request about 0.6 ms of CPU
-under load (bench/README.md), as much as a tenth of a small request. A process never lets a
+it last, then adds them with one INCRBY, saving a Redis round trip on most requests
+(docs/DESIGN.md says what it cost). A process never lets a
 limit be passed on its own (it syncs before the last hits of a window), so processes together
 pass it by at most their batches. Smaller limits (login, signup) count every hit in Redis.
 """

@@ -5,11 +5,9 @@ uvicorn's own `--workers N` binds one socket in the parent and shares it. Every 
 it, and whichever wakes first takes every connection pending at that moment (asyncio accepts up to
 a backlog's worth per wake-up). Clients that keep their connections open (a load balancer's pool,
 an app's HTTP/1.1 session, wrk) stay on the worker that accepted them, so the split is decided by
-wake-up races: on the bench's machine, two workers and 32 connections, it came out 23/9, 19/13,
-17/15, and once left one worker at 88% of a core and the other at 6%. With a socket per worker in
-one SO_REUSEPORT group, Linux spreads connections over the workers by a hash of their addresses
-(17/15, 14/18, 16/16). Interleaved runs, same code otherwise: `GET /spends/{id}` 124 and 150
-requests/s against 174 and 173, `POST /spends` 42 and 35 against 56 and 58.
+wake-up races and can leave one worker idle beside a busy one. With a socket per worker in one
+SO_REUSEPORT group, Linux spreads connections over the workers by a hash of their addresses
+(the measurements: docs/DESIGN.md and bench/README.md).
 
 Elsewhere than Linux (macOS has SO_REUSEPORT without the spreading), or with one worker, this is
 plain `uvicorn.run`.

@@ -93,8 +93,8 @@ def steps_of(
     if not spend_ids:
         return []
     rows = session.execute(_STEPS_OF, {"company_id": company_id, "spend_ids": spend_ids})
-    # Validated from the row zipped with the field names: from the Row itself (attribute access)
-    # it took 2.6 times as long, 0.24 against 0.09 ms for 50 steps; Row._asdict() is no faster.
+    # Validated from the row zipped with the field names: a Row's attribute access is several
+    # times slower, and this runs for every step of a page.
     return [ApprovalRead.model_validate(dict(zip(_READ_FIELDS, row, strict=True))) for row in rows]
 
 

@@ -18,8 +18,8 @@ from spendtrackr.core.security import InvalidToken
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
-# Built once, executed with parameters: building a select and extracting the values it embeds
-# costs about 0.2 ms of CPU per execution, on every authenticated request.
+# Built once, executed with parameters: building it per request would cost as much CPU as the
+# query (docs/DESIGN.md, "Statements on the hot paths are built once").
 _SESSION_USER = (
     select(User, AuthSession.token_version, AuthSession.revoked_at, AuthSession.expires_at)
     .join(AuthSession, AuthSession.user_id == User.id)
