@@ -346,8 +346,8 @@ async def _take_slot(slots: anyio.Semaphore, timeout: float) -> None:
     connections together let every thread block on the pool, waiting for connections held by
     requests that were waiting for those threads: the process stood still until the pool's
     timeout and answered 503s (docs/DESIGN.md). With a slot taken before the session is used,
-    the requests beyond the
-    slots wait here, in the event loop and in order, holding neither a thread nor a connection.
+    the requests beyond the slots wait here, in the event loop and in order, holding neither a
+    thread nor a connection.
     """
     try:
         slots.acquire_nowait()  # a free slot means nobody is waiting: no queue to jump
