@@ -103,18 +103,6 @@ def _notify_step_opened(session: Session, spend: Spend, step: ApprovalStep) -> N
     )
 
 
-def _tell_submitter(session: Session, spend: Spend, kind: str, message: str) -> None:
-    notifications.notify(
-        session,
-        company_id=spend.company_id,
-        user_ids=[spend.user_id],
-        kind=kind,
-        message=message,
-        entity_type="spend",
-        entity_id=spend.id,
-    )
-
-
 def _move(session: Session, spend: Spend, to: SpendStatus, *, actor_id: uuid.UUID) -> None:
     spends_service.transition(session, spend, to, actor_id=actor_id)
     ledger_flows.post_status(session, spend, to)
@@ -148,11 +136,11 @@ def decide(
     if not approved:
         approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
         _move(session, spend, SpendStatus.rejected, actor_id=actor.id)
-        _tell_submitter(
+        notifications.notify_owner(
             session,
             spend,
-            "spend.rejected",
-            f"Your spend {described} was rejected" + (f": {comment}" if comment else ""),
+            kind="spend.rejected",
+            message=f"Your spend {described} was rejected" + (f": {comment}" if comment else ""),
         )
         return
     next_step = approvals_service.open_next(session, company_id=spend.company_id, spend_id=spend.id)
@@ -160,4 +148,6 @@ def decide(
         _notify_step_opened(session, spend, next_step)
         return
     _move(session, spend, SpendStatus.approved, actor_id=actor.id)
-    _tell_submitter(session, spend, "spend.approved", f"Your spend {described} was approved")
+    notifications.notify_owner(
+        session, spend, kind="spend.approved", message=f"Your spend {described} was approved"
+    )

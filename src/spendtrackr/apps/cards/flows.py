@@ -143,18 +143,6 @@ def _check_not_both(allowed: list[str], blocked: list[str]) -> None:
         )
 
 
-def _notify_holder(session: Session, card: Card, kind: str, message: str) -> None:
-    notifications.notify(
-        session,
-        company_id=card.company_id,
-        user_ids=[card.user_id],
-        kind=kind,
-        message=message,
-        entity_type="card",
-        entity_id=card.id,
-    )
-
-
 def issue(
     session: Session, *, actor: User, body: CardCreate, key: bytes, now: datetime
 ) -> CardIssued:
@@ -180,7 +168,12 @@ def issue(
     card, number, cvc = cards_service.issue_card(
         session, company_id=actor.company_id, actor_id=actor.id, fields=controls, key=key, now=now
     )
-    _notify_holder(session, card, "card.issued", f"A card ending in {card.last4} was issued to you")
+    notifications.notify_owner(
+        session,
+        card,
+        kind="card.issued",
+        message=f"A card ending in {card.last4} was issued to you",
+    )
     return CardIssued(**CardRead.model_validate(card).model_dump(), number=number, cvc=cvc)
 
 
@@ -231,11 +224,11 @@ def update(session: Session, *, actor: User, card_id: uuid.UUID, body: CardUpdat
     )
     cards_service.update_card(session, card, actor_id=actor.id, changes=controls)
     if "spending_limits" in changes:
-        _notify_holder(
+        notifications.notify_owner(
             session,
             card,
-            "card.limits_changed",
-            f"The limits of your card ending in {card.last4} changed",
+            kind="card.limits_changed",
+            message=f"The limits of your card ending in {card.last4} changed",
         )
     return CardRead.model_validate(card)
 
@@ -252,7 +245,9 @@ def change_status(
         CardStatus.active: "unfrozen",
         CardStatus.cancelled: "cancelled",
     }[to]
-    _notify_holder(session, card, f"card.{verb}", f"Your card ending in {card.last4} was {verb}")
+    notifications.notify_owner(
+        session, card, kind=f"card.{verb}", message=f"Your card ending in {card.last4} was {verb}"
+    )
     return CardRead.model_validate(card)
 
 

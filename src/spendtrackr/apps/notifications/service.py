@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -36,6 +37,20 @@ def notify(
             created_at=now,
         )
         for user_id in dict.fromkeys(user_ids)
+    )
+
+
+def notify_owner(session: Session, entity: Any, *, kind: str, message: str) -> None:
+    """Tell the user an entity belongs to (a spend's submitter, a card's holder) about it: the
+    company, the user and the link to the entity come from it."""
+    notify(
+        session,
+        company_id=entity.company_id,
+        user_ids=[entity.user_id],
+        kind=kind,
+        message=message,
+        entity_type=entity.__audit_entity__,
+        entity_id=entity.id,
     )
 
 

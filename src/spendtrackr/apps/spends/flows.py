@@ -189,18 +189,6 @@ def facts_for(
     )
 
 
-def _notify_submitter(session: Session, spend: Spend, kind: str, message: str) -> None:
-    notifications.notify(
-        session,
-        company_id=spend.company_id,
-        user_ids=[spend.user_id],
-        kind=kind,
-        message=message,
-        entity_type="spend",
-        entity_id=spend.id,
-    )
-
-
 def _store_decision(spend: Spend, decision: engine.Decision) -> SpendStatus:
     """Keep the decision on the spend (so anyone can see why) and say where it sends it."""
     spend.policy_flags = list(decision.flags)
@@ -221,11 +209,12 @@ def _act_on_decision(
 ) -> list[ApprovalStep]:
     """What follows a decision once the spend has its status: steps and notifications."""
     if decision.outcome == "blocked":
-        _notify_submitter(
+        notifications.notify_owner(
             session,
             spend,
-            "spend.blocked",
-            f"Your spend {spends_service.describe(spend)} was blocked: {decision.block_reason}",
+            kind="spend.blocked",
+            message=f"Your spend {spends_service.describe(spend)} was blocked: "
+            f"{decision.block_reason}",
         )
         return []
     if decision.outcome == "approved":
@@ -398,11 +387,11 @@ def reimburse_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> Sp
             code="separation_of_duties",
         )
     _transition(session, spend, SpendStatus.reimbursed, actor_id=actor.id)
-    _notify_submitter(
+    notifications.notify_owner(
         session,
         spend,
-        "spend.reimbursed",
-        f"Your spend {spends_service.describe(spend)} was reimbursed",
+        kind="spend.reimbursed",
+        message=f"Your spend {spends_service.describe(spend)} was reimbursed",
     )
     return read_one(session, spend)
 
