@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 from fpdf import FPDF
 from rich.console import Console
@@ -33,6 +33,7 @@ from spendtrackr.apps.cards.schemas import AuthorizationRequest, CardCreate, Spe
 from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies import service as companies_service
+from spendtrackr.apps.ledger import service as ledger_service
 from spendtrackr.apps.ledger.models import LedgerLine
 from spendtrackr.apps.policies import service as policies_service
 from spendtrackr.apps.policies.rules import Rule
@@ -479,6 +480,59 @@ def _status(rng: random.Random) -> str:
     return "approved"
 
 
+@dataclass
+class _Chain:
+    """A company's audit chain as the bulk loader extends it: each entry linked to the last."""
+
+    company_id: uuid.UUID
+    seq: int
+    prev: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def append(
+        self,
+        action: str,
+        entity_type: str,
+        entity_id: Any,
+        actor_id: Any,
+        meta: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        self.seq += 1
+        entry = SimpleNamespace(
+            id=uuid.uuid4(),
+            company_id=self.company_id,
+            seq=self.seq,
+            actor_id=actor_id,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            meta=meta,
+            created_at=at,
+        )
+        digest = audit_service.chain_hash(self.prev, entry)
+        self.rows.append(
+            {
+                "id": entry.id,
+                "company_id": self.company_id,
+                "seq": self.seq,
+                "actor_id": actor_id,
+                "action": action,
+                "entity_type": entity_type,
+                "entity_id": entry.entity_id,
+                "metadata": meta,
+                "created_at": at,
+                "prev_hash": self.prev,
+                "hash": digest,
+            }
+        )
+        self.prev = digest
+
+    def take(self) -> list[dict[str, Any]]:
+        rows, self.rows = self.rows, []
+        return rows
+
+
 def build_large(
     factory: sessionmaker[Session],
     settings: Settings,
@@ -512,14 +566,17 @@ def build_large(
     with session_scope(factory) as session:
         head = session.get(AuditChainHead, company_id)
         assert head is not None
-        seq, prev = head.seq, head.last_hash
+        chain = _Chain(company_id, head.seq, head.last_hash)
     with _progress(console) as progress:
         task = progress.add_task(f"{spends:,} spends", total=spends)
         written = 0
         while written < spends:
             size = min(batch, spends - written)
-            spend_rows, step_rows, ledger_rows, audit_rows = [], [], [], []
+            spend_rows: list[dict[str, Any]] = []
+            step_rows: list[dict[str, Any]] = []
+            ledger_rows: list[dict[str, Any]] = []
             deltas: totals.Deltas = {}
+
             for _ in range(size):
                 user = rng.choice(submitters)
                 day = today - timedelta(days=rng.randint(0, 729))
@@ -538,6 +595,7 @@ def build_large(
                 amount = _amount(rng)
                 status = _status(rng)
                 spend_id = uuid.uuid4()
+                journals_of_spend: dict[uuid.UUID, list[dict[str, Any]]] = {}
                 outcome = {"pending": "pending", "rejected": "pending", "blocked": "blocked"}.get(
                     status, "approved"
                 )
@@ -605,70 +663,83 @@ def build_large(
                         )
                     for kind, debit_account, credit_account in journals:
                         journal = uuid.uuid4()
+                        journals_of_spend[journal] = []
                         for line_no, account, debit, credit in (
                             (1, debit_account, amount, Decimal(0)),
                             (2, credit_account, Decimal(0), amount),
                         ):
-                            ledger_rows.append(
-                                {
-                                    "id": uuid.uuid4(),
-                                    "company_id": company_id,
-                                    "journal_id": journal,
-                                    "line_no": line_no,
-                                    "spend_id": spend_id,
-                                    "kind": kind,
-                                    "entry_date": day,
-                                    "account": account,
-                                    "debit": debit,
-                                    "credit": credit,
-                                    "currency": "USD",
-                                    "vendor": vendor.name,
-                                    "description": f"{vendor.name} {category.name.lower()}",
-                                    "employee": names[user.id],
-                                    "exported_at": None,
-                                    "created_at": created,
-                                }
-                            )
-                seq += 1
-                entry = SimpleNamespace(
-                    id=uuid.uuid4(),
-                    company_id=company_id,
-                    seq=seq,
-                    actor_id=user.id,
-                    action="spend.created",
-                    entity_type="spend",
-                    entity_id=str(spend_id),
-                    meta={
+                            line = {
+                                "id": uuid.uuid4(),
+                                "company_id": company_id,
+                                "journal_id": journal,
+                                "line_no": line_no,
+                                "spend_id": spend_id,
+                                "kind": kind,
+                                "entry_date": day,
+                                "account": account,
+                                "debit": debit,
+                                "credit": credit,
+                                "currency": "USD",
+                                "vendor": vendor.name,
+                                "description": f"{vendor.name} {category.name.lower()}",
+                                "employee": names[user.id],
+                                "exported_at": None,
+                                "created_at": created,
+                            }
+                            ledger_rows.append(line)
+                            journals_of_spend[journal].append(line)
+                spend_row = spend_rows[-1]
+                chain.append(
+                    "spend.created",
+                    "spend",
+                    spend_id,
+                    user.id,
+                    {
                         "amount": str(quantize(amount, "USD")),
                         "currency": "USD",
                         "source": "manual",
                         "bulk": True,
+                        "digest": audit_service.digest(
+                            {name: spend_row[name] for name in Spend.__audit_digest__}
+                        ),
                     },
-                    created_at=created,
+                    created,
                 )
-                digest = audit_service.chain_hash(prev, entry)
-                audit_rows.append(
-                    {
-                        "id": entry.id,
-                        "company_id": company_id,
-                        "seq": seq,
-                        "actor_id": user.id,
-                        "action": entry.action,
-                        "entity_type": "spend",
-                        "entity_id": entry.entity_id,
-                        "metadata": entry.meta,
-                        "created_at": created,
-                        "prev_hash": prev,
-                        "hash": digest,
-                    }
-                )
-                prev = digest
+                if status == "rejected":
+                    step = step_rows[-1]
+                    chain.append(
+                        "approval.rejected",
+                        "approval",
+                        step["id"],
+                        step["decided_by"],
+                        {
+                            "spend_id": str(spend_id),
+                            "step": 1,
+                            "digest": audit_service.digest(
+                                {name: step[name] for name in ApprovalStep.__audit_digest__}
+                            ),
+                        },
+                        created,
+                    )
+                for journal, lines in journals_of_spend.items():
+                    chain.append(
+                        "ledger.posted",
+                        "journal",
+                        journal,
+                        None,
+                        {
+                            "spend_id": str(spend_id),
+                            "kind": lines[0]["kind"],
+                            "digest": ledger_service.journal_digest(lines),
+                        },
+                        created,
+                    )
             with session_scope(factory) as session:
                 for model, rows in (
                     (SPEND_TABLE, spend_rows),
                     (STEP_TABLE, step_rows),
                     (LEDGER_TABLE, ledger_rows),
-                    (AUDIT_TABLE, audit_rows),
+                    (AUDIT_TABLE, chain.take()),
                 ):
                     if rows:
                         session.execute(insert(model), rows)
@@ -676,7 +747,7 @@ def build_large(
                 session.execute(
                     update(AuditChainHead)
                     .where(AuditChainHead.company_id == company_id)
-                    .values(seq=seq, last_hash=prev)
+                    .values(seq=chain.seq, last_hash=chain.prev)
                 )
             written += size
             progress.advance(task, size)
