@@ -322,6 +322,25 @@ def _read_anchors(path: Path) -> list[audit_service.Anchor]:
     return found
 
 
+@audit_app.command("baseline")
+def audit_baseline(company: CompanyOption = None) -> None:
+    """Record the current digest of every spend, decided approval step and journal that no audit
+    entry records yet (after upgrading from a release whose entries carried no digests), so that
+    `audit verify --deep` checks them from now on. Rows that have a digest are never touched."""
+    company_id = _company_option(company)
+    engine = build_engine(get_settings())
+    try:
+        factory = session_factory(engine)
+        with session_scope(factory) as session:
+            ids = [h.company_id for h in audit_service.anchors(session, company_id=company_id)]
+        for cid in ids:
+            with session_scope(factory) as session:
+                recorded = audit_flows.baseline(session, company_id=cid)
+            typer.echo(f"{cid}: {recorded} rows given a baseline")
+    finally:
+        engine.dispose()
+
+
 @audit_app.command("verify")
 def audit_verify(
     company: CompanyOption = None,

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
 from spendtrackr.apps.audit.service import GENESIS_HASH, chain_hash
 from spendtrackr.cli import app as cli
-from tests.apps.audit.tampering import guard_lifted
-from tests.factories import create_user, create_vendor, signup
+from tests.apps.audit.tampering import execute, guard_lifted
+from tests.factories import create_user, create_vendor, signup, submit_spend
 
 
 def _rewrite_history(app: FastAPI, company_id: uuid.UUID) -> None:
@@ -98,3 +98,35 @@ def test_a_file_that_is_not_anchors_is_a_usage_error(cli_env: None, tmp_path: Pa
     result = CliRunner().invoke(cli, ["audit", "verify", "--anchor", str(bad)])
     assert result.exit_code == 2
     assert "line 1 is not an anchor" in result.output
+
+
+def test_a_baseline_covers_rows_no_entry_records(
+    cli_env: None, app: FastAPI, client: TestClient
+) -> None:
+    """Rows from before entries carried digests: deep verification lists them until a baseline
+    records them; a row changed after its digest stays listed whatever the baseline does."""
+    admin = signup(client)
+    employee = create_user(client, admin)
+    older = submit_spend(client, employee, amount="10.00")
+    changed = submit_spend(client, employee, amount="20.00")
+    company = client.get("/companies/me", headers=admin.headers).json()["id"]
+    engine = app.state.engine
+    as_id = (lambda i: i.replace("-", "")) if engine.dialect.name == "sqlite" else (lambda i: i)
+    with guard_lifted(engine):  # what an older release wrote: no digest in the entry
+        execute(
+            engine,
+            "UPDATE audit_log SET metadata = '{}' WHERE entity_id = :id",
+            id=older["id"],
+        )
+    execute(engine, "UPDATE spend SET amount = 2 WHERE id = :id", id=as_id(changed["id"]))
+    runner = CliRunner()
+    before = runner.invoke(cli, ["audit", "verify", "--company", company, "--deep"])
+    assert before.exit_code == 1
+    assert f"spend {older['id']}: no audit entry records it" in before.output
+    taken = runner.invoke(cli, ["audit", "baseline", "--company", company])
+    assert taken.exit_code == 0, taken.output
+    assert f"{company}: 1 rows given a baseline" in taken.output
+    after = client.get("/audit-logs/verify?deep=true", headers=admin.headers).json()
+    assert [m["entity_id"] for m in after["deep"]["mismatches"]] == [changed["id"]]
+    again = runner.invoke(cli, ["audit", "baseline", "--company", company])
+    assert f"{company}: 0 rows given a baseline" in again.output

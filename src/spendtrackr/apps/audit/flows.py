@@ -32,15 +32,20 @@ def _current(
         yield str(row.id), audit.digest({n: getattr(row, n) for n in names})
 
 
-def verify_deep(session: Session, *, company_id: uuid.UUID) -> audit.DeepVerification:
-    """Spends, decided approval steps and ledger journals against their last audited digest."""
-    results = [
-        audit.compare(
+BASELINE = "audit.baseline"
+
+
+def _checked(
+    session: Session, company_id: uuid.UUID
+) -> list[tuple[str, Iterator[tuple[str, str]], dict[str, str]]]:
+    """For each kind of money row: its current digests, and the last ones the log recorded."""
+    return [
+        (
             "spend",
             _current(session, company_id, Spend),
             audit.last_digests(session, company_id=company_id, entity_type="spend"),
         ),
-        audit.compare(
+        (
             "approval",
             _current(
                 session,
@@ -52,16 +57,47 @@ def verify_deep(session: Session, *, company_id: uuid.UUID) -> audit.DeepVerific
                 session,
                 company_id=company_id,
                 entity_type="approval",
-                actions=("approval.approved", "approval.rejected"),
+                actions=("approval.approved", "approval.rejected", BASELINE),
             ),
         ),
-        audit.compare(
+        (
             "journal",
             ledger_service.journal_digests(session, company_id=company_id),
             audit.last_digests(session, company_id=company_id, entity_type="journal"),
         ),
     ]
+
+
+def verify_deep(session: Session, *, company_id: uuid.UUID) -> audit.DeepVerification:
+    """Spends, decided approval steps and ledger journals against their last audited digest."""
+    results = [
+        audit.compare(kind, current, recorded)
+        for kind, current, recorded in _checked(session, company_id)
+    ]
     return audit.DeepVerification(
         checked=sum(r.checked for r in results),
         mismatches=[m for r in results for m in r.mismatches],
     )
+
+
+def baseline(session: Session, *, company_id: uuid.UUID) -> int:
+    """Record, in one `audit.baseline` entry each, the digest of every money row that no entry
+    records yet (rows written before entries carried digests, or loaded outside the
+    application). From then on a change to them shows in deep verification; what happened to
+    them before cannot be proven. Rows that have a recorded digest are left alone, mismatched
+    or not: a baseline never hides a change."""
+    staged = 0
+    for kind, current, recorded in _checked(session, company_id):
+        missing = [(entity_id, value) for entity_id, value in current if entity_id not in recorded]
+        for entity_id, value in missing:
+            audit.record(
+                session,
+                company_id=company_id,
+                actor_id=None,
+                action=BASELINE,
+                entity_type=kind,
+                entity_id=entity_id,
+                metadata={"digest": value},
+            )
+            staged += 1
+    return staged
