@@ -333,11 +333,9 @@ def seed(url: str, spends: int, env: dict[str, str]) -> None:
     sh(
         sys.executable,
         "-m",
-        "spendtrackr.cli",
-        "demo",
+        "bench.loader",
         "--spends",
         str(spends),
-        "--bulk",
         env={**env, "DATABASE_URL": url},
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from bench import loader
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from rich.console import Console
@@ -79,7 +80,7 @@ def test_demo_company_through_the_flows(cli_env: None, client: TestClient) -> No
 
 
 def test_large_tenant_in_bulk(settings: Settings, app: FastAPI, client: TestClient) -> None:
-    tenant = demo.build_large(
+    tenant = loader.build_large(
         app.state.session_factory,
         settings,
         spends=1200,
@@ -99,7 +100,7 @@ def test_large_tenant_in_bulk(settings: Settings, app: FastAPI, client: TestClie
         "blocked",
         "cancelled",
     }
-    again = demo.build_large(
+    again = loader.build_large(
         app.state.session_factory, settings, spends=1200, seed=3, console=Console(quiet=True)
     )
     assert not again.created

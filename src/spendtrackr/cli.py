@@ -195,16 +195,12 @@ def worker(
 
 @app.command()
 def demo(
-    spends: Annotated[int, typer.Option(min=1, max=10_000_000, help="How many spends")] = 3000,
-    bulk: Annotated[
-        bool | None,
-        typer.Option(help="Bulk-load a large tenant (default: when --spends is over 10,000)"),
-    ] = None,
+    spends: Annotated[int, typer.Option(min=1, max=20_000, help="How many spends")] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
 ) -> None:
     """A demo company (every role, teams, policies, cards, spends, receipts) built through the same
-    flows as the API; or, with many spends, a large tenant for the benchmark, in bulk. Running it
-    again changes nothing and prints the logins."""
+    flows as the API. Running it again changes nothing and prints the logins. (A tenant of
+    hundreds of thousands of spends, for the benchmark: `python -m bench.loader`.)"""
     # Imported here, not at the top: uvicorn's spawned workers import this module, and the demo's
     # PDF and console libraries would only weigh on every worker's memory.
     from rich.console import Console
@@ -216,14 +212,7 @@ def demo(
     factory = session_factory(engine)
     console = Console()
     try:
-        if bulk if bulk is not None else spends > 10_000:
-            tenant = demo_data.build_large(
-                factory, settings, spends=spends, seed=seed, console=console
-            )
-        else:
-            tenant = demo_data.build_demo(
-                factory, settings, spends=spends, seed=seed, console=console
-            )
+        tenant = demo_data.build_demo(factory, settings, spends=spends, seed=seed, console=console)
         demo_data.print_tenant(console, tenant, factory)
     finally:
         engine.dispose()

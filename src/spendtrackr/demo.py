@@ -10,44 +10,36 @@ import io
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from types import SimpleNamespace
-from typing import Any, cast
 
 from fpdf import FPDF
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table as RichTable
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from spendtrackr.apps.approvals import flows as approval_flows
 from spendtrackr.apps.approvals import service as approvals_service
-from spendtrackr.apps.approvals.models import ApprovalStep, StepStatus
-from spendtrackr.apps.audit import service as audit_service
-from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
+from spendtrackr.apps.approvals.models import StepStatus
 from spendtrackr.apps.auth import flows as auth_flows
 from spendtrackr.apps.cards import flows as card_flows
 from spendtrackr.apps.cards.schemas import AuthorizationRequest, CardCreate, SpendingLimit
 from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies import service as companies_service
-from spendtrackr.apps.ledger import service as ledger_service
-from spendtrackr.apps.ledger.models import LedgerLine
 from spendtrackr.apps.policies import service as policies_service
 from spendtrackr.apps.policies.rules import Rule
 from spendtrackr.apps.receipts import flows as receipt_flows
 from spendtrackr.apps.receipts.extractors import LocalExtractor
 from spendtrackr.apps.spends import flows as spend_flows
-from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import Spend
 from spendtrackr.apps.spends.schemas import SpendCreate
 from spendtrackr.apps.teams import flows as team_flows
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import Role, User
 from spendtrackr.core.config import Settings
-from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import session_scope, utcnow
 from spendtrackr.core.pagination import PageParams
 from spendtrackr.core.security import Passwords
@@ -126,11 +118,11 @@ class Tenant:
     created: bool = True
 
 
-def _email(tag: str, name: str) -> str:
+def email_for(tag: str, name: str) -> str:
     return f"{name.lower().replace(' ', '.')}@{tag}.spendtrackr.example"
 
 
-def _progress(console: Console) -> Progress:
+def progress(console: Console) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -140,7 +132,7 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _existing(session: Session, admin_email: str) -> User | None:
+def existing_admin(session: Session, admin_email: str) -> User | None:
     accounts = users_service.accounts_for_email(session, admin_email)
     return accounts[0] if accounts else None
 
@@ -163,7 +155,7 @@ def _people(
             session,
             company_id=company_id,
             actor_id=admin.id,
-            email=_email(tag, name),
+            email=email_for(tag, name),
             full_name=name,
             role=role,
             password_hash=password_hash,
@@ -206,7 +198,7 @@ def _catalog(
     return categories, vendors
 
 
-def _base_tenant(
+def base_tenant(
     session: Session, passwords: Passwords, *, tag: str, company: str, employees: int
 ) -> tuple[Tenant, dict[str, list[User]], list[Category], list[Vendor]]:
     _, admin = auth_flows.create_company_with_admin(
@@ -214,7 +206,7 @@ def _base_tenant(
         passwords,
         company_name=company,
         base_currency="USD",
-        email=_email(tag, "admin"),
+        email=email_for(tag, "admin"),
         full_name="Avery Admin",
         password=PASSWORD,
     )
@@ -256,7 +248,7 @@ def _base_tenant(
     return tenant, people, categories, vendors
 
 
-def _amount(rng: random.Random) -> Decimal:
+def random_amount(rng: random.Random) -> Decimal:
     roll = rng.random()
     if roll < 0.6:
         cents = rng.randint(500, 12000)
@@ -290,12 +282,12 @@ def build_demo(
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
     passwords = Passwords(settings)
     with session_scope(factory) as session:
-        existing = _existing(session, _email("demo", "admin"))
+        existing = existing_admin(session, email_for("demo", "admin"))
         if existing is not None:
             return Tenant(
-                existing.company_id, existing, created=False, logins=_logins(session, existing)
+                existing.company_id, existing, created=False, logins=logins_of(session, existing)
             )
-        tenant, people, categories, vendors = _base_tenant(
+        tenant, people, categories, vendors = base_tenant(
             session, passwords, tag="demo", company="Demo Co", employees=12
         )
         cardholders = people["employee"][:5]
@@ -318,8 +310,8 @@ def build_demo(
     storage = LocalStorage(settings.storage_path)
     extractor = LocalExtractor()
     today = utcnow().date()
-    with _progress(console) as progress:
-        task = progress.add_task("spends", total=spends)
+    with progress(console) as bar:
+        task = bar.add_task("spends", total=spends)
         done = 0
         while done < spends:
             with session_scope(factory) as session:
@@ -335,7 +327,7 @@ def build_demo(
                         rng.choice(categories[:-1]) if rng.random() < 0.97 else categories[-1]
                     )
                     vendor = rng.choice(vendors)
-                    amount = _amount(rng)
+                    amount = random_amount(rng)
                     if rng.random() < 0.15 and cards:
                         card = rng.choice(cards)
                         card_flows.authorize(
@@ -381,7 +373,7 @@ def build_demo(
                                 ),
                             )
                     done += 1
-                    progress.advance(task)
+                    bar.advance(task)
         _decide_pending(factory, people, rng, console)
         while receipt_flows.work_once(
             factory, storage=storage, extractor=extractor, settings=settings, batch=20
@@ -439,7 +431,7 @@ def _decide_pending(
                 spend_flows.reimburse_spend(session, actor=finance, spend_id=spend_id)
 
 
-def _logins(session: Session, admin: User) -> list[tuple[str, str]]:
+def logins_of(session: Session, admin: User) -> list[tuple[str, str]]:
     users = session.scalars(
         select(User).where(User.company_id == admin.company_id).order_by(User.created_at)
     ).all()
@@ -455,305 +447,9 @@ def _logins(session: Session, admin: User) -> list[tuple[str, str]]:
 
 # --- the large tenant, in bulk ----------------------------------------------------------------
 
+
 # Core inserts by table: no ORM bookkeeping per row (the audit log's "metadata" column is not
 # even an ORM attribute name).
-SPEND_TABLE = cast(Table, Spend.__table__)
-STEP_TABLE = cast(Table, ApprovalStep.__table__)
-LEDGER_TABLE = cast(Table, LedgerLine.__table__)
-AUDIT_TABLE = cast(Table, AuditLog.__table__)
-STATUS_MIX = [
-    ("approved", 0.70),
-    ("reimbursed", 0.10),
-    ("pending", 0.10),
-    ("rejected", 0.05),
-    ("blocked", 0.03),
-    ("cancelled", 0.02),
-]
-
-
-def _status(rng: random.Random) -> str:
-    roll = rng.random()
-    for status, share in STATUS_MIX:
-        roll -= share
-        if roll < 0:
-            return status
-    return "approved"
-
-
-@dataclass
-class _Chain:
-    """A company's audit chain as the bulk loader extends it: each entry linked to the last."""
-
-    company_id: uuid.UUID
-    seq: int
-    prev: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    def append(
-        self,
-        action: str,
-        entity_type: str,
-        entity_id: Any,
-        actor_id: Any,
-        meta: dict[str, Any],
-        at: datetime,
-    ) -> None:
-        self.seq += 1
-        entry = SimpleNamespace(
-            id=uuid.uuid4(),
-            company_id=self.company_id,
-            seq=self.seq,
-            actor_id=actor_id,
-            action=action,
-            entity_type=entity_type,
-            entity_id=str(entity_id),
-            meta=meta,
-            created_at=at,
-        )
-        digest = audit_service.chain_hash(self.prev, entry)
-        self.rows.append(
-            {
-                "id": entry.id,
-                "company_id": self.company_id,
-                "seq": self.seq,
-                "actor_id": actor_id,
-                "action": action,
-                "entity_type": entity_type,
-                "entity_id": entry.entity_id,
-                "metadata": meta,
-                "created_at": at,
-                "prev_hash": self.prev,
-                "hash": digest,
-            }
-        )
-        self.prev = digest
-
-    def take(self) -> list[dict[str, Any]]:
-        rows, self.rows = self.rows, []
-        return rows
-
-
-def build_large(
-    factory: sessionmaker[Session],
-    settings: Settings,
-    *,
-    spends: int,
-    seed: int,
-    console: Console,
-    batch: int = 5000,
-) -> Tenant:
-    """A tenant with `spends` spends, written in bulk with the invariants the flows keep: every
-    spend has its audit entry in the company's chain, pending and rejected ones have their
-    approval step, approved and reimbursed ones their balanced journal lines."""
-    rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
-    passwords = Passwords(settings)
-    tag = f"bench{spends}"
-    with session_scope(factory) as session:
-        existing = _existing(session, _email(tag, "admin"))
-        if existing is not None:
-            return Tenant(
-                existing.company_id, existing, created=False, logins=_logins(session, existing)
-            )
-        tenant, people, categories, vendors = _base_tenant(
-            session, passwords, tag=tag, company=f"Bench Corp {spends:,}", employees=200
-        )
-    company_id = tenant.company_id
-    submitters = people["employee"] + people["manager"]
-    manager_of = {u.id: u.manager_id for u in submitters}
-    names = {u.id: u.full_name for u in submitters}
-    gl = {c.id: c.gl_code or settings.ledger_default_expense_account for c in categories}
-    today = utcnow().date()
-    with session_scope(factory) as session:
-        head = session.get(AuditChainHead, company_id)
-        assert head is not None
-        chain = _Chain(company_id, head.seq, head.last_hash)
-    with _progress(console) as progress:
-        task = progress.add_task(f"{spends:,} spends", total=spends)
-        written = 0
-        while written < spends:
-            size = min(batch, spends - written)
-            spend_rows: list[dict[str, Any]] = []
-            step_rows: list[dict[str, Any]] = []
-            ledger_rows: list[dict[str, Any]] = []
-            deltas: totals.Deltas = {}
-
-            for _ in range(size):
-                user = rng.choice(submitters)
-                day = today - timedelta(days=rng.randint(0, 729))
-                created = datetime.combine(
-                    day,
-                    time(
-                        rng.randint(7, 20),
-                        rng.randint(0, 59),
-                        rng.randint(0, 59),
-                        rng.randint(0, 999_999),
-                    ),
-                    UTC,
-                )
-                category = rng.choice(categories[:-1])
-                vendor = rng.choice(vendors)
-                amount = _amount(rng)
-                status = _status(rng)
-                spend_id = uuid.uuid4()
-                journals_of_spend: dict[uuid.UUID, list[dict[str, Any]]] = {}
-                outcome = {"pending": "pending", "rejected": "pending", "blocked": "blocked"}.get(
-                    status, "approved"
-                )
-                spend_rows.append(
-                    {
-                        "id": spend_id,
-                        "company_id": company_id,
-                        "user_id": user.id,
-                        "amount": amount,
-                        "currency": "USD",
-                        "spend_date": day,
-                        "description": f"{vendor.name} {category.name.lower()}",
-                        "source": "manual",
-                        "status": status,
-                        "category_id": category.id,
-                        "vendor_id": vendor.id,
-                        "team_id": None,
-                        "card_id": None,
-                        "system_flags": [],
-                        "policy_flags": [],
-                        "policy_result": {
-                            "outcome": outcome,
-                            "matched_rules": [],
-                            "approvers": ["manager"] if outcome == "pending" else [],
-                            "flags": [],
-                            "block_reason": "Blocked by policy" if status == "blocked" else None,
-                        },
-                        "decided_at": None if status in ("pending", "cancelled") else created,
-                        "reimbursed_at": created if status == "reimbursed" else None,
-                        "created_at": created,
-                        "updated_at": created,
-                    }
-                )
-                totals.count(deltas, spend_rows[-1])
-                if status in ("pending", "rejected"):
-                    step_rows.append(
-                        {
-                            "id": uuid.uuid4(),
-                            "company_id": company_id,
-                            "spend_id": spend_id,
-                            "submitter_id": user.id,
-                            "step": 1,
-                            "approver_spec": "manager",
-                            "approver_id": manager_of[user.id],
-                            "approver_role": None if manager_of[user.id] else "admin",
-                            "status": status,
-                            "decided_by": manager_of[user.id] if status == "rejected" else None,
-                            "comment": None,
-                            "decided_at": created if status == "rejected" else None,
-                            "created_at": created,
-                            "updated_at": created,
-                        }
-                    )
-                if status in ("approved", "reimbursed"):
-                    journals = [
-                        ("approval", gl[category.id], settings.ledger_employee_payable_account)
-                    ]
-                    if status == "reimbursed":
-                        journals.append(
-                            (
-                                "reimbursement",
-                                settings.ledger_employee_payable_account,
-                                settings.ledger_cash_account,
-                            )
-                        )
-                    for kind, debit_account, credit_account in journals:
-                        journal = uuid.uuid4()
-                        journals_of_spend[journal] = []
-                        for line_no, account, debit, credit in (
-                            (1, debit_account, amount, Decimal(0)),
-                            (2, credit_account, Decimal(0), amount),
-                        ):
-                            line = {
-                                "id": uuid.uuid4(),
-                                "company_id": company_id,
-                                "journal_id": journal,
-                                "line_no": line_no,
-                                "spend_id": spend_id,
-                                "kind": kind,
-                                "entry_date": day,
-                                "account": account,
-                                "debit": debit,
-                                "credit": credit,
-                                "currency": "USD",
-                                "vendor": vendor.name,
-                                "description": f"{vendor.name} {category.name.lower()}",
-                                "employee": names[user.id],
-                                "exported_at": None,
-                                "created_at": created,
-                            }
-                            ledger_rows.append(line)
-                            journals_of_spend[journal].append(line)
-                spend_row = spend_rows[-1]
-                chain.append(
-                    "spend.created",
-                    "spend",
-                    spend_id,
-                    user.id,
-                    {
-                        "amount": str(quantize(amount, "USD")),
-                        "currency": "USD",
-                        "source": "manual",
-                        "bulk": True,
-                        "digest": audit_service.digest(
-                            {name: spend_row[name] for name in Spend.__audit_digest__}
-                        ),
-                    },
-                    created,
-                )
-                if status == "rejected":
-                    step = step_rows[-1]
-                    chain.append(
-                        "approval.rejected",
-                        "approval",
-                        step["id"],
-                        step["decided_by"],
-                        {
-                            "spend_id": str(spend_id),
-                            "step": 1,
-                            "digest": audit_service.digest(
-                                {name: step[name] for name in ApprovalStep.__audit_digest__}
-                            ),
-                        },
-                        created,
-                    )
-                for journal, lines in journals_of_spend.items():
-                    chain.append(
-                        "ledger.posted",
-                        "journal",
-                        journal,
-                        None,
-                        {
-                            "spend_id": str(spend_id),
-                            "kind": lines[0]["kind"],
-                            "digest": ledger_service.journal_digest(lines),
-                        },
-                        created,
-                    )
-            with session_scope(factory) as session:
-                for model, rows in (
-                    (SPEND_TABLE, spend_rows),
-                    (STEP_TABLE, step_rows),
-                    (LEDGER_TABLE, ledger_rows),
-                    (AUDIT_TABLE, chain.take()),
-                ):
-                    if rows:
-                        session.execute(insert(model), rows)
-                totals.write(session, deltas)
-                session.execute(
-                    update(AuditChainHead)
-                    .where(AuditChainHead.company_id == company_id)
-                    .values(seq=chain.seq, last_hash=chain.prev)
-                )
-            written += size
-            progress.advance(task, size)
-    return tenant
-
-
 def print_tenant(console: Console, tenant: Tenant, factory: sessionmaker[Session]) -> None:
     with session_scope(factory) as session:
         count = session.scalar(

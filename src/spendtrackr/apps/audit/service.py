@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Select, Table, bindparam, insert, select, update
@@ -332,6 +333,60 @@ def verify_chain(session: Session, *, company_id: uuid.UUID, batch: int = 2000) 
         # Entries at the end were removed (or the head was forged).
         return Verification(valid=False, checked=checked, first_invalid_id=None)
     return Verification(valid=True, checked=checked, first_invalid_id=None)
+
+
+@dataclass
+class BulkChain:
+    """A company's chain extended in memory, for a bulk load that writes its entries with plain
+    INSERTs and then moves the head (`seq`, `prev`) itself: each entry linked to the last."""
+
+    company_id: uuid.UUID
+    seq: int
+    prev: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def append(
+        self,
+        action: str,
+        entity_type: str,
+        entity_id: Any,
+        actor_id: Any,
+        meta: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        self.seq += 1
+        entry = SimpleNamespace(
+            id=uuid.uuid4(),
+            company_id=self.company_id,
+            seq=self.seq,
+            actor_id=actor_id,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            meta=meta,
+            created_at=at,
+        )
+        digest = chain_hash(self.prev, entry)
+        self.rows.append(
+            {
+                "id": entry.id,
+                "company_id": self.company_id,
+                "seq": self.seq,
+                "actor_id": actor_id,
+                "action": action,
+                "entity_type": entity_type,
+                "entity_id": entry.entity_id,
+                "metadata": meta,
+                "created_at": at,
+                "prev_hash": self.prev,
+                "hash": digest,
+            }
+        )
+        self.prev = digest
+
+    def take(self) -> list[dict[str, Any]]:
+        rows, self.rows = self.rows, []
+        return rows
 
 
 # --- anchors ----------------------------------------------------------------------------------

@@ -69,9 +69,12 @@ def journal_digest(lines: list[dict[str, Any]]) -> str:
     )
 
 
-def _journal(
-    session: Session, posting: Posting, kind: str, debit_account: str, credit_account: str
-) -> uuid.UUID:
+def journal_lines(
+    posting: Posting, kind: str, debit_account: str, credit_account: str, *, at: Any = None
+) -> tuple[uuid.UUID, list[dict[str, Any]]]:
+    """A balanced journal for `posting` (its id and its two lines, as rows of `ledger_line`):
+    what `post_approval` and `post_reimbursement` write, and what a bulk load writes directly.
+    `at` sets the lines' `created_at` (default: the database's)."""
     journal_id = uuid.uuid4()
     amount = quantize(posting.amount, posting.currency)
     common: dict[str, Any] = {
@@ -85,8 +88,8 @@ def _journal(
         "description": posting.description,
         "employee": posting.employee,
     }
-    # One plain INSERT of both lines, not two entities for the unit of work: nothing reads them
-    # back in the transaction that posts them (and the spend they point at is already written).
+    if at is not None:
+        common["created_at"] = at
     lines = [
         {
             **common,
@@ -105,6 +108,15 @@ def _journal(
             "credit": amount,
         },
     ]
+    return journal_id, lines
+
+
+def _journal(
+    session: Session, posting: Posting, kind: str, debit_account: str, credit_account: str
+) -> uuid.UUID:
+    # One plain INSERT of both lines, not two entities for the unit of work: nothing reads them
+    # back in the transaction that posts them (and the spend they point at is already written).
+    journal_id, lines = journal_lines(posting, kind, debit_account, credit_account)
     session.execute(_LINES, lines)
     audit.record(
         session,
