@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_JWT_SECRET = "change-me-in-production-this-is-not-a-secret"  # noqa: S105
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, populate_by_name=True
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     app_name: str = "SpendTrackr"
@@ -23,7 +26,11 @@ class Settings(BaseSettings):
     # JSON lines; unset: JSON unless stderr is a terminal (then key=value lines).
     log_json: bool | None = None
 
-    database_url: str = "sqlite:///./spendtrackr.db"
+    # DB_URL: the name the original deployment guide used, still read (with a warning in the log).
+    database_url: str = Field(
+        default="sqlite:///./spendtrackr.db",
+        validation_alias=AliasChoices("DATABASE_URL", "DB_URL"),
+    )
     # Threads that run sync routes, and request slots: at most this many requests of a process
     # use the database at once (the others wait for a slot, in order), and the DB pool has as
     # many connections, so no thread ever waits for a connection (core/db.py, get_session).
@@ -124,6 +131,12 @@ class Settings(BaseSettings):
                     "when ENVIRONMENT=production"
                 )
         return self
+
+    def deprecations(self) -> list[str]:
+        """Lines for the log about settings read under names that are going away."""
+        if os.environ.get("DB_URL") and not os.environ.get("DATABASE_URL"):
+            return ["DB_URL is deprecated: set DATABASE_URL instead (read from DB_URL for now)"]
+        return []
 
     @property
     def card_key(self) -> bytes:

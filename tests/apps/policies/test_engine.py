@@ -133,7 +133,6 @@ def test_nesting_is_bounded() -> None:
     "action",
     [
         {"type": "explode"},
-        {"type": "require_approval"},
         {"type": "require_approval", "approver": "role:king"},
         {"type": "require_approval", "approver": "user:nope"},
         {"type": "flag", "flag": "Not A Flag"},

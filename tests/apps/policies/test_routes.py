@@ -406,3 +406,25 @@ def test_a_category_vendor_or_team_a_policy_names_cannot_be_deleted(client: Test
     ):
         assert client.delete(path, headers=admin.headers).status_code == 200, path
         assert client.get(path, headers=admin.headers).status_code == 404
+
+
+def test_require_approval_without_an_approver_means_the_manager(client: TestClient) -> None:
+    """The original backend guide's example: `{"type": "require_approval"}` with no approver."""
+    admin = signup(client)
+    response = client.post(
+        "/policies",
+        json={
+            "name": "Over 100",
+            "is_active": True,
+            "rules": [{"condition": {"amount_gt": 100}, "action": {"type": "require_approval"}}],
+        },
+        headers=admin.headers,
+    )
+    assert response.status_code == 201, response.text
+    stored = client.get(f"/policies/{response.json()['id']}", headers=admin.headers).json()
+    assert stored["rules"][0]["action"] == {"type": "require_approval", "approver": "manager"}
+    manager = create_user(client, admin, role="manager")
+    employee = create_user(client, admin, manager_id=manager.id)
+    spend = submit_spend(client, employee, amount="150")
+    assert spend["status"] == "pending"
+    assert spend["approvals"][0]["approver_id"] == manager.id

@@ -82,7 +82,9 @@ class RequireApprovalAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["require_approval"]
     approver: str = Field(
-        description='"manager", "role:<employee|manager|finance|admin>" or "user:<uuid>"',
+        default="manager",
+        description='"manager" (the default: the submitter\'s manager, as approver resolution '
+        'finds one), "role:<employee|manager|finance|admin>" or "user:<uuid>"',
         examples=["manager", "role:finance"],
     )
 
