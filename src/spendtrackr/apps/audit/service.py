@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Select, Table, bindparam, insert, select, update
@@ -207,11 +206,8 @@ def append_staged(session: Session) -> None:
                 meta=_with_digest(item),
                 created_at=now,
             )
-            digest = chain_hash(last_hash, entry)
-            row = entry._asdict()
-            row["metadata"] = row.pop("meta")  # the column's name (reserved on ORM classes)
-            rows.append({**row, "prev_hash": last_hash, "hash": digest})
-            last_hash = digest
+            row, last_hash = _linked(last_hash, entry)
+            rows.append(row)
         session.execute(_APPEND, rows)
         if head is None:
             # The first entry of a company is written by the transaction that creates it, so no
@@ -242,6 +238,14 @@ class _Entry(NamedTuple):
     entity_id: str | None
     meta: dict[str, Any]
     created_at: datetime
+
+
+def _linked(prev_hash: str, entry: _Entry) -> tuple[dict[str, Any], str]:
+    """The `audit_log` row of `entry` chained after `prev_hash`, and its hash."""
+    digest = chain_hash(prev_hash, entry)
+    row = entry._asdict()
+    row["metadata"] = row.pop("meta")  # the column's name (reserved on ORM classes)
+    return {**row, "prev_hash": prev_hash, "hash": digest}, digest
 
 
 _AUDIT_LOG = cast(Table, AuditLog.__table__)
@@ -355,7 +359,7 @@ class BulkChain:
         at: datetime,
     ) -> None:
         self.seq += 1
-        entry = SimpleNamespace(
+        entry = _Entry(
             id=uuid.uuid4(),
             company_id=self.company_id,
             seq=self.seq,
@@ -366,23 +370,8 @@ class BulkChain:
             meta=meta,
             created_at=at,
         )
-        digest = chain_hash(self.prev, entry)
-        self.rows.append(
-            {
-                "id": entry.id,
-                "company_id": self.company_id,
-                "seq": self.seq,
-                "actor_id": actor_id,
-                "action": action,
-                "entity_type": entity_type,
-                "entity_id": entry.entity_id,
-                "metadata": meta,
-                "created_at": at,
-                "prev_hash": self.prev,
-                "hash": digest,
-            }
-        )
-        self.prev = digest
+        row, self.prev = _linked(self.prev, entry)
+        self.rows.append(row)
 
     def take(self) -> list[dict[str, Any]]:
         rows, self.rows = self.rows, []
