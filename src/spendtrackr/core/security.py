@@ -20,6 +20,11 @@ from spendtrackr.core.config import Settings
 from spendtrackr.core.lru import LruCache
 
 
+def normalize_email(email: str) -> str:
+    """The one form of an email that accounts, password salts and login limits are keyed by."""
+    return email.strip().lower()
+
+
 @dataclass(frozen=True, slots=True)
 class Checked:
     """One account's answer to a password: `rehashed` is set when it matched a hash under an
@@ -55,7 +60,7 @@ class Passwords:
         self._slots = threading.BoundedSemaphore(settings.password_hash_concurrency)
 
     def _salt(self, email: str) -> bytes:
-        key = email.strip().lower().encode()
+        key = normalize_email(email).encode()
         return hmac.new(self._salt_key, key, hashlib.sha256).digest()[:16]
 
     def hash(self, password: str, *, email: str | None) -> str:

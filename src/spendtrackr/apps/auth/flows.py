@@ -106,11 +106,6 @@ def signup(session: Session, ctx: AuthContext, body: SignupRequest) -> SignupRes
     )
 
 
-def email_key(email: str) -> str:
-    """The form of an email that login rate limits and known-device cookies are keyed by."""
-    return users_service.normalize_email(email)
-
-
 INVALID_CREDENTIALS = "Invalid email or password"
 
 

@@ -26,7 +26,7 @@ from spendtrackr.core.errors import Unauthorized, ValidationFailed
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.ratelimit import RateLimiter
 from spendtrackr.core.routing import JSONRoute
-from spendtrackr.core.security import device_token, device_token_valid
+from spendtrackr.core.security import device_token, device_token_valid, normalize_email
 
 public = APIRouter(route_class=JSONRoute, prefix="/auth", tags=["auth"])
 me = APIRouter(route_class=JSONRoute, tags=["auth"], responses=errors(401))
@@ -65,7 +65,7 @@ def _login(
     signed cookie) may still try."""
     settings = ctx.settings
     ip = _client_ip(request)
-    key = flows.email_key(email)
+    key = normalize_email(email)
     limiter.check("login-ip", settings.rate_limit_login_ip, ip)
     limiter.ensure_under("login-email-ip", settings.rate_limit_login_email_ip, key, ip)
     known = device_token_valid(settings.device_key, request.cookies.get(DEVICE_COOKIE), key)

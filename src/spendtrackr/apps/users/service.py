@@ -17,7 +17,7 @@ from spendtrackr.apps.users.schemas import UserRead
 from spendtrackr.core.db import get_in_company_or_404, referenced, utcnow
 from spendtrackr.core.errors import Conflict, NotFound, ValidationFailed
 from spendtrackr.core.pagination import PageParams, paginate
-from spendtrackr.core.security import new_opaque_token, token_digest
+from spendtrackr.core.security import new_opaque_token, normalize_email, token_digest
 
 USER_NOT_FOUND = "User not found"
 
@@ -28,10 +28,6 @@ class EmailTaken(Conflict):
 
 class LastAdmin(Conflict):
     code = "last_admin"
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def get_user_or_404(session: Session, *, company_id: uuid.UUID, user_id: uuid.UUID) -> User:
