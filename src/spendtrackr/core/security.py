@@ -188,18 +188,20 @@ def digests_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
+def _device_mac(key: bytes, nonce: str, email: str) -> str:
+    return hmac.new(key, f"{nonce}:{email}".encode(), hashlib.sha256).hexdigest()
+
+
 def device_token(key: bytes, email: str) -> str:
     """A token that says "this device logged in to this email before": random, signed, bound
     to the email. It grants nothing but the right to try a password while the email is locked
     out."""
     nonce = secrets.token_urlsafe(12)
-    mac = hmac.new(key, f"{nonce}:{email}".encode(), hashlib.sha256).hexdigest()
-    return f"{nonce}.{mac}"
+    return f"{nonce}.{_device_mac(key, nonce, email)}"
 
 
 def device_token_valid(key: bytes, token: str | None, email: str) -> bool:
     if not token or token.count(".") != 1:
         return False
     nonce, mac = token.split(".")
-    expected = hmac.new(key, f"{nonce}:{email}".encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(mac, expected)
+    return hmac.compare_digest(mac, _device_mac(key, nonce, email))
