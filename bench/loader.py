@@ -28,7 +28,7 @@ from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import Spend
 from spendtrackr.core.config import Settings, get_settings
 from spendtrackr.core.currency import quantize
-from spendtrackr.core.db import build_engine, session_scope, utcnow
+from spendtrackr.core.db import session_scope, utcnow
 from spendtrackr.core.security import Passwords
 from spendtrackr.demo import (
     Tenant,
@@ -40,7 +40,7 @@ from spendtrackr.demo import (
     progress,
     random_amount,
 )
-from spendtrackr.sessions import session_factory
+from spendtrackr.sessions import open_sessions
 
 SPEND_TABLE = cast(Table, Spend.__table__)
 STEP_TABLE = cast(Table, ApprovalStep.__table__)
@@ -281,14 +281,10 @@ def main(
 ) -> None:
     """Load (or find, if it is there) the tenant of `spends` spends in DATABASE_URL."""
     settings = get_settings()
-    engine = build_engine(settings)
-    factory = session_factory(engine)
     console = Console()
-    try:
+    with open_sessions(settings) as factory:
         tenant = build_large(factory, settings, spends=spends, seed=seed, console=console)
         print_tenant(console, tenant, factory)
-    finally:
-        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 # Every mapped class, as the API has them: a command that flushes a spend (the worker, after a
 # receipt is read) needs the tables its foreign keys point at (card) mapped too, or SQLAlchemy
@@ -32,11 +33,11 @@ from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.core import metrics, serving
 from spendtrackr.core.config import get_settings
-from spendtrackr.core.db import build_engine, session_scope, utcnow
+from spendtrackr.core.db import session_scope, utcnow
 from spendtrackr.core.logging import configure_logging
 from spendtrackr.core.security import Passwords
 from spendtrackr.core.storage import LocalStorage
-from spendtrackr.sessions import session_factory
+from spendtrackr.sessions import open_sessions
 
 app = typer.Typer(help="SpendTrackr: self-hosted spend management.", no_args_is_help=True)
 audit_app = typer.Typer(
@@ -134,26 +135,20 @@ def create_superuser(
             typer.echo(f"error: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}", err=True)
         raise typer.Exit(2) from None
     settings = get_settings()
-    engine = build_engine(settings)
-    try:
-        with session_scope(session_factory(engine)) as session:
-            if users_service.accounts_for_email(session, body.email):
-                typer.echo(f"{body.email} already exists; nothing changed")
-                return
-            company_row, user = flows.create_company_with_admin(
-                session,
-                Passwords(settings),
-                company_name=body.company_name,
-                base_currency=body.base_currency,
-                email=body.email,
-                full_name=body.full_name,
-                password=body.password,
-            )
-            typer.echo(
-                f"created company {company_row.name} ({company_row.id}) with admin {user.email}"
-            )
-    finally:
-        engine.dispose()
+    with open_sessions(settings) as factory, session_scope(factory) as session:
+        if users_service.accounts_for_email(session, body.email):
+            typer.echo(f"{body.email} already exists; nothing changed")
+            return
+        company_row, user = flows.create_company_with_admin(
+            session,
+            Passwords(settings),
+            company_name=body.company_name,
+            base_currency=body.base_currency,
+            email=body.email,
+            full_name=body.full_name,
+            password=body.password,
+        )
+        typer.echo(f"created company {company_row.name} ({company_row.id}) with admin {user.email}")
 
 
 @app.command()
@@ -167,30 +162,29 @@ def worker(
     and stored files that no receipt refers to are swept after STORAGE_ORPHAN_GRACE_SECONDS."""
     settings = get_settings()
     configure_logging(settings.log_level, json_logs=settings.log_json)
-    engine = build_engine(settings)
-    factory = session_factory(engine)
     storage = LocalStorage(settings.storage_path)
     extractor = build_extractor(settings)
     typer.echo(f"worker started with the {extractor.name} extractor")
     last_sweep = 0.0
-    try:
-        while True:
-            ran = receipt_flows.work_once(
-                factory, storage=storage, extractor=extractor, settings=settings, batch=batch
-            )
-            if time.monotonic() - last_sweep > 600:
-                last_sweep = time.monotonic()
-                receipt_flows.sweep_orphan_files(
-                    factory, storage=storage, grace_seconds=settings.storage_orphan_grace_seconds
+    with open_sessions(settings) as factory:
+        try:
+            while True:
+                ran = receipt_flows.work_once(
+                    factory, storage=storage, extractor=extractor, settings=settings, batch=batch
                 )
-            if once and ran == 0:
-                break
-            if ran == 0:
-                time.sleep(poll)
-    except KeyboardInterrupt:
-        typer.echo("worker stopped")
-    finally:
-        engine.dispose()
+                if time.monotonic() - last_sweep > 600:
+                    last_sweep = time.monotonic()
+                    receipt_flows.sweep_orphan_files(
+                        factory,
+                        storage=storage,
+                        grace_seconds=settings.storage_orphan_grace_seconds,
+                    )
+                if once and ran == 0:
+                    break
+                if ran == 0:
+                    time.sleep(poll)
+        except KeyboardInterrupt:
+            typer.echo("worker stopped")
 
 
 @app.command()
@@ -208,14 +202,10 @@ def demo(
     from spendtrackr import demo as demo_data
 
     settings = get_settings()
-    engine = build_engine(settings)
-    factory = session_factory(engine)
     console = Console()
-    try:
+    with open_sessions(settings) as factory:
         tenant = demo_data.build_demo(factory, settings, spends=spends, seed=seed, console=console)
         demo_data.print_tenant(console, tenant, factory)
-    finally:
-        engine.dispose()
 
 
 @app.command("rebuild-totals")
@@ -230,13 +220,9 @@ def rebuild_totals(
     from spendtrackr.apps.spends import totals
 
     company_id = _company_option(company)
-    engine = build_engine(get_settings())
-    try:
-        with session_scope(session_factory(engine)) as session:
-            written = totals.rebuild(session, company_id=company_id)
-        typer.echo(f"rebuilt {written} total rows")
-    finally:
-        engine.dispose()
+    with open_sessions(get_settings()) as factory, session_scope(factory) as session:
+        written = totals.rebuild(session, company_id=company_id)
+    typer.echo(f"rebuilt {written} total rows")
 
 
 def _company_option(company: str | None) -> uuid.UUID | None:
@@ -264,34 +250,30 @@ def audit_anchor(
     `audit verify --anchor FILE` later proves the log up to each anchor is unchanged, even by
     someone who rewrote the whole log and its head."""
     company_id = _company_option(company)
-    engine = build_engine(get_settings())
-    try:
-        with session_scope(session_factory(engine)) as session:
-            heads = audit_service.anchors(session, company_id=company_id)
-            names = companies_service.names(session, ids=[h.company_id for h in heads])
-        taken_at = utcnow().isoformat()
-        lines = [
-            json.dumps(
-                {
-                    "company_id": str(h.company_id),
-                    "company": names.get(h.company_id, ""),
-                    "seq": h.seq,
-                    "hash": h.hash,
-                    "taken_at": taken_at,
-                },
-                ensure_ascii=False,
-            )
-            for h in heads
-        ]
-        if output is None:
-            for line in lines:
-                typer.echo(line)
-        else:
-            with output.open("a", encoding="utf-8") as f:
-                f.writelines(line + "\n" for line in lines)
-            typer.echo(f"appended {len(lines)} anchors to {output}")
-    finally:
-        engine.dispose()
+    with open_sessions(get_settings()) as factory, session_scope(factory) as session:
+        heads = audit_service.anchors(session, company_id=company_id)
+        names = companies_service.names(session, ids=[h.company_id for h in heads])
+    taken_at = utcnow().isoformat()
+    lines = [
+        json.dumps(
+            {
+                "company_id": str(h.company_id),
+                "company": names.get(h.company_id, ""),
+                "seq": h.seq,
+                "hash": h.hash,
+                "taken_at": taken_at,
+            },
+            ensure_ascii=False,
+        )
+        for h in heads
+    ]
+    if output is None:
+        for line in lines:
+            typer.echo(line)
+    else:
+        with output.open("a", encoding="utf-8") as f:
+            f.writelines(line + "\n" for line in lines)
+        typer.echo(f"appended {len(lines)} anchors to {output}")
 
 
 def _read_anchors(path: Path) -> list[audit_service.Anchor]:
@@ -317,17 +299,34 @@ def audit_baseline(company: CompanyOption = None) -> None:
     entry records yet (after upgrading from a release whose entries carried no digests), so that
     `audit verify --deep` checks them from now on. Rows that have a digest are never touched."""
     company_id = _company_option(company)
-    engine = build_engine(get_settings())
-    try:
-        factory = session_factory(engine)
+    with open_sessions(get_settings()) as factory:
         with session_scope(factory) as session:
             ids = [h.company_id for h in audit_service.anchors(session, company_id=company_id)]
         for cid in ids:
             with session_scope(factory) as session:
                 recorded = audit_flows.baseline(session, company_id=cid)
             typer.echo(f"{cid}: {recorded} rows given a baseline")
-    finally:
-        engine.dispose()
+
+
+def _problems(
+    session: Session, company_id: uuid.UUID, *, deep: bool, anchored: list[audit_service.Anchor]
+) -> tuple[int, list[str]]:
+    """How many entries a company's chain holds, and what does not match in it."""
+    problems = []
+    chain = audit_service.verify_chain(session, company_id=company_id)
+    if not chain.valid:
+        problems.append(
+            f"chain broken at {chain.first_invalid_id or 'entries removed from the end'}"
+        )
+    if deep:
+        found = audit_flows.verify_deep(session, company_id=company_id)
+        problems += [f"{m.entity_type} {m.entity_id}: {m.reason}" for m in found.mismatches]
+    problems += [
+        f"anchor at seq {a.seq} does not match"
+        for a in anchored
+        if a.company_id == company_id and not audit_service.anchor_holds(session, a)
+    ]
+    return chain.checked, problems
 
 
 @audit_app.command("verify")
@@ -345,42 +344,25 @@ def audit_verify(
     --anchor, the anchored hashes). Exits 1 when anything does not match."""
     company_id = _company_option(company)
     anchored = _read_anchors(anchor) if anchor else []
-    engine = build_engine(get_settings())
     failed = False
-    try:
-        with session_scope(session_factory(engine)) as session:
-            heads = audit_service.anchors(session, company_id=company_id)
-            ids = [h.company_id for h in heads]
-            names = companies_service.names(session, ids=ids)
-            for cid in ids:
-                problems = []
-                chain = audit_service.verify_chain(session, company_id=cid)
-                if not chain.valid:
-                    where = chain.first_invalid_id or "entries removed from the end"
-                    problems.append(f"chain broken at {where}")
-                if deep:
-                    found = audit_flows.verify_deep(session, company_id=cid)
-                    problems += [
-                        f"{m.entity_type} {m.entity_id}: {m.reason}" for m in found.mismatches
-                    ]
-                for a in anchored:
-                    if a.company_id == cid and not audit_service.anchor_holds(session, a):
-                        problems.append(f"anchor at seq {a.seq} does not match")
-                label = f"{cid} {names.get(cid, '')}".rstrip()
-                if problems:
-                    failed = True
-                    typer.echo(f"FAIL {label}")
-                    for problem in problems:
-                        typer.echo(f"  {problem}")
-                else:
-                    typer.echo(f"ok   {label}: {chain.checked} entries")
-            missing = {a.company_id for a in anchored} - set(ids)
-            if company_id is None and missing:
-                failed = True
-                for cid in sorted(missing):
-                    typer.echo(f"FAIL {cid}: anchored, but its log is gone")
-    finally:
-        engine.dispose()
+    with open_sessions(get_settings()) as factory, session_scope(factory) as session:
+        ids = [h.company_id for h in audit_service.anchors(session, company_id=company_id)]
+        names = companies_service.names(session, ids=ids)
+        for cid in ids:
+            checked, problems = _problems(session, cid, deep=deep, anchored=anchored)
+            label = f"{cid} {names.get(cid, '')}".rstrip()
+            if not problems:
+                typer.echo(f"ok   {label}: {checked} entries")
+                continue
+            failed = True
+            typer.echo(f"FAIL {label}")
+            for problem in problems:
+                typer.echo(f"  {problem}")
+    gone = {a.company_id for a in anchored} - set(ids)
+    if company_id is None and gone:
+        failed = True
+        for cid in sorted(gone):
+            typer.echo(f"FAIL {cid}: anchored, but its log is gone")
     if failed:
         raise typer.Exit(1)
 

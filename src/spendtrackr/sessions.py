@@ -11,7 +11,8 @@ and a plain `Session(engine)` (a test or an operator editing rows by hand) gets 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -21,7 +22,8 @@ from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.receipts import service as receipts
 from spendtrackr.apps.spends import totals
 from spendtrackr.core import idempotency
-from spendtrackr.core.db import build_session_factory
+from spendtrackr.core.config import Settings
+from spendtrackr.core.db import build_engine, build_session_factory
 
 
 class AppSession(Session):
@@ -52,3 +54,14 @@ for _event, _hook in HOOKS:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions of this project, for every entry point."""
     return build_session_factory(engine, class_=AppSession)
+
+
+@contextmanager
+def open_sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the configured database for one command or script; its engine is closed
+    when the block ends."""
+    engine = build_engine(settings)
+    try:
+        yield session_factory(engine)
+    finally:
+        engine.dispose()
