@@ -266,6 +266,15 @@ def test_7_the_body_limit_follows_the_route_not_the_content_type(client: TestCli
         assert response.status_code == 413, (path, response.status_code)
 
 
+def _million_a_day_card(client: TestClient, issuer: Actor, holder: Actor) -> Any:
+    body = {
+        "user_id": holder.id,
+        "currency": "USD",
+        "spending_limits": [{"amount": "1000000", "interval": "daily"}],
+    }
+    return client.post("/cards", json=body, headers=issuer.headers)
+
+
 def test_9_nobody_reimburses_or_sets_limits_for_themselves(client: TestClient) -> None:
     admin = signup(client)
     finance = create_user(client, admin, role="finance")
@@ -275,16 +284,7 @@ def test_9_nobody_reimburses_or_sets_limits_for_themselves(client: TestClient) -
     assert mine.status_code == 403
     assert mine.json()["code"] == "separation_of_duties"
     assert client.post(f"/spends/{own['id']}/reimburse", headers=admin.headers).status_code == 200
-    self_card = client.post(
-        "/cards",
-        json={
-            "user_id": finance.id,
-            "currency": "USD",
-            "spending_limits": [{"amount": "1000000", "interval": "daily"}],
-        },
-        headers=finance.headers,
-    )
-    assert self_card.status_code == 403
+    assert _million_a_day_card(client, finance, finance).status_code == 403
     ceiling = client.patch(
         "/companies/me",
         json={"max_card_limits": [{"amount": "5000", "interval": "daily"}]},
@@ -300,15 +300,7 @@ def test_9_nobody_reimburses_or_sets_limits_for_themselves(client: TestClient) -
     assert tiny.status_code == 422
     assert tiny.json()["code"] == "invalid_limit"
     employee = create_user(client, admin)
-    above = client.post(
-        "/cards",
-        json={
-            "user_id": employee.id,
-            "currency": "USD",
-            "spending_limits": [{"amount": "1000000", "interval": "daily"}],
-        },
-        headers=finance.headers,
-    )
+    above = _million_a_day_card(client, finance, employee)
     assert above.status_code == 422
     assert above.json()["code"] == "limit_above_company_maximum"
     capped = issue_card(client, finance, employee)
