@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from spendtrackr.cli import alembic_config
 from spendtrackr.core.config import Settings, get_settings
+from spendtrackr.core.deps import current_time
 from spendtrackr.main import create_app
 
 
@@ -136,3 +138,24 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+# A clock routes read through `NowDep`, set by the test (`clock.now = ...`).
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Iterator[Clock]:
+    fake = Clock(datetime(2026, 6, 15, 12, 0, tzinfo=UTC))  # a Monday
+
+    async def now() -> datetime:
+        return fake()
+
+    app.dependency_overrides[current_time] = now
+    yield fake
+    del app.dependency_overrides[current_time]

@@ -30,7 +30,15 @@ class Actor:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
-def signup(client: TestClient, *, company_name: str = "Acme", base_currency: str = "USD") -> Actor:
+def signup(
+    client: TestClient,
+    *,
+    company_name: str = "Acme",
+    base_currency: str = "USD",
+    starter_workspace: bool = False,
+) -> Actor:
+    """A new company and its admin; empty unless `starter_workspace` (tests build what they
+    need, and count from zero)."""
     email = unique_email("admin")
     response = client.post(
         "/auth/signup",
@@ -40,6 +48,7 @@ def signup(client: TestClient, *, company_name: str = "Acme", base_currency: str
             "password": PASSWORD,
             "full_name": "Ada Admin",
             "base_currency": base_currency,
+            "starter_workspace": starter_workspace,
         },
     )
     assert response.status_code == 201, response.text

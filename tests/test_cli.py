@@ -19,10 +19,23 @@ def test_create_superuser_is_idempotent(cli_env: None, client: TestClient) -> No
         "/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     ).json()
     assert me["role"] == "admin"
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/categories", headers=headers).json()["total"] == 10  # starter workspace
 
     second = runner.invoke(cli, args, input=f"{PASSWORD}\n{PASSWORD}\n")
     assert second.exit_code == 0
     assert "already exists; nothing changed" in second.output
+
+
+def test_create_superuser_without_a_starter_workspace(client: TestClient, cli_env: None) -> None:
+    email = unique_email()
+    args = ["create-superuser", "--email", email, "--company", "Bare", "--full-name", "Root"]
+    result = CliRunner().invoke(
+        cli, [*args, "--no-starter-workspace"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert result.exit_code == 0, result.output
+    headers = {"Authorization": f"Bearer {login(client, email)['access_token']}"}
+    assert client.get("/categories", headers=headers).json()["total"] == 0
 
 
 def test_create_superuser_rejects_short_password(cli_env: None) -> None:

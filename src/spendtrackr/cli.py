@@ -120,6 +120,10 @@ def create_superuser(
         ),
     ],
     base_currency: Annotated[str, typer.Option(help="ISO 4217 code")] = "USD",
+    starter_workspace: Annotated[
+        bool,
+        typer.Option(help="Start with categories (with GL codes) and an inactive example policy"),
+    ] = True,
 ) -> None:
     """Create a company and its admin. Running it again with the same email changes nothing."""
     try:
@@ -129,6 +133,7 @@ def create_superuser(
             password=password,
             full_name=full_name,
             base_currency=base_currency,
+            starter_workspace=starter_workspace,
         )
     except ValidationError as exc:
         for err in exc.errors():
@@ -147,6 +152,7 @@ def create_superuser(
             email=body.email,
             full_name=body.full_name,
             password=body.password,
+            starter_workspace=body.starter_workspace,
         )
         typer.echo(f"created company {company_row.name} ({company_row.id}) with admin {user.email}")
 

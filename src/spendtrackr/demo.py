@@ -209,6 +209,7 @@ def base_tenant(
         email=email_for(tag, "admin"),
         full_name="Avery Admin",
         password=PASSWORD,
+        starter_workspace=False,  # the demo's own catalog and policies follow
     )
     tenant = Tenant(company_id=admin.company_id, admin=admin)
     people = _people(session, passwords, tenant.company_id, admin, tag, employees)

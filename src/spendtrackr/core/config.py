@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     invite_token_days: int = Field(default=7, ge=1, le=90)
+    # A directory event sent without an `id` is known again by its content for this long.
+    directory_replay_window_hours: int = Field(default=24, ge=1, le=24 * 30)
 
     # Argon2id cost. Defaults follow OWASP's recommendation (19 MiB, t=2, p=1); tests lower them.
     argon2_memory_kib: int = Field(default=19_456, ge=8)

@@ -111,6 +111,13 @@ def test_whole_flow_two_steps_to_reimbursed(client: TestClient) -> None:
     ]
     decisions = client.get("/audit-logs?action=approval.approved", headers=admin.headers).json()
     assert decisions["total"] == 2
+    # Each step's opening is in the log too (the guide's `request_approval`): the first on the
+    # submitter's behalf, the second by the decision that opened it.
+    requested = client.get("/audit-logs?action=approval.requested", headers=admin.headers).json()
+    assert [
+        (e["entity_id"], e["actor_id"], e["metadata"]["approver_id"], e["metadata"]["step"])
+        for e in reversed(requested["items"])
+    ] == [(step1["id"], employee.id, manager.id, 1), (step2["id"], manager.id, None, 2)]
     assert client.get("/audit-logs/verify", headers=admin.headers).json()["valid"] is True
 
 
@@ -315,7 +322,8 @@ def test_two_approvers_deciding_at_once_make_one_decision(
             final["approvals"][0]["status"]
             == {"approved": "approved", "rejected": "rejected"}[final["status"]]
         )
-    decisions = client.get(
+    entries = client.get(
         "/audit-logs?entity_type=approval&limit=200", headers=admin.headers
-    ).json()
-    assert decisions["total"] == 5
+    ).json()["items"]
+    assert sorted(e["action"] for e in entries).count("approval.requested") == 5
+    assert len([e for e in entries if e["action"] != "approval.requested"]) == 5

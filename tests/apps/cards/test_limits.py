@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from spendtrackr.apps.cards.models import Card, CardUsage
-from tests.apps.cards.conftest import Clock
+from tests.conftest import Clock
 from tests.factories import (
     Actor,
     authorize,

@@ -63,8 +63,8 @@ def resolve_approver(
 def open_steps(
     session: Session, spend: Spend, submitter: User, specs: tuple[str, ...] | list[str]
 ) -> list[ApprovalStep]:
-    """The steps a decision asks for, in order, each approver once; the first is opened and its
-    approvers are told."""
+    """The steps a decision asks for, in order, each approver once; the first is opened (on the
+    submitter's behalf) and its approvers are told."""
     approvers: list[approvals_service.Approver] = []
     for spec in specs:
         approver = resolve_approver(session, spend, submitter, spec)
@@ -77,7 +77,7 @@ def open_steps(
         submitter_id=submitter.id,
         approvers=approvers,
     )
-    _notify_step_opened(session, spend, steps[0])
+    _step_opened(session, spend, steps[0], actor_id=submitter.id)
     return steps
 
 
@@ -90,7 +90,22 @@ def _approver_ids(session: Session, step: ApprovalStep) -> list[uuid.UUID]:
     )
 
 
-def _notify_step_opened(session: Session, spend: Spend, step: ApprovalStep) -> None:
+def _step_opened(
+    session: Session, spend: Spend, step: ApprovalStep, *, actor_id: uuid.UUID
+) -> None:
+    """An open step is written to the audit log and its approvers are told."""
+    audit.record_change(
+        session,
+        step,
+        "approval.requested",
+        actor_id=actor_id,
+        metadata={
+            "spend_id": spend.id,
+            "step": step.step,
+            "approver_id": step.approver_id,
+            "approver_role": step.approver_role,
+        },
+    )
     notifications.notify(
         session,
         company_id=spend.company_id,
@@ -145,7 +160,7 @@ def decide(
         return
     next_step = approvals_service.open_next(session, company_id=spend.company_id, spend_id=spend.id)
     if next_step is not None:
-        _notify_step_opened(session, spend, next_step)
+        _step_opened(session, spend, next_step, actor_id=actor.id)
         return
     _move(session, spend, SpendStatus.approved, actor_id=actor.id)
     notifications.notify_owner(

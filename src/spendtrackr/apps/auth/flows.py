@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.auth import service as auth_service
 from spendtrackr.apps.auth.schemas import SignupRequest, SignupResult, TokenPair
+from spendtrackr.apps.companies import flows as companies_flows
 from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.companies.schemas import CompanyRead
@@ -64,8 +65,10 @@ def create_company_with_admin(
     email: str,
     full_name: str,
     password: str,
+    starter_workspace: bool,
 ) -> tuple[Company, User]:
-    """A new tenant and its first admin (sign-up, and `spendtrackr create-superuser`)."""
+    """A new tenant and its first admin (sign-up, and `spendtrackr create-superuser`), with the
+    starter workspace unless asked not to."""
     company = companies_service.create_company(
         session, name=company_name, base_currency=base_currency
     )
@@ -85,6 +88,8 @@ def create_company_with_admin(
         role=Role.admin,
         password_hash=passwords.hash(password, email=email),
     )
+    if starter_workspace:
+        companies_flows.create_starter_workspace(session, company_id=company.id, actor_id=user.id)
     return company, user
 
 
@@ -97,6 +102,7 @@ def signup(session: Session, ctx: AuthContext, body: SignupRequest) -> SignupRes
         email=body.email,
         full_name=body.full_name,
         password=body.password,
+        starter_workspace=body.starter_workspace,
     )
     tokens = _new_session(session, ctx, user)
     return SignupResult(

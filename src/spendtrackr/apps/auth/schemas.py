@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, StrictBool
 
 from spendtrackr.apps.companies.schemas import CompanyRead
 from spendtrackr.apps.users.schemas import MeUpdate, UserRead
@@ -16,6 +16,11 @@ class SignupRequest(WriteSchema):
     password: Password
     full_name: Name
     base_currency: CurrencyCode = "USD"
+    starter_workspace: StrictBool = Field(
+        default=True,
+        description="Start with ten categories with GL codes and an inactive example policy "
+        "(`false`: an empty company)",
+    )
 
 
 class LoginRequest(WriteSchema):

@@ -1,13 +1,20 @@
-"""Changing a company: its card ceilings reach the cards already issued."""
+"""A company's starter workspace, and changes to a company: its card ceilings reach the cards
+already issued."""
 
 from __future__ import annotations
+
+import uuid
 
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.cards import flows as card_flows
+from spendtrackr.apps.catalog import service as catalog_service
+from spendtrackr.apps.catalog.models import Category
 from spendtrackr.apps.companies import service
 from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.companies.schemas import CompanyUpdate
+from spendtrackr.apps.policies import service as policies_service
+from spendtrackr.apps.policies.rules import Rule
 from spendtrackr.apps.users.models import User
 
 
@@ -30,3 +37,74 @@ def update_company(session: Session, *, actor: User, body: CompanyUpdate) -> Com
     if "max_card_limits" in changes or "base_currency" in changes:
         card_flows.apply_company_maximums(session, company=company, actor_id=actor.id)
     return company
+
+
+# A chart a small company can start from: GL codes in the 6000s (operating expenses), next to
+# the default expense account (6000) and the card/payable accounts (2100, 2000).
+STARTER_CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("Travel", "6100"),
+    ("Lodging", "6110"),
+    ("Meals & Entertainment", "6200"),
+    ("Software & Subscriptions", "6300"),
+    ("Office Supplies", "6400"),
+    ("Equipment", "6500"),
+    ("Training & Education", "6600"),
+    ("Marketing & Advertising", "6700"),
+    ("Professional Services", "6800"),
+    ("Other", "6900"),
+)
+EXAMPLE_POLICY = "Example: approvals and receipts"
+
+
+def create_starter_workspace(
+    session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID
+) -> None:
+    """What a company starts with at signup, so it can submit and book spends at once:
+    categories with GL codes, and an example policy left inactive for an admin to read, adjust
+    and turn on (amounts are in the spend's currency)."""
+    categories = {
+        name: catalog_service.create_item(
+            session,
+            Category,
+            company_id=company_id,
+            actor_id=actor_id,
+            fields={"name": name, "gl_code": code},
+        )
+        for name, code in STARTER_CATEGORIES
+    }
+    meals = categories["Meals & Entertainment"].id
+    rules = [
+        {
+            "condition": {"amount_gt": 10000},
+            "action": {"type": "block", "reason": "Over 10,000: raise a purchase order instead"},
+            "priority": 1,
+        },
+        {
+            "condition": {"amount_gt": 75, "receipt_missing": True},
+            "action": {"type": "flag", "flag": "receipt_missing"},
+            "priority": 10,
+        },
+        {
+            "condition": {"category_in": [str(meals)], "amount_gt": 250},
+            "action": {"type": "require_approval", "approver": "manager"},
+            "priority": 20,
+        },
+        {
+            "condition": {"amount_gt": 1000},
+            "action": {"type": "require_approval", "approver": "manager"},
+            "priority": 30,
+        },
+        {
+            "condition": {"amount_gt": 5000},
+            "action": {"type": "require_approval", "approver": "role:finance"},
+            "priority": 40,
+        },
+    ]
+    policies_service.create_policy(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        name=EXAMPLE_POLICY,
+        is_active=False,
+        rules=[Rule.model_validate(rule) for rule in rules],
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +24,50 @@ def already_processed(session: Session, *, company_id: uuid.UUID, event_ids: lis
     )
 
 
+def recent_by_subject(
+    session: Session, *, company_id: uuid.UUID, subjects: set[str], since: datetime
+) -> dict[str, list[str]]:
+    """The content keys applied to each subject since `since`, oldest first."""
+    history: dict[str, list[str]] = defaultdict(list)
+    if not subjects:
+        return history
+    rows = session.execute(
+        select(ProcessedEvent.subject, ProcessedEvent.event_id)
+        .where(
+            ProcessedEvent.company_id == company_id,
+            ProcessedEvent.subject.in_(subjects),
+            ProcessedEvent.processed_at >= since,
+        )
+        .order_by(ProcessedEvent.processed_at)
+    )
+    for subject, event_id in rows:
+        if subject is not None:
+            history[subject].append(event_id)
+    return history
+
+
 def mark_processed(
-    session: Session, *, company_id: uuid.UUID, event_id: str, event_type: str
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    event_id: str,
+    event_type: str,
+    at: datetime,
+    subject: str | None = None,
+    content_key: bool = False,
 ) -> None:
-    session.add(ProcessedEvent(company_id=company_id, event_id=event_id, type=event_type))
+    """Remember an applied event; a content key applied again (after its window, or after another
+    change to its subject) moves to now."""
+    seen = session.get(ProcessedEvent, (company_id, event_id)) if content_key else None
+    if seen is not None:
+        seen.processed_at = at
+        return
+    session.add(
+        ProcessedEvent(
+            company_id=company_id,
+            event_id=event_id,
+            type=event_type,
+            subject=subject,
+            processed_at=at,
+        )
+    )

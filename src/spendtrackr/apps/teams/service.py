@@ -41,11 +41,17 @@ def _save(session: Session, team: Team) -> None:
         raise TeamNameTaken("A team with this name already exists") from None
 
 
+def find_by_name(session: Session, *, company_id: uuid.UUID, name: str) -> Team | None:
+    return session.scalars(
+        select(Team).where(Team.company_id == company_id, Team.name == name)
+    ).one_or_none()
+
+
 def create_team(
     session: Session,
     *,
     company_id: uuid.UUID,
-    actor_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
     name: str,
     manager_id: uuid.UUID | None,
 ) -> Team:
@@ -98,7 +104,7 @@ def record_membership(
     session: Session,
     *,
     company_id: uuid.UUID,
-    actor_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
     team_id: uuid.UUID,
     user_id: uuid.UUID,
     added: bool,
