@@ -35,6 +35,7 @@ from spendtrackr.apps.events.schemas import (
     UserDeleted,
     UserUpdated,
 )
+from spendtrackr.apps.teams import flows as teams_flows
 from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import Role, User
@@ -201,28 +202,12 @@ def _membership(
                 session, company_id=company.id, actor_id=None, name=data.team, manager_id=None
             )
         if not member:
-            users_service.add_team_member(
-                session, company_id=company.id, team_id=team.id, user_id=user.id
-            )
-            teams_service.record_membership(
-                session,
-                company_id=company.id,
-                actor_id=None,
-                team_id=team.id,
-                user_id=user.id,
-                added=True,
+            teams_flows.join(
+                session, company_id=company.id, actor_id=None, team_id=team.id, user_id=user.id
             )
     elif team is not None and member:
-        users_service.remove_team_member(
-            session, company_id=company.id, team_id=team.id, user_id=user.id
-        )
-        teams_service.record_membership(
-            session,
-            company_id=company.id,
-            actor_id=None,
-            team_id=team.id,
-            user_id=user.id,
-            added=False,
+        teams_flows.leave(
+            session, company_id=company.id, actor_id=None, team_id=team.id, user_id=user.id
         )
 
 

@@ -11,7 +11,7 @@ from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.teams.models import Team
 from spendtrackr.apps.teams.schemas import TeamMemberRead, TeamRead, TeamUpdate
 from spendtrackr.apps.users import service as users_service
-from spendtrackr.apps.users.models import User
+from spendtrackr.apps.users.models import TeamMember, User
 from spendtrackr.core.pagination import Page, PageParams
 
 
@@ -64,34 +64,61 @@ def delete_team(session: Session, *, actor: User, team_id: uuid.UUID) -> None:
     teams_service.delete_team(session, company_id=actor.company_id, actor_id=actor.id, team=team)
 
 
+def join(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    team_id: uuid.UUID,
+    user_id: uuid.UUID,
+) -> TeamMember:
+    """A user of the company joins the team (409 `already_member`); `actor_id` None: the
+    directory."""
+    member = users_service.add_team_member(
+        session, company_id=company_id, team_id=team_id, user_id=user_id
+    )
+    teams_service.record_membership(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        team_id=team_id,
+        user_id=user_id,
+        added=True,
+    )
+    return member
+
+
+def leave(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    team_id: uuid.UUID,
+    user_id: uuid.UUID,
+) -> None:
+    users_service.remove_team_member(
+        session, company_id=company_id, team_id=team_id, user_id=user_id
+    )
+    teams_service.record_membership(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        team_id=team_id,
+        user_id=user_id,
+        added=False,
+    )
+
+
 def add_member(
     session: Session, *, actor: User, team_id: uuid.UUID, user_id: uuid.UUID
 ) -> TeamMemberRead:
     team = teams_service.get_team_or_404(session, company_id=actor.company_id, team_id=team_id)
-    member = users_service.add_team_member(
-        session, company_id=actor.company_id, team_id=team.id, user_id=user_id
-    )
-    teams_service.record_membership(
-        session,
-        company_id=actor.company_id,
-        actor_id=actor.id,
-        team_id=team.id,
-        user_id=user_id,
-        added=True,
+    member = join(
+        session, company_id=actor.company_id, actor_id=actor.id, team_id=team.id, user_id=user_id
     )
     return TeamMemberRead.model_validate(member)
 
 
 def remove_member(session: Session, *, actor: User, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
     team = teams_service.get_team_or_404(session, company_id=actor.company_id, team_id=team_id)
-    users_service.remove_team_member(
-        session, company_id=actor.company_id, team_id=team.id, user_id=user_id
-    )
-    teams_service.record_membership(
-        session,
-        company_id=actor.company_id,
-        actor_id=actor.id,
-        team_id=team.id,
-        user_id=user_id,
-        added=False,
-    )
+    leave(session, company_id=actor.company_id, actor_id=actor.id, team_id=team.id, user_id=user_id)
