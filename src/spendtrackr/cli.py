@@ -31,6 +31,7 @@ from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.receipts import flows as receipt_flows
 from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.users import service as users_service
+from spendtrackr.apps.webhooks import flows as webhook_flows
 from spendtrackr.core import metrics, serving
 from spendtrackr.core.config import get_settings
 from spendtrackr.core.db import session_scope, utcnow
@@ -163,21 +164,23 @@ def worker(
     batch: Annotated[int, typer.Option(min=1, max=100, help="Jobs claimed at a time")] = 10,
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle")] = 2.0,
 ) -> None:
-    """Run receipt OCR jobs. Several workers can share the queue (rows are claimed with
-    FOR UPDATE SKIP LOCKED); jobs stuck in `processing` are taken over after OCR_STALE_SECONDS,
-    and stored files that no receipt refers to are swept after STORAGE_ORPHAN_GRACE_SECONDS."""
+    """Run the background work: receipt OCR jobs and webhook deliveries. Several workers can
+    share it (rows are claimed with FOR UPDATE SKIP LOCKED); OCR jobs stuck in `processing` are
+    taken over after OCR_STALE_SECONDS, webhook deliveries after WEBHOOK_LEASE_SECONDS, and
+    stored files that no receipt refers to are swept after STORAGE_ORPHAN_GRACE_SECONDS."""
     settings = get_settings()
     configure_logging(settings.log_level, json_logs=settings.log_json)
     storage = LocalStorage(settings.storage_path)
     extractor = build_extractor(settings)
     typer.echo(f"worker started with the {extractor.name} extractor")
     last_sweep = 0.0
-    with open_sessions(settings) as factory:
+    with open_sessions(settings) as factory, webhook_flows.http_client(settings) as client:
         try:
             while True:
                 ran = receipt_flows.work_once(
                     factory, storage=storage, extractor=extractor, settings=settings, batch=batch
                 )
+                ran += webhook_flows.work_once(factory, settings=settings, client=client)
                 if time.monotonic() - last_sweep > 600:
                     last_sweep = time.monotonic()
                     receipt_flows.sweep_orphan_files(

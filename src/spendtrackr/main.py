@@ -32,6 +32,9 @@ from spendtrackr.apps.spends.routes import router as spends_router
 from spendtrackr.apps.teams.routes import router as teams_router
 from spendtrackr.apps.users.deps import get_current_user
 from spendtrackr.apps.users.routes import router as users_router
+from spendtrackr.apps.webhooks.routes import deliveries as webhook_deliveries
+from spendtrackr.apps.webhooks.routes import endpoints as webhook_endpoints
+from spendtrackr.apps.webhooks.routes import feed as event_feed
 from spendtrackr.core import docs, handlers
 from spendtrackr.core.cache import build_cache
 from spendtrackr.core.config import Settings, get_settings
@@ -167,5 +170,8 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     ledger_router,
     notifications_router,
     audit_router,
+    webhook_endpoints,
+    webhook_deliveries,
+    event_feed,
 )
 ROUTERS = PUBLIC_ROUTERS + USER_ROUTERS

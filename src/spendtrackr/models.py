@@ -14,6 +14,7 @@ from spendtrackr.apps.receipts.models import Receipt
 from spendtrackr.apps.spends.models import Spend, SpendTotal
 from spendtrackr.apps.teams.models import Team
 from spendtrackr.apps.users.models import AuthSession, TeamMember, User, UserInvite
+from spendtrackr.apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from spendtrackr.core.db import Base
 from spendtrackr.core.idempotency import IdempotencyRecord
 
@@ -42,4 +43,7 @@ __all__ = [
     "User",
     "UserInvite",
     "Vendor",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -98,6 +99,19 @@ class Settings(BaseSettings):
     # Key of the HMAC kept of card numbers (derived from JWT_SECRET when unset).
     card_number_key: SecretStr | None = None
 
+    # Outbound webhooks. Endpoint secrets are kept encrypted with this key (derived from
+    # JWT_SECRET when unset): changing it makes them unreadable until each endpoint's is rotated.
+    webhook_secret_key: SecretStr | None = None
+    # Loopback, private and link-local destinations are refused (SSRF) unless this is set.
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Deliveries a worker claims at a time, and how long a claimed one is that worker's alone
+    # (a worker killed mid-send leaves it to the next after this).
+    webhook_batch: int = Field(default=50, ge=1, le=1000)
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    # How long the event feed (`GET /events`) reaches back.
+    event_retention_days: int = Field(default=30, ge=1, le=3650)
+
     storage_path: Path = Path("./var/receipts")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
@@ -146,6 +160,16 @@ class Settings(BaseSettings):
             return self.card_number_key.get_secret_value().encode()
         secret = self.jwt_secret.get_secret_value().encode()
         return hmac.new(secret, b"spendtrackr card number hash", hashlib.sha256).digest()
+
+    @property
+    def webhook_key(self) -> bytes:
+        """A Fernet key (urlsafe base64 of 32 bytes) for the endpoint secrets at rest."""
+        if self.webhook_secret_key is not None:
+            raw = self.webhook_secret_key.get_secret_value().encode()
+        else:
+            raw = self.jwt_secret.get_secret_value().encode()
+        key = hmac.new(raw, b"spendtrackr webhook endpoint secrets", hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(key)
 
     @property
     def password_salt_key(self) -> bytes:
