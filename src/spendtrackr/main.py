@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.routing import NoMatchFound
 
 from spendtrackr import ops
+from spendtrackr.apps.apikeys.routes import router as api_keys_router
 from spendtrackr.apps.approvals.routes import router as approvals_router
 from spendtrackr.apps.audit.routes import router as audit_router
 from spendtrackr.apps.auth.routes import me as me_router
@@ -173,5 +174,6 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     webhook_endpoints,
     webhook_deliveries,
     event_feed,
+    api_keys_router,
 )
 ROUTERS = PUBLIC_ROUTERS + USER_ROUTERS

@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and the test schema checks."""
 
+from spendtrackr.apps.apikeys.models import ApiKey
 from spendtrackr.apps.approvals.models import ApprovalStep
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
 from spendtrackr.apps.auth.models import RefreshToken
@@ -19,6 +20,7 @@ from spendtrackr.core.db import Base
 from spendtrackr.core.idempotency import IdempotencyRecord
 
 __all__ = [
+    "ApiKey",
     "ApprovalStep",
     "AuditChainHead",
     "AuditLog",

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     rate_limit_login_email: str = "100/hour"
     rate_limit_signup_ip: str = "10/hour"
     rate_limit_api_user: str = "1200/minute"
+    rate_limit_api_key: str = "1200/minute"
 
     # /metrics: on the API's port only behind `Authorization: Bearer <METRICS_TOKEN>`, or on a
     # port of its own (METRICS_PORT, bound to METRICS_HOST) and not on the API's at all. With

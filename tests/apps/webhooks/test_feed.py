@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from spendtrackr.core.config import Settings
+from spendtrackr.core.db import utcnow
+from spendtrackr.core.deps import current_settings
 from tests.conftest import Clock
 from tests.factories import Actor, approval_over, create_policy, create_user, submit_spend
 
@@ -94,11 +98,18 @@ def test_the_feed_is_for_finance_and_admins_of_the_company(
     assert client.get("/events?after=-1", headers=admin.headers).status_code == 422
 
 
-def test_the_feed_reaches_back_thirty_days(client: TestClient, admin: Actor, clock: Clock) -> None:
-    from spendtrackr.core.db import utcnow
+def test_the_feed_reaches_back_as_far_as_it_keeps_events(
+    client: TestClient, admin: Actor, clock: Clock, app: FastAPI, settings: Settings
+) -> None:
+    async def one_day() -> Settings:
+        return settings.model_copy(update={"event_retention_days": 1})
 
-    create_user(client, admin)
-    clock.now = utcnow() + timedelta(days=29)
-    assert len(page(client, admin)["items"]) == 2  # the admin and this user
-    clock.now = utcnow() + timedelta(days=31)
-    assert page(client, admin)["items"] == []
+    app.dependency_overrides[current_settings] = one_day
+    try:
+        create_user(client, admin)
+        clock.now = utcnow() + timedelta(hours=23)
+        assert len(page(client, admin)["items"]) == 2  # the admin and this user
+        clock.now = utcnow() + timedelta(hours=25)
+        assert page(client, admin)["items"] == []
+    finally:
+        del app.dependency_overrides[current_settings]

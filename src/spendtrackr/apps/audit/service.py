@@ -42,6 +42,15 @@ class _Staged:
     entity: Any = None
 
 
+_ACTOR_LABELS = "audit.actor_labels"
+
+
+def label_actor(session: Session, actor_id: uuid.UUID, label: str) -> None:
+    """Entries this session records for `actor_id` name it `label` (`metadata.actor`): an API
+    key acts under its own id, which no user has."""
+    session.info.setdefault(_ACTOR_LABELS, {})[actor_id] = label
+
+
 def record(
     session: Session,
     *,
@@ -55,6 +64,9 @@ def record(
 ) -> None:
     """Stage one audit entry; it is written with the transaction's commit or not at all. An
     entity that declares `__audit_digest__` has those fields digested into the entry then."""
+    label = session.info.get(_ACTOR_LABELS, {}).get(actor_id)
+    if label is not None:
+        metadata = {**(metadata or {}), "actor": label}
     session.info.setdefault(_PENDING, []).append(
         _Staged(
             company_id=company_id,

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from spendtrackr.apps.users.models import AuthSession, User
+from spendtrackr.apps.apikeys import service as apikeys_service
+from spendtrackr.apps.apikeys.scopes import ROUTES as API_KEY_ROUTES
+from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.users.models import AuthSession, Role, User
 from spendtrackr.apps.users.permissions import Capability, can
-from spendtrackr.core.db import SessionDep, id_param, utcnow
-from spendtrackr.core.deps import LimiterDep, SettingsDep, TokensDep
+from spendtrackr.core.config import Settings
+from spendtrackr.core.db import SessionDep, id_param
+from spendtrackr.core.deps import LimiterDep, NowDep, SettingsDep, TokensDep
 from spendtrackr.core.errors import Forbidden, Unauthorized
+from spendtrackr.core.ratelimit import RateLimiter
 from spendtrackr.core.security import InvalidToken
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -34,6 +41,7 @@ def get_current_user(
     tokens: TokensDep,
     limiter: LimiterDep,
     settings: SettingsDep,
+    now: NowDep,
 ) -> User:
     """The token's user, if the token verifies and its session is alive.
 
@@ -42,6 +50,8 @@ def get_current_user(
     """
     if not token:
         raise Unauthorized("Not authenticated")
+    if apikeys_service.is_api_key(token):
+        return _api_key_principal(request, session, token, limiter, settings, now)
     try:
         claims = tokens.verify_access(token)
     except InvalidToken:
@@ -57,12 +67,49 @@ def get_current_user(
         or not user.is_active
         or revoked_at is not None
         or version != user.token_version
-        or expires_at <= utcnow()
+        or expires_at <= now
     ):
         raise Unauthorized("Session is no longer valid", code="invalid_token")
     request.state.session_id = claims.session_id
     limiter.check("api", settings.rate_limit_api_user, str(user.id))
     return user
+
+
+def _api_key_principal(
+    request: Request,
+    session: Session,
+    token: str,
+    limiter: RateLimiter,
+    settings: Settings,
+    now: datetime,
+) -> User:
+    """An API key acts as its company: a User that exists for this request only (never
+    stored), with an admin's reach, gated by the key's scopes per route
+    (`apikeys.scopes.ROUTES`) before any route code runs. Its id is the key's, so it is never
+    anyone's "self", and the audit log names it `api_key:<id>`."""
+    key = apikeys_service.authenticate(session, token, now=now)
+    if key is None:
+        raise Unauthorized("Invalid, revoked or expired API key", code="invalid_api_key")
+    route = request.scope.get("route")
+    method = "GET" if request.method == "HEAD" else request.method
+    where = (method, getattr(route, "path", ""))
+    if where not in API_KEY_ROUTES:
+        raise Forbidden("API keys may not call this route", code="api_key_not_allowed")
+    needed = API_KEY_ROUTES[where]
+    if needed is not None and needed.value not in key.scopes:
+        raise Forbidden(f"This API key lacks the {needed.value} scope", code="insufficient_scope")
+    limiter.check("api_key", settings.rate_limit_api_key, str(key.id))
+    audit.label_actor(session, key.id, f"api_key:{key.id}")
+    return User(
+        id=key.id,
+        company_id=key.company_id,
+        email=f"{key.prefix}@api-key.invalid",
+        full_name=key.name,
+        role=Role.admin,
+        is_active=True,
+        manager_id=None,
+        token_version=0,
+    )
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
