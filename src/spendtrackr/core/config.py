@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=60.0, gt=0)
     # How long the event feed (`GET /events`) reaches back.
     event_retention_days: int = Field(default=30, ge=1, le=3650)
+    # Paging by cursor leaves out rows changed this recently (their transactions may still be
+    # committing behind the cursor); longer than any write transaction lasts.
+    sync_settle_seconds: float = Field(default=5.0, ge=0, le=300)
 
     storage_path: Path = Path("./var/receipts")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

@@ -10,7 +10,7 @@ from spendtrackr.apps.audit.schemas import AuditEntryRead, DeepResult, MismatchR
 from spendtrackr.apps.users.deps import FinanceUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
-from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.pagination import Page, SyncPageDep
 from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import DateRangeDep
 
@@ -25,21 +25,20 @@ Text = Annotated[str | None, Query(max_length=64)]
 def list_audit_logs(
     session: SessionDep,
     actor: FinanceUser,
-    page: PageDep,
+    page: SyncPageDep,
     dates: DateRangeDep,
     action: Text = None,
     entity_type: Text = None,
     entity_id: Text = None,
     actor_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[AuditEntryRead]:
-    """The company's audit log, newest first. Entries are never changed or deleted."""
+    """The company's audit log, newest first; by cursor (`updated_since`, `cursor`) oldest
+    first, in the order entries were written. Entries are never changed or deleted."""
     filters = service.AuditFilters(
         action=action, entity_type=entity_type, entity_id=entity_id, actor_id=actor_id, dates=dates
     )
-    total, items = service.list_entries(
-        session, company_id=actor.company_id, filters=filters, page=page
-    )
-    return Page(total=total, items=[AuditEntryRead.model_validate(e) for e in items])
+    listed = service.list_entries(session, company_id=actor.company_id, filters=filters, page=page)
+    return listed.page([AuditEntryRead.model_validate(e) for e in listed.rows])
 
 
 @router.get("/verify", response_model=VerifyResult, response_model_exclude_unset=True)

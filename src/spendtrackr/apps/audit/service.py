@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
 from spendtrackr.core.db import id_param, utcnow
-from spendtrackr.core.pagination import PageParams, paginate
+from spendtrackr.core.pagination import Listed, SyncParams, listing
 from spendtrackr.core.schemas import DateRange
 
 GENESIS_HASH = "0" * 64
@@ -305,10 +305,12 @@ def _filtered(company_id: uuid.UUID, filters: AuditFilters) -> Select[AuditLog]:
 
 
 def list_entries(
-    session: Session, *, company_id: uuid.UUID, filters: AuditFilters, page: PageParams
-) -> tuple[int, list[AuditLog]]:
+    session: Session, *, company_id: uuid.UUID, filters: AuditFilters, page: SyncParams
+) -> Listed:
+    """Newest first, or by cursor in the order they were written (entries never change:
+    `created_at` is when)."""
     stmt = _filtered(company_id, filters).order_by(AuditLog.seq.desc())
-    return paginate(session, stmt, page)
+    return listing(session, stmt, page, updated=AuditLog.created_at, ident=AuditLog.id)
 
 
 @dataclass(frozen=True, slots=True)

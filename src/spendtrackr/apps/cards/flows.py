@@ -34,7 +34,7 @@ from spendtrackr.apps.users.permissions import Capability, can
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import referenced
 from spendtrackr.core.errors import Forbidden, NotFound, ValidationFailed
-from spendtrackr.core.pagination import Page, PageParams
+from spendtrackr.core.pagination import Page, SyncParams
 
 
 def _check_categories(
@@ -194,15 +194,15 @@ def list_cards(
     actor: User,
     user_id: uuid.UUID | None,
     status: CardStatus | None,
-    page: PageParams,
+    page: SyncParams,
 ) -> Page[CardRead]:
     """Cardholders see their own cards; finance and admins every card of the company."""
     if not can(actor.role, Capability.manage_cards):
         user_id = actor.id
-    total, cards = cards_service.list_cards(
+    listed = cards_service.list_cards(
         session, company_id=actor.company_id, user_id=user_id, status=status, page=page
     )
-    return Page(total=total, items=[CardRead.model_validate(c) for c in cards])
+    return listed.page([CardRead.model_validate(c) for c in listed.rows])
 
 
 def get_card(session: Session, *, actor: User, card_id: uuid.UUID) -> CardRead:

@@ -24,6 +24,7 @@ class Card(Entity):
     __table_args__ = (
         Index("ix_card_company_user", "company_id", "user_id"),
         Index("ix_card_company_created", "company_id", "created_at"),
+        Index("ix_card_company_updated", "company_id", "updated_at", "id"),
     )
 
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))

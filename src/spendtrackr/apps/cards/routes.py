@@ -21,7 +21,7 @@ from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import NowDep, SettingsDep
 from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
-from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.pagination import Page, SyncPageDep
 from spendtrackr.core.routing import JSONRoute
 
 router = APIRouter(route_class=JSONRoute, prefix="/cards", tags=["cards"], responses=errors(401))
@@ -60,7 +60,7 @@ def issue_card(
 def list_cards(
     session: SessionDep,
     user: CurrentUser,
-    page: PageDep,
+    page: SyncPageDep,
     user_id: Annotated[uuid.UUID | None, Query()] = None,
     status: Annotated[CardStatus | None, Query()] = None,
 ) -> Page[CardRead]:

@@ -20,7 +20,7 @@ from spendtrackr.apps.users.models import User
 from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
 from spendtrackr.core.errors import InvalidTransition, NotFound
 from spendtrackr.core.lru import LruCache
-from spendtrackr.core.pagination import PageParams, paginate
+from spendtrackr.core.pagination import Listed, SyncParams, listing
 
 CARD_NOT_FOUND = "Card not found"
 BIN = "453201"  # a test-range Visa prefix: these are not real card numbers
@@ -110,14 +110,15 @@ def list_cards(
     company_id: uuid.UUID,
     user_id: uuid.UUID | None,
     status: CardStatus | None,
-    page: PageParams,
-) -> tuple[int, list[Card]]:
+    page: SyncParams,
+) -> Listed:
     stmt = select(Card).where(Card.company_id == company_id)
     if user_id is not None:
         stmt = stmt.where(Card.user_id == user_id)
     if status is not None:
         stmt = stmt.where(Card.status == status)
-    return paginate(session, stmt.order_by(Card.created_at.desc(), Card.id), page)
+    stmt = stmt.order_by(Card.created_at.desc(), Card.id)
+    return listing(session, stmt, page, updated=Card.updated_at, ident=Card.id)
 
 
 def live_cards(session: Session, *, company_id: uuid.UUID, currency: str) -> list[Card]:

@@ -40,7 +40,7 @@ from spendtrackr.apps.users.permissions import Capability, can
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import apply_changes, referenced, utcnow
 from spendtrackr.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
-from spendtrackr.core.pagination import Page, PageParams
+from spendtrackr.core.pagination import Page, SyncParams
 
 # --- status changes -----------------------------------------------------------------------------
 
@@ -112,16 +112,16 @@ def read_one(session: Session, spend: Spend) -> SpendRead:
 
 
 def list_spends(
-    session: Session, *, actor: User, filters: SpendFilters, page: PageParams
+    session: Session, *, actor: User, filters: SpendFilters, page: SyncParams
 ) -> Page[SpendRead]:
-    total, spends = spends_service.list_spends(
+    listed = spends_service.list_spends(
         session,
         company_id=actor.company_id,
         scope=scope_for(session, actor),
         filters=filters,
         page=page,
     )
-    return Page(total=total, items=to_read(session, actor.company_id, spends))
+    return listed.page(to_read(session, actor.company_id, listed.rows))
 
 
 def visible_spend(

@@ -45,6 +45,8 @@ class Spend(Entity):
         # Every list and report starts from the company; the trailing columns serve the filters
         # and the newest-first order.
         Index("ix_spend_company_created", "company_id", "created_at", "id"),
+        # Incremental sync: what changed after a cursor, in the order it changed.
+        Index("ix_spend_company_updated", "company_id", "updated_at", "id"),
         Index("ix_spend_company_user_created", "company_id", "user_id", "created_at"),
         Index("ix_spend_company_status_created", "company_id", "status", "created_at"),
         Index("ix_spend_company_team_created", "company_id", "team_id", "created_at"),

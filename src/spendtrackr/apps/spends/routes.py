@@ -13,7 +13,7 @@ from spendtrackr.apps.users.deps import CardManager, CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
-from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.pagination import Page, SyncPageDep
 from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import DateRangeDep, check_amount_range
 
@@ -43,7 +43,7 @@ def submit_spend(
 def list_spends(
     session: SessionDep,
     user: CurrentUser,
-    page: PageDep,
+    page: SyncPageDep,
     dates: DateRangeDep,
     status: Annotated[SpendStatus | None, Query()] = None,
     user_id: Annotated[uuid.UUID | None, Query()] = None,

@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Select,
     bindparam,
     extract,
@@ -28,7 +27,7 @@ from spendtrackr.apps.spends.schemas import SpendFilters, SpendRead
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import exact_sum, get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import InvalidTransition
-from spendtrackr.core.pagination import PageParams, paginate
+from spendtrackr.core.pagination import Listed, SyncParams, listing
 
 SPEND_NOT_FOUND = "Spend not found"
 DUPLICATE_WINDOW = timedelta(days=7)
@@ -175,9 +174,10 @@ def list_spends(
     company_id: uuid.UUID,
     scope: Scope,
     filters: SpendFilters,
-    page: PageParams,
-) -> tuple[int, list[Row[Any]]]:
-    """A page of the spends `scope` may see, newest first, as rows of READ_COLUMNS."""
+    page: SyncParams,
+) -> Listed:
+    """A page of the spends `scope` may see, newest first (or by cursor, in the order they
+    changed), as rows of READ_COLUMNS."""
     stmt = (
         _filtered(company_id, scope, filters)
         .with_only_columns(*READ_COLUMNS)
@@ -187,7 +187,9 @@ def list_spends(
     # chain head's position is the version of the data the total depends on.
     version = audit.head_seq(session, company_id=company_id)
     count_key = ("spends", company_id, version, scope, filters.model_dump_json())
-    return paginate(session, stmt, page, count_key=count_key)
+    return listing(
+        session, stmt, page, updated=Spend.updated_at, ident=Spend.id, count_key=count_key
+    )
 
 
 # Built once (see core/db.py). A missing category or vendor is a NULL parameter, which equals

@@ -23,6 +23,7 @@ class User(Entity):
     __table_args__ = (
         Index("ix_user_company_role_active", "company_id", "role", "is_active"),
         Index("ix_user_company_created", "company_id", "created_at"),
+        Index("ix_user_company_updated", "company_id", "updated_at", "id"),
         # One person may be a user of several companies: an email is unique within a company,
         # among the users not deleted (a deleted user's email can be given to someone new).
         UniqueConstraint("company_id", "email_claim"),

@@ -15,7 +15,7 @@ from spendtrackr.apps.users.schemas import UserCreate, UserCreated, UserRead, Us
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import PasswordsDep, SettingsDep
 from spendtrackr.core.openapi import errors
-from spendtrackr.core.pagination import Page, PageDep
+from spendtrackr.core.pagination import Page, SyncPageDep
 from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import Message
 
@@ -28,15 +28,16 @@ router = APIRouter(
 def list_users(
     session: SessionDep,
     actor: AdminUser,
-    page: PageDep,
+    page: SyncPageDep,
     role: Annotated[Role | None, Query()] = None,
     is_active: Annotated[bool | None, Query()] = None,
 ) -> Page[UserRead]:
-    """The company's users, newest first."""
-    total, users = service.list_users(
+    """The company's users, newest first; by cursor (`updated_since`, `cursor`) in the order
+    they changed."""
+    listed = service.list_users(
         session, company_id=actor.company_id, role=role, is_active=is_active, page=page
     )
-    return Page(total=total, items=service.to_read(session, users))
+    return listed.page(service.to_read(session, listed.rows))
 
 
 @router.post("", response_model=UserCreated, status_code=201, responses=errors(409, 422))

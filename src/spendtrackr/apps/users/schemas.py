@@ -19,6 +19,7 @@ class UserRead(Schema):
     team_ids: list[uuid.UUID] = Field(default_factory=list)
     is_active: bool
     created_at: datetime
+    updated_at: datetime
 
 
 class UserCreated(UserRead):

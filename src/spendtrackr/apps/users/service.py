@@ -16,7 +16,7 @@ from spendtrackr.apps.users.models import AuthSession, Role, TeamMember, User, U
 from spendtrackr.apps.users.schemas import UserRead
 from spendtrackr.core.db import get_in_company_or_404, referenced, utcnow
 from spendtrackr.core.errors import Conflict, NotFound, ValidationFailed
-from spendtrackr.core.pagination import PageParams, paginate
+from spendtrackr.core.pagination import Listed, SyncParams, listing
 from spendtrackr.core.security import new_opaque_token, normalize_email, token_digest
 
 USER_NOT_FOUND = "User not found"
@@ -170,14 +170,15 @@ def list_users(
     company_id: uuid.UUID,
     role: Role | None,
     is_active: bool | None,
-    page: PageParams,
-) -> tuple[int, list[User]]:
+    page: SyncParams,
+) -> Listed:
     stmt = select(User).where(User.company_id == company_id)
     if role is not None:
         stmt = stmt.where(User.role == role)
     if is_active is not None:
         stmt = stmt.where(User.is_active == is_active)
-    return paginate(session, stmt.order_by(User.created_at.desc(), User.id), page)
+    stmt = stmt.order_by(User.created_at.desc(), User.id)
+    return listing(session, stmt, page, updated=User.updated_at, ident=User.id)
 
 
 def _lock_active_admins(session: Session, company_id: uuid.UUID) -> list[uuid.UUID]:
