@@ -1,4 +1,5 @@
-"""Incremental sync: spends, cards and users are read by `(updated_at, id)` after a cursor.
+"""Incremental sync: spends, cards, users and receipts are read by `(updated_at, id)` after a
+cursor; ledger lines and card authorizations, which never change, by `(created_at, id)`.
 
 Revision ID: 2b7f4d9a6e18
 Revises: 8c3e5b1f7a62
@@ -15,17 +16,21 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 INDEXES = {
-    "ix_spend_company_updated": "spend",
-    "ix_card_company_updated": "card",
-    "ix_user_company_updated": "user",
+    "ix_spend_company_updated": ("spend", "updated_at"),
+    "ix_card_company_updated": ("card", "updated_at"),
+    "ix_user_company_updated": ("user", "updated_at"),
+    "ix_receipt_company_updated": ("receipt", "updated_at"),
+    # rows that never change: in the order they were written
+    "ix_ledger_line_company_created": ("ledger_line", "created_at"),
+    "ix_card_authorization_company_created": ("card_authorization", "created_at"),
 }
 
 
 def upgrade() -> None:
-    for name, table in INDEXES.items():
-        op.create_index(name, table, ["company_id", "updated_at", "id"])
+    for name, (table, stamp) in INDEXES.items():
+        op.create_index(name, table, ["company_id", stamp, "id"])
 
 
 def downgrade() -> None:
-    for name, table in INDEXES.items():
+    for name, (table, _) in INDEXES.items():
         op.drop_index(name, table_name=table)

@@ -18,6 +18,7 @@ from spendtrackr.apps.approvals.routes import router as approvals_router
 from spendtrackr.apps.audit.routes import router as audit_router
 from spendtrackr.apps.auth.routes import me as me_router
 from spendtrackr.apps.auth.routes import public as auth_router
+from spendtrackr.apps.cards.routes import authorizations as card_authorizations_router
 from spendtrackr.apps.cards.routes import network as card_network_router
 from spendtrackr.apps.cards.routes import router as cards_router
 from spendtrackr.apps.catalog.routes import categories, vendors
@@ -167,6 +168,7 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     approvals_router,
     receipts_router,
     cards_router,
+    card_authorizations_router,
     reports_router,
     ledger_router,
     notifications_router,

@@ -20,7 +20,16 @@ from sqlalchemy.orm import Session
 from spendtrackr.apps.spends.models import Spend
 from spendtrackr.core.config import Settings
 from spendtrackr.core.deps import current_settings
-from tests.factories import Actor, create_user, signup, submit_spend
+from tests.factories import (
+    Actor,
+    authorize,
+    create_user,
+    issue_card,
+    signup,
+    submit_spend,
+    webhook_secret,
+)
+from tests.receipts import pdf_receipt
 
 SPENDS = 10_000
 
@@ -176,33 +185,59 @@ def test_updated_since_lists_what_changed_and_offset_pages_are_unchanged(
         assert (response.status_code, response.json()["code"]) == (422, code), query
 
 
-def test_cards_users_and_the_audit_log_page_by_cursor(
-    client: TestClient, quick_settle: float
-) -> None:
+def _walk_all(client: TestClient, actor: Actor, path: str) -> list[str]:
+    """Every item of `path`, two at a time by cursor."""
+    ids: list[str] = []
+    response = client.get(
+        f"{path}?limit=2&updated_since=2000-01-01T00:00:00Z", headers=actor.headers
+    )
+    while True:
+        assert response.status_code == 200, (path, response.text)
+        body = response.json()
+        ids.extend(item["id"] for item in body["items"])
+        if not body["has_more"]:
+            return ids
+        response = client.get(f"{path}?limit=2&cursor={body['next_cursor']}", headers=actor.headers)
+
+
+def test_every_synced_list_pages_by_cursor(client: TestClient, quick_settle: float) -> None:
+    """Cards, users, receipts, card authorizations, ledger lines and the audit log: walked two
+    at a time, each item once, the same items as the offset pages."""
     admin = signup(client)
+    secret = webhook_secret(client, admin)
     people = [create_user(client, admin) for _ in range(3)]
     for person in people:
-        created = client.post(
-            "/cards",
-            json={"user_id": person.id, "currency": "USD", "spending_limits": []},
-            headers=admin.headers,
+        card = issue_card(client, admin, person, [{"amount": "100", "interval": "daily"}])
+        authorize(client, secret, card["id"], "20.00")
+        authorize(client, secret, card["id"], "500.00")  # declined: over the limit
+        spend = submit_spend(client, person, amount="30.00")
+        uploaded = client.post(
+            "/receipts",
+            data={"spend_id": spend["id"]},
+            files={"file": ("r.pdf", pdf_receipt(), "application/pdf")},
+            headers=person.headers,
         )
-        assert created.status_code == 201, created.text
+        assert uploaded.status_code == 201, uploaded.text
     time.sleep(quick_settle + 0.1)
-    for path, expected in (("/cards", 3), ("/admin/users", 4), ("/audit-logs", None)):
-        ids: list[str] = []
-        response = client.get(
-            f"{path}?limit=2&updated_since=2000-01-01T00:00:00Z", headers=admin.headers
-        )
-        while True:
-            assert response.status_code == 200, (path, response.text)
-            body = response.json()
-            ids.extend(item["id"] for item in body["items"])
-            if not body["has_more"]:
-                break
-            response = client.get(
-                f"{path}?limit=2&cursor={body['next_cursor']}", headers=admin.headers
-            )
+    expected = {
+        "/cards": 3,
+        "/admin/users": 4,
+        "/receipts": 3,
+        "/card-authorizations": 6,
+        "/ledger-lines": 12,  # a debit and a credit per approved spend, card or not
+        "/audit-logs": None,
+    }
+    for path, count in expected.items():
+        ids = _walk_all(client, admin, path)
         assert len(ids) == len(set(ids)), path
-        offset_total = client.get(f"{path}?limit=200", headers=admin.headers).json()["total"]
-        assert len(ids) == (expected or offset_total), path
+        offset = client.get(f"{path}?limit=200", headers=admin.headers).json()
+        assert sorted(ids) == sorted(i["id"] for i in offset["items"]), path
+        if count is not None:
+            assert len(ids) == count, path
+    declined = client.get("/card-authorizations?approved=false", headers=admin.headers).json()
+    assert {a["decline_reason"] for a in declined["items"]} == {"spending_limit_exceeded:daily"}
+    # a cardholder sees their own card's authorizations and their own receipts only
+    mine = client.get("/card-authorizations", headers=people[0].headers).json()
+    assert mine["total"] == 2
+    assert client.get("/receipts", headers=people[0].headers).json()["total"] == 1
+    assert client.get("/ledger-lines", headers=people[0].headers).status_code == 403

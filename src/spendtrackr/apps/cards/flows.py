@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from spendtrackr.apps.cards import service as cards_service
 from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus
 from spendtrackr.apps.cards.schemas import (
+    AuthorizationRead,
     AuthorizationRequest,
     AuthorizationResult,
     CardCreate,
@@ -481,3 +482,29 @@ def decline_reason(
     if decision is not None and decision.outcome == "blocked":
         return "policy_blocked"
     return None
+
+
+def list_authorizations(
+    session: Session,
+    *,
+    actor: User,
+    card_id: uuid.UUID | None,
+    approved: bool | None,
+    page: SyncParams,
+) -> Page[AuthorizationRead]:
+    """Every authorization of the company's cards, approved and declined (finance, admins), or
+    of the caller's own cards."""
+    own = (
+        None
+        if can(actor.role, Capability.manage_cards)
+        else cards_service.card_ids_of(session, company_id=actor.company_id, user_id=actor.id)
+    )
+    listed = cards_service.list_authorizations(
+        session,
+        company_id=actor.company_id,
+        card_ids=own,
+        card_id=card_id,
+        approved=approved,
+        page=page,
+    )
+    return listed.page([AuthorizationRead.model_validate(a) for a in listed.rows])

@@ -53,6 +53,7 @@ class CardAuthorization(Base):
         UniqueConstraint("company_id", "authorization_id"),
         # The limit sums: approved amounts of one card since a window start.
         Index("ix_card_authorization_card_window", "card_id", "approved", "created_at"),
+        Index("ix_card_authorization_company_created", "company_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

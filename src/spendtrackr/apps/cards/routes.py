@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from spendtrackr.apps.cards import flows
 from spendtrackr.apps.cards.models import CardStatus
 from spendtrackr.apps.cards.schemas import (
+    AuthorizationRead,
     AuthorizationRequest,
     AuthorizationResult,
     CardCreate,
@@ -121,3 +122,27 @@ def authorize(
     `currency_mismatch`, `category_blocked`, `spending_limit_exceeded:<interval>`,
     `policy_blocked`, `cardholder_inactive`."""
     return flows.authorize(session, company=company, body=body, key=settings.card_key, now=now)
+
+
+authorizations = APIRouter(
+    route_class=JSONRoute,
+    prefix="/card-authorizations",
+    tags=["cards"],
+    responses=errors(401),
+)
+
+
+@authorizations.get("", response_model=Page[AuthorizationRead])
+def list_authorizations(
+    session: SessionDep,
+    user: CurrentUser,
+    page: SyncPageDep,
+    card_id: Annotated[uuid.UUID | None, Query()] = None,
+    approved: Annotated[bool | None, Query(description="false: the declined ones")] = None,
+) -> Page[AuthorizationRead]:
+    """Every authorization the card network asked for, approved or declined with its reason:
+    your cards' (finance and admins: every card of the company). Newest first, or by cursor
+    (`updated_since`, `cursor`) in the order they were decided."""
+    return flows.list_authorizations(
+        session, actor=user, card_id=card_id, approved=approved, page=page
+    )

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_serializer, model_validator
 
 from spendtrackr.apps.cards.models import CardStatus
 from spendtrackr.apps.companies.schemas import CardLimit, CardLimitRead, CardLimits
@@ -77,3 +77,21 @@ class AuthorizationResult(Schema):
     approved: bool
     decline_reason: str | None = None
     spend_id: uuid.UUID | None = None
+
+
+class AuthorizationRead(Schema):
+    id: uuid.UUID
+    card_id: uuid.UUID
+    authorization_id: str = Field(description="The card network's id")
+    amount: Decimal
+    currency: str
+    merchant_name: str
+    category_id: uuid.UUID | None
+    approved: bool
+    decline_reason: str | None
+    spend_id: uuid.UUID | None
+    created_at: datetime
+
+    @field_serializer("amount")
+    def _amount(self, value: Decimal) -> str:
+        return str(quantize(value, self.currency))

@@ -439,3 +439,34 @@ def record_authorization(
         },
     )
     return auth
+
+
+def list_authorizations(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    card_ids: list[uuid.UUID] | None,
+    card_id: uuid.UUID | None,
+    approved: bool | None,
+    page: SyncParams,
+) -> Listed:
+    """Newest first, or by cursor in the order they were decided (they never change)."""
+    stmt = select(CardAuthorization).where(CardAuthorization.company_id == company_id)
+    if card_ids is not None:
+        stmt = stmt.where(CardAuthorization.card_id.in_(card_ids))
+    if card_id is not None:
+        stmt = stmt.where(CardAuthorization.card_id == card_id)
+    if approved is not None:
+        stmt = stmt.where(CardAuthorization.approved == approved)
+    stmt = stmt.order_by(CardAuthorization.created_at.desc(), CardAuthorization.id)
+    return listing(
+        session, stmt, page, updated=CardAuthorization.created_at, ident=CardAuthorization.id
+    )
+
+
+def card_ids_of(session: Session, *, company_id: uuid.UUID, user_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        session.scalars(
+            select(Card.id).where(Card.company_id == company_id, Card.user_id == user_id)
+        )
+    )

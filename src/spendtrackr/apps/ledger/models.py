@@ -18,6 +18,7 @@ class LedgerLine(Base):
     __table_args__ = (
         Index("ix_ledger_line_company_date", "company_id", "entry_date", "journal_id", "line_no"),
         Index("ix_ledger_line_company_spend", "company_id", "spend_id"),
+        Index("ix_ledger_line_company_created", "company_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

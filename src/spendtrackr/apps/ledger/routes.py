@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from spendtrackr.apps.ledger import service as ledger_service
-from spendtrackr.apps.ledger.schemas import Marked, MarkExported
+from spendtrackr.apps.ledger.schemas import LedgerLineRead, Marked, MarkExported
 from spendtrackr.apps.users.deps import FinanceUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
+from spendtrackr.core.pagination import Page, SyncPageDep
 from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import DateRangeDep, check_date_range
 
@@ -59,3 +60,27 @@ def mark_exported(body: MarkExported, session: SessionDep, user: FinanceUser) ->
         company_id=user.company_id, date_from=body.date_from, date_to=body.date_to
     )
     return Marked(marked=ledger_service.mark_exported(session, f, line_ids=body.line_ids))
+
+
+@router.get("/ledger-lines", response_model=Page[LedgerLineRead], responses=errors(422))
+def list_ledger_lines(
+    session: SessionDep,
+    user: FinanceUser,
+    dates: DateRangeDep,
+    page: SyncPageDep,
+    only_unexported: Annotated[
+        bool, Query(description="Only lines not yet marked exported")
+    ] = False,
+) -> Page[LedgerLineRead]:
+    """The export's journal lines as a list (finance, admins): by entry date, or by cursor
+    (`updated_since`, `cursor`) in the order they were posted, for a ledger kept in step."""
+    f = ledger_service.ExportFilter(
+        company_id=user.company_id,
+        date_from=dates.date_from,
+        date_to=dates.date_to,
+        only_unexported=only_unexported,
+    )
+    listed = ledger_service.list_lines(session, f, page)
+    return listed.page(
+        [LedgerLineRead.model_validate(ledger_service.line_json(r)) for r in listed.rows]
+    )

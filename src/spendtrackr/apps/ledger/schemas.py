@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -19,3 +20,21 @@ class MarkExported(WriteSchema):
 class Marked(Schema):
     status: str = "ok"
     marked: int
+
+
+class LedgerLineRead(Schema):
+    """A journal line as the accounting export writes it."""
+
+    id: uuid.UUID
+    date: dt.date
+    journal_id: uuid.UUID
+    spend_id: uuid.UUID
+    kind: str = Field(description="approval | reimbursement")
+    account: str
+    debit: str
+    credit: str
+    currency: str
+    vendor: str
+    description: str
+    employee: str
+    exported_at: dt.datetime | None

@@ -19,6 +19,7 @@ from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.ledger.models import LedgerLine
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import session_scope, utcnow
+from spendtrackr.core.pagination import Listed, SyncParams, listing
 
 CSV_COLUMNS = [
     "date",
@@ -307,3 +308,14 @@ def journal_digests(session: Session, *, company_id: uuid.UUID) -> Iterator[tupl
         lines.append({name: getattr(row, name) for name in DIGESTED})
     if current is not None:
         yield str(current), journal_digest(lines)
+
+
+def list_lines(session: Session, f: ExportFilter, page: SyncParams) -> Listed:
+    """The export's lines by entry date, or by cursor in the order they were posted (a line
+    never changes but for being marked exported)."""
+    stmt = (
+        _stmt(f)
+        .add_columns(LedgerLine.created_at)
+        .order_by(LedgerLine.entry_date, LedgerLine.journal_id, LedgerLine.line_no)
+    )
+    return listing(session, stmt, page, updated=LedgerLine.created_at, ident=LedgerLine.id)

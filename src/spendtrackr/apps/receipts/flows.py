@@ -18,7 +18,7 @@ from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.notifications import service as notifications
 from spendtrackr.apps.receipts import service as receipts_service
 from spendtrackr.apps.receipts.extractors import ExtractionFailed, Extractor
-from spendtrackr.apps.receipts.models import Receipt
+from spendtrackr.apps.receipts.models import OcrStatus, Receipt
 from spendtrackr.apps.receipts.schemas import ExtractedReceipt, ReceiptRead
 from spendtrackr.apps.spends import flows as spend_flows
 from spendtrackr.apps.spends import service as spends_service
@@ -29,6 +29,7 @@ from spendtrackr.core.config import Settings
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import session_scope
 from spendtrackr.core.errors import Forbidden, NotFound
+from spendtrackr.core.pagination import Page, SyncParams
 from spendtrackr.core.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -271,3 +272,24 @@ def sweep_orphan_files(
                 storage.delete(key)
                 removed += 1
     return removed
+
+
+def list_receipts(
+    session: Session,
+    *,
+    actor: User,
+    spend_id: uuid.UUID | None,
+    ocr_status: OcrStatus | None,
+    page: SyncParams,
+) -> Page[ReceiptRead]:
+    """The company's receipts (finance, admins), or those the caller uploaded."""
+    mine = None if can(actor.role, Capability.read_company_spends) else actor.id
+    listed = receipts_service.list_receipts(
+        session,
+        company_id=actor.company_id,
+        uploaded_by=mine,
+        spend_id=spend_id,
+        ocr_status=ocr_status,
+        page=page,
+    )
+    return listed.page([ReceiptRead.model_validate(r) for r in listed.rows])

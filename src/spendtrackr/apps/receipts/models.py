@@ -26,6 +26,7 @@ class Receipt(Entity):
     __tablename__ = "receipt"
     __table_args__ = (
         Index("ix_receipt_company_spend", "company_id", "spend_id"),
+        Index("ix_receipt_company_updated", "company_id", "updated_at", "id"),
         Index("ix_receipt_company_sha256", "company_id", "sha256"),
         Index("ix_receipt_ocr_queue", "ocr_status", "ocr_next_attempt_at"),
     )

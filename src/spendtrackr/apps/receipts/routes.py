@@ -6,10 +6,11 @@ from functools import partial
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, BackgroundTasks, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
 from spendtrackr.apps.receipts import flows
+from spendtrackr.apps.receipts.models import OcrStatus
 from spendtrackr.apps.receipts.schemas import ReceiptRead
 from spendtrackr.apps.receipts.service import EXTENSIONS
 from spendtrackr.apps.users.deps import CurrentUser
@@ -17,6 +18,7 @@ from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import SettingsDep, StorageDep
 from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
+from spendtrackr.core.pagination import Page, SyncPageDep
 from spendtrackr.core.routing import JSONRoute
 
 router = APIRouter(
@@ -90,6 +92,21 @@ def upload_receipt(
         )
         background.add_task(anyio.to_thread.run_sync, read, limiter=state.ocr_threads)
     return response
+
+
+@router.get("", response_model=Page[ReceiptRead])
+def list_receipts(
+    session: SessionDep,
+    user: CurrentUser,
+    page: SyncPageDep,
+    spend_id: Annotated[uuid.UUID | None, Query()] = None,
+    ocr_status: Annotated[OcrStatus | None, Query()] = None,
+) -> Page[ReceiptRead]:
+    """Receipts you uploaded (finance and admins: the company's), newest first, or by cursor
+    (`updated_since`, `cursor`) in the order they changed (a receipt changes as it is read)."""
+    return flows.list_receipts(
+        session, actor=user, spend_id=spend_id, ocr_status=ocr_status, page=page
+    )
 
 
 @router.get("/{receipt_id}", response_model=ReceiptRead, responses=errors(404))

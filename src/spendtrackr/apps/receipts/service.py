@@ -16,6 +16,7 @@ from spendtrackr.apps.receipts.models import OcrStatus, Receipt
 from spendtrackr.apps.receipts.schemas import ExtractedReceipt, ReceiptRead
 from spendtrackr.core.db import force_index, get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import PayloadTooLarge, UnsupportedMediaType
+from spendtrackr.core.pagination import Listed, SyncParams, listing
 from spendtrackr.core.storage import Storage
 
 RECEIPT_NOT_FOUND = "Receipt not found"
@@ -339,3 +340,23 @@ def has_receipt(session: Session, *, company_id: uuid.UUID, spend_id: uuid.UUID)
         .limit(1)
     )
     return found is not None
+
+
+def list_receipts(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    uploaded_by: uuid.UUID | None,
+    spend_id: uuid.UUID | None,
+    ocr_status: OcrStatus | None,
+    page: SyncParams,
+) -> Listed:
+    stmt = select(Receipt).where(Receipt.company_id == company_id)
+    if uploaded_by is not None:
+        stmt = stmt.where(Receipt.uploaded_by == uploaded_by)
+    if spend_id is not None:
+        stmt = stmt.where(Receipt.spend_id == spend_id)
+    if ocr_status is not None:
+        stmt = stmt.where(Receipt.ocr_status == ocr_status)
+    stmt = stmt.order_by(Receipt.created_at.desc(), Receipt.id)
+    return listing(session, stmt, page, updated=Receipt.updated_at, ident=Receipt.id)
