@@ -28,6 +28,7 @@ from spendtrackr.apps.audit import service as audit_service
 from spendtrackr.apps.auth import flows
 from spendtrackr.apps.auth.schemas import SignupRequest
 from spendtrackr.apps.companies import service as companies_service
+from spendtrackr.apps.ledger import flows as ledger_flows
 from spendtrackr.apps.receipts import flows as receipt_flows
 from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.users import service as users_service
@@ -164,10 +165,11 @@ def worker(
     batch: Annotated[int, typer.Option(min=1, max=100, help="Jobs claimed at a time")] = 10,
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle")] = 2.0,
 ) -> None:
-    """Run the background work: receipt OCR jobs and webhook deliveries. Several workers can
-    share it (rows are claimed with FOR UPDATE SKIP LOCKED); OCR jobs stuck in `processing` are
-    taken over after OCR_STALE_SECONDS, webhook deliveries after WEBHOOK_LEASE_SECONDS, and
-    stored files that no receipt refers to are swept after STORAGE_ORPHAN_GRACE_SECONDS."""
+    """Run the background work: receipt OCR jobs, webhook deliveries and export files. Several
+    workers can share it (rows are claimed with FOR UPDATE SKIP LOCKED); OCR jobs stuck in
+    `processing` are taken over after OCR_STALE_SECONDS, webhook deliveries after
+    WEBHOOK_LEASE_SECONDS, exports after 15 minutes; stored files that nothing refers to are
+    swept after STORAGE_ORPHAN_GRACE_SECONDS."""
     settings = get_settings()
     configure_logging(settings.log_level, json_logs=settings.log_json)
     storage = LocalStorage(settings.storage_path)
@@ -181,13 +183,12 @@ def worker(
                     factory, storage=storage, extractor=extractor, settings=settings, batch=batch
                 )
                 ran += webhook_flows.work_once(factory, settings=settings, client=client)
+                ran += ledger_flows.run_export(factory, storage=storage)
                 if time.monotonic() - last_sweep > 600:
                     last_sweep = time.monotonic()
-                    receipt_flows.sweep_orphan_files(
-                        factory,
-                        storage=storage,
-                        grace_seconds=settings.storage_orphan_grace_seconds,
-                    )
+                    grace = settings.storage_orphan_grace_seconds
+                    receipt_flows.sweep_orphan_files(factory, storage=storage, grace_seconds=grace)
+                    ledger_flows.sweep_export_files(factory, storage=storage, grace_seconds=grace)
                 if once and ran == 0:
                     break
                 if ran == 0:

@@ -3,11 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spendtrackr.core.db import Base, utcnow
+from spendtrackr.core.db import Base, Entity, StrEnumType, utcnow
 
 
 class LedgerLine(Base):
@@ -37,3 +38,40 @@ class LedgerLine(Base):
     employee: Mapped[str] = mapped_column(String(200), default="")
     exported_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExportStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    ready = "ready"
+    failed = "failed"
+
+
+class Export(Entity):
+    """An accounting export asked for now and written by a worker (the row is the job); its
+    file is kept in storage under `storage_key` once ready."""
+
+    __audit_entity__ = "export"
+    __tablename__ = "export"
+    __table_args__ = (
+        Index("ix_export_company_created", "company_id", "created_at"),
+        Index("ix_export_queue", "status", "started_at"),
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
+    # Who asked: a user or an API key (no foreign key: a key is not a user).
+    requested_by: Mapped[uuid.UUID]
+    format: Mapped[str] = mapped_column(String(4))
+    date_from: Mapped[date | None]
+    date_to: Mapped[date | None]
+    only_unexported: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[ExportStatus] = mapped_column(
+        StrEnumType(ExportStatus, 10), default=ExportStatus.pending
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    storage_key: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int | None]
+    line_count: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(500))

@@ -1,18 +1,29 @@
-"""The accounting export: the ledger's journal lines, streamed, and marking them exported."""
+"""The accounting export: the ledger's journal lines, streamed or written to a file by a worker,
+listed, and marked exported."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from spendtrackr.apps.ledger import service as ledger_service
-from spendtrackr.apps.ledger.schemas import LedgerLineRead, Marked, MarkExported
+from spendtrackr.apps.ledger.models import ExportStatus
+from spendtrackr.apps.ledger.schemas import (
+    ExportCreate,
+    ExportRead,
+    LedgerLineRead,
+    Marked,
+    MarkExported,
+)
 from spendtrackr.apps.users.deps import FinanceUser
 from spendtrackr.core.db import SessionDep
+from spendtrackr.core.deps import StorageDep
+from spendtrackr.core.errors import Conflict
 from spendtrackr.core.openapi import errors
-from spendtrackr.core.pagination import Page, SyncPageDep
+from spendtrackr.core.pagination import Page, PageDep, SyncPageDep
 from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import DateRangeDep, check_date_range
 
@@ -83,4 +94,60 @@ def list_ledger_lines(
     listed = ledger_service.list_lines(session, f, page)
     return listed.page(
         [LedgerLineRead.model_validate(ledger_service.line_json(r)) for r in listed.rows]
+    )
+
+
+@router.post("/exports", response_model=ExportRead, status_code=202, responses=errors(422))
+def request_export(body: ExportCreate, session: SessionDep, user: FinanceUser) -> ExportRead:
+    """Ask for the accounting export as a file a worker writes (finance, admins): poll
+    `GET /exports/{id}` or wait for the `export.ready` event, then download `file_url`. The
+    same lines as `GET /exports/accounting.csv`, for ranges too large to wait on."""
+    check_date_range(body.date_from, body.date_to)
+    export = ledger_service.create_export(
+        session,
+        company_id=user.company_id,
+        requested_by=user.id,
+        format=body.format,
+        date_from=body.date_from,
+        date_to=body.date_to,
+        only_unexported=body.only_unexported,
+    )
+    return ExportRead.model_validate(export)
+
+
+@router.get("/exports", response_model=Page[ExportRead])
+def list_exports(session: SessionDep, user: FinanceUser, page: PageDep) -> Page[ExportRead]:
+    total, rows = ledger_service.list_exports(session, company_id=user.company_id, page=page)
+    return Page(total=total, items=[ExportRead.model_validate(e) for e in rows])
+
+
+@router.get("/exports/{export_id}", response_model=ExportRead, responses=errors(404))
+def get_export(export_id: uuid.UUID, session: SessionDep, user: FinanceUser) -> ExportRead:
+    return ExportRead.model_validate(
+        ledger_service.get_export_or_404(session, company_id=user.company_id, export_id=export_id)
+    )
+
+
+@router.get(
+    "/exports/{export_id}/file",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}, "application/json": {}}}, **errors(404, 409)},
+)
+def download_export(
+    export_id: uuid.UUID, session: SessionDep, user: FinanceUser, storage: StorageDep
+) -> StreamingResponse:
+    """The export's file, once `ready` (409 `export_not_ready` before)."""
+    export = ledger_service.get_export_or_404(
+        session, company_id=user.company_id, export_id=export_id
+    )
+    if export.status is not ExportStatus.ready or export.storage_key is None:
+        raise Conflict(f"The export is {export.status}", code="export_not_ready")
+    media = "application/json" if export.format == "json" else "text/csv; charset=utf-8"
+    return StreamingResponse(
+        storage.iter_chunks(export.storage_key),
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="accounting-{export.id}.{export.format}"',
+            "Content-Length": str(export.size),
+        },
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool, computed_field
 
+from spendtrackr.apps.ledger.models import ExportStatus
 from spendtrackr.core.schemas import FilterDate, Schema, WriteSchema
 
 
@@ -38,3 +39,29 @@ class LedgerLineRead(Schema):
     description: str
     employee: str
     exported_at: dt.datetime | None
+
+
+class ExportCreate(WriteSchema):
+    format: Literal["csv", "json"] = "csv"
+    date_from: FilterDate | None = None
+    date_to: FilterDate | None = None
+    only_unexported: StrictBool = False
+
+
+class ExportRead(Schema):
+    id: uuid.UUID
+    status: ExportStatus = Field(description="pending -> running -> ready (or failed)")
+    format: str
+    date_from: dt.date | None
+    date_to: dt.date | None
+    only_unexported: bool
+    line_count: int | None
+    size: int | None = Field(description="Bytes, once ready")
+    error: str | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def file_url(self) -> str | None:
+        return f"/exports/{self.id}/file" if self.status is ExportStatus.ready else None

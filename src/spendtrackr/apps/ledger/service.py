@@ -8,18 +8,18 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, tuple_, update
+from sqlalchemy import Table, and_, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from spendtrackr.apps.audit import service as audit
-from spendtrackr.apps.ledger.models import LedgerLine
+from spendtrackr.apps.ledger.models import Export, ExportStatus, LedgerLine
 from spendtrackr.core.currency import quantize
-from spendtrackr.core.db import session_scope, utcnow
-from spendtrackr.core.pagination import Listed, SyncParams, listing
+from spendtrackr.core.db import get_in_company_or_404, session_scope, utcnow
+from spendtrackr.core.pagination import Listed, PageParams, SyncParams, listing, paginate
 
 CSV_COLUMNS = [
     "date",
@@ -319,3 +319,87 @@ def list_lines(session: Session, f: ExportFilter, page: SyncParams) -> Listed:
         .order_by(LedgerLine.entry_date, LedgerLine.journal_id, LedgerLine.line_no)
     )
     return listing(session, stmt, page, updated=LedgerLine.created_at, ident=LedgerLine.id)
+
+
+# --- export jobs ----------------------------------------------------------------------------------
+
+EXPORT_NOT_FOUND = "Export not found"
+
+
+def create_export(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    requested_by: uuid.UUID,
+    format: str,
+    date_from: date | None,
+    date_to: date | None,
+    only_unexported: bool,
+) -> Export:
+    export = Export(
+        id=uuid.uuid4(),
+        company_id=company_id,
+        requested_by=requested_by,
+        format=format,
+        date_from=date_from,
+        date_to=date_to,
+        only_unexported=only_unexported,
+        status=ExportStatus.pending,
+    )
+    session.add(export)
+    session.flush()
+    audit.record_change(
+        session,
+        export,
+        "export.requested",
+        actor_id=requested_by,
+        metadata={"format": format, "date_from": date_from, "date_to": date_to},
+    )
+    return export
+
+
+def get_export_or_404(session: Session, *, company_id: uuid.UUID, export_id: uuid.UUID) -> Export:
+    return get_in_company_or_404(session, Export, export_id, company_id, detail=EXPORT_NOT_FOUND)
+
+
+def list_exports(
+    session: Session, *, company_id: uuid.UUID, page: PageParams
+) -> tuple[int, list[Export]]:
+    stmt = select(Export).where(Export.company_id == company_id)
+    return paginate(session, stmt.order_by(Export.created_at.desc(), Export.id), page)
+
+
+def claim_export(session: Session, *, now: datetime, stale: timedelta) -> Export | None:
+    """The oldest export waiting (or running longer than `stale`: its worker died), taken."""
+    export = session.scalars(
+        select(Export)
+        .where(
+            or_(
+                Export.status == ExportStatus.pending,
+                and_(Export.status == ExportStatus.running, Export.started_at < now - stale),
+            )
+        )
+        .order_by(Export.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).one_or_none()
+    if export is not None:
+        export.status = ExportStatus.running
+        export.started_at = now
+        export.attempts += 1
+    return export
+
+
+def export_filter(export: Export) -> ExportFilter:
+    return ExportFilter(
+        company_id=export.company_id,
+        date_from=export.date_from,
+        date_to=export.date_to,
+        only_unexported=export.only_unexported,
+    )
+
+
+def referenced_export_keys(session: Session, keys: list[str]) -> set[str]:
+    if not keys:
+        return set()
+    return set(session.scalars(select(Export.storage_key).where(Export.storage_key.in_(keys))))

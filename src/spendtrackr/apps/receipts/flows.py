@@ -262,7 +262,8 @@ def sweep_orphan_files(
     """Delete stored files that no receipt row refers to (left by a crash between the file write
     and the commit), once they are older than any request could be."""
     removed = 0
-    candidates = list(storage.keys_older_than(grace_seconds))
+    # Export files (`exports/...`) belong to the ledger's own sweep.
+    candidates = [k for k in storage.keys_older_than(grace_seconds) if not k.startswith("exports/")]
     for start in range(0, len(candidates), 500):
         chunk = candidates[start : start + 500]
         with session_scope(factory) as session:

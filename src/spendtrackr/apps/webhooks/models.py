@@ -36,6 +36,7 @@ EVENT_TYPES: dict[str, str] = {
     "user.updated": "user.updated",
     "user.role_assigned": "user.updated",
     "user.deleted": "user.deactivated",
+    "export.ready": "export.ready",
 }
 TYPES: tuple[str, ...] = tuple(sorted(set(EVENT_TYPES.values())))
 ALL = "*"
