@@ -29,6 +29,7 @@ from spendtrackr.apps.auth import flows
 from spendtrackr.apps.auth.schemas import SignupRequest
 from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.ledger import flows as ledger_flows
+from spendtrackr.apps.notifications import flows as notification_flows
 from spendtrackr.apps.receipts import flows as receipt_flows
 from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.users import service as users_service
@@ -165,7 +166,8 @@ def worker(
     batch: Annotated[int, typer.Option(min=1, max=100, help="Jobs claimed at a time")] = 10,
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle")] = 2.0,
 ) -> None:
-    """Run the background work: receipt OCR jobs, webhook deliveries and export files. Several
+    """Run the background work: receipt OCR jobs, webhook deliveries, export files and emails
+    (when SMTP_HOST is set). Several
     workers can share it (rows are claimed with FOR UPDATE SKIP LOCKED); OCR jobs stuck in
     `processing` are taken over after OCR_STALE_SECONDS, webhook deliveries after
     WEBHOOK_LEASE_SECONDS, exports after 15 minutes; stored files that nothing refers to are
@@ -184,6 +186,7 @@ def worker(
                 )
                 ran += webhook_flows.work_once(factory, settings=settings, client=client)
                 ran += ledger_flows.run_export(factory, storage=storage)
+                ran += notification_flows.send_emails(factory, settings=settings)
                 if time.monotonic() - last_sweep > 600:
                     last_sweep = time.monotonic()
                     grace = settings.storage_orphan_grace_seconds

@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = build_engine(settings)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = session_factory(engine)
+    app.state.session_factory = session_factory(engine, settings)
     app.state.request_slots = anyio.Semaphore(settings.threadpool_size, fast_acquire=True)
     # Reading a receipt after its upload may wait on Gemini for up to its timeout: those reads
     # get threads of their own, so that they never take the routes' (receipts/routes.py).

@@ -9,7 +9,7 @@ from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.events.models import ProcessedEvent
 from spendtrackr.apps.ledger.models import Export, LedgerLine
-from spendtrackr.apps.notifications.models import Notification
+from spendtrackr.apps.notifications.models import EmailAttempt, Notification
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.receipts.models import Receipt
 from spendtrackr.apps.spends.models import Spend, SpendTotal
@@ -31,6 +31,7 @@ __all__ = [
     "CardUsage",
     "Category",
     "Company",
+    "EmailAttempt",
     "Export",
     "IdempotencyRecord",
     "LedgerLine",

@@ -23,7 +23,7 @@ from spendtrackr.apps.receipts import service as receipts
 from spendtrackr.apps.spends import totals
 from spendtrackr.core import idempotency
 from spendtrackr.core.config import Settings
-from spendtrackr.core.db import build_engine, build_session_factory
+from spendtrackr.core.db import EMAIL_ENABLED, build_engine, build_session_factory
 
 
 class AppSession(Session):
@@ -51,9 +51,12 @@ for _event, _hook in HOOKS:
     event.listen(AppSession, _event, _hook)
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions of this project, for every entry point."""
-    return build_session_factory(engine, class_=AppSession)
+def session_factory(engine: Engine, settings: Settings | None = None) -> sessionmaker[Session]:
+    """Sessions of this project, for every entry point. What the configuration decides for
+    work done inside a transaction (whether a notification is also emailed) rides in
+    `session.info`."""
+    info = {EMAIL_ENABLED: bool(settings and settings.email_enabled)}
+    return build_session_factory(engine, class_=AppSession, info=info)
 
 
 @contextmanager
@@ -62,6 +65,6 @@ def open_sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
     when the block ends."""
     engine = build_engine(settings)
     try:
-        yield session_factory(engine)
+        yield session_factory(engine, settings)
     finally:
         engine.dispose()

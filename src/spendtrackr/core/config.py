@@ -100,6 +100,19 @@ class Settings(BaseSettings):
     # Key of the HMAC kept of card numbers (derived from JWT_SECRET when unset).
     card_number_key: SecretStr | None = None
 
+    # Email through SMTP; with no SMTP_HOST, notifications stay in the app.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    email_from: str = "SpendTrackr <no-reply@spendtrackr.invalid>"
+    email_locale: str = "en_US"  # amounts and dates in emails, until a person sets their own
+    # Where links in emails point (the web app, or this API for a client of its own).
+    public_url: str = "http://127.0.0.1:8000"
+    email_batch: int = Field(default=50, ge=1, le=1000)
+
     # Outbound webhooks. Endpoint secrets are kept encrypted with this key (derived from
     # JWT_SECRET when unset): changing it makes them unreadable until each endpoint's is rotated.
     webhook_secret_key: SecretStr | None = None
@@ -164,6 +177,10 @@ class Settings(BaseSettings):
             return self.card_number_key.get_secret_value().encode()
         secret = self.jwt_secret.get_secret_value().encode()
         return hmac.new(secret, b"spendtrackr card number hash", hashlib.sha256).digest()
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host)
 
     @property
     def webhook_key(self) -> bytes:

@@ -282,12 +282,19 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# A `session.info` key: whether notifications written in this session are also emailed (SMTP
+# configured). Set by `spendtrackr.sessions.session_factory`.
+EMAIL_ENABLED = "email_enabled"
+
+
 def build_session_factory(
-    engine: Engine, *, class_: type[Session] = Session
+    engine: Engine, *, class_: type[Session] = Session, info: dict[str, Any] | None = None
 ) -> sessionmaker[Session]:
     """Sessions on `engine`; the application's come from `spendtrackr.sessions`, with its hooks."""
     # expire_on_commit=False: responses are rendered from objects after the commit.
-    return sessionmaker(engine, class_=class_, expire_on_commit=False, autoflush=True)
+    return sessionmaker(
+        engine, class_=class_, expire_on_commit=False, autoflush=True, info=info or {}
+    )
 
 
 @contextmanager

@@ -115,7 +115,21 @@ def _step_opened(
         f"{spend.description}".strip(),
         entity_type="approval",
         entity_id=step.id,
+        context={
+            "amount": spend.amount,
+            "currency": spend.currency,
+            "description": spend.description,
+            "spend_date": spend.spend_date,
+            "submitter": _name(session, spend.user_id),
+            "link": f"/spends/{spend.id}",
+            "link_label": "Review the spend",
+        },
     )
+
+
+def _name(session: Session, user_id: uuid.UUID) -> str | None:
+    user = session.get(User, user_id)
+    return None if user is None else user.full_name
 
 
 def _move(session: Session, spend: Spend, to: SpendStatus, *, actor_id: uuid.UUID) -> None:

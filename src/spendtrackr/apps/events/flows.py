@@ -37,6 +37,7 @@ from spendtrackr.apps.events.schemas import (
 )
 from spendtrackr.apps.teams import flows as teams_flows
 from spendtrackr.apps.teams import service as teams_service
+from spendtrackr.apps.users import flows as users_flows
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import Role, User
 from spendtrackr.core.errors import ValidationFailed
@@ -229,7 +230,7 @@ def _apply_one(session: Session, company: Company, item: Checked, invite_ttl: ti
             manager_id=manager_id,
             context=context,
         )
-        users_service.create_invite(session, user=user, ttl=invite_ttl)
+        users_flows.invite(session, user=user, ttl=invite_ttl)
     elif isinstance(data, UserUpdated):
         user = _user(session, company, data.email, index)
         changes = data.model_dump(exclude_unset=True, exclude={"email"}, exclude_none=True)

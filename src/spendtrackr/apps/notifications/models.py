@@ -2,18 +2,31 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spendtrackr.core.db import Base, utcnow
+from spendtrackr.core.db import Base, StrEnumType, utcnow
+
+
+class EmailStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
 
 
 class Notification(Base):
+    """What a person is told, in the app; and, when email is on, the email's outbox entry too:
+    written in the transaction of the change it announces, sent by the worker after the commit
+    (`email_status` null: not emailed)."""
+
     __tablename__ = "notification"
     __table_args__ = (
         Index("ix_notification_company_user_created", "company_id", "user_id", "created_at"),
         Index("ix_notification_company_user_unread", "company_id", "user_id", "read_at"),
+        Index("ix_notification_email_due", "email_status", "email_next_attempt_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -25,3 +38,21 @@ class Notification(Base):
     entity_id: Mapped[uuid.UUID | None]
     read_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The email of it, when email is on.
+    email_status: Mapped[EmailStatus | None] = mapped_column(StrEnumType(EmailStatus, 10))
+    email_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    email_attempts: Mapped[int] = mapped_column(default=0)
+    email_next_attempt_at: Mapped[datetime | None]
+    email_error: Mapped[str | None] = mapped_column(String(500))
+    emailed_at: Mapped[datetime | None]
+
+
+class EmailAttempt(Base):
+    """One try to hand a notification's email to the SMTP server."""
+
+    __tablename__ = "email_attempt"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    notification_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("notification.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    error: Mapped[str | None] = mapped_column(String(500))

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from spendtrackr.apps.notifications.models import Notification
-from spendtrackr.core.db import utcnow
+from spendtrackr.apps.notifications.models import EmailStatus, Notification
+from spendtrackr.core.db import EMAIL_ENABLED, utcnow
 from spendtrackr.core.errors import NotFound
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -24,8 +24,13 @@ def notify(
     message: str,
     entity_type: str | None = None,
     entity_id: uuid.UUID | None = None,
+    context: dict[str, Any] | None = None,
 ) -> None:
+    """Tell these users, in the app and (when email is on) by email: the email is queued in the
+    same transaction, so it goes out if and only if the change commits. `context` is what
+    the email's template may show beyond the message (amounts, names, links)."""
     now = utcnow()
+    emailed = bool(session.info.get(EMAIL_ENABLED))
     session.add_all(
         Notification(
             company_id=company_id,
@@ -35,9 +40,19 @@ def notify(
             entity_type=entity_type,
             entity_id=entity_id,
             created_at=now,
+            email_status=EmailStatus.pending if emailed else None,
+            email_context=_jsonable(context) if emailed and context else None,
+            email_next_attempt_at=now if emailed else None,
         )
         for user_id in dict.fromkeys(user_ids)
     )
+
+
+def _jsonable(context: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v if isinstance(v, (int, float, bool)) or v is None else str(v)
+        for k, v in context.items()
+    }
 
 
 def notify_owner(session: Session, entity: Any, *, kind: str, message: str) -> None:
@@ -51,6 +66,11 @@ def notify_owner(session: Session, entity: Any, *, kind: str, message: str) -> N
         message=message,
         entity_type=entity.__audit_entity__,
         entity_id=entity.id,
+        context={
+            key: getattr(entity, key)
+            for key in ("amount", "currency", "description", "spend_date")
+            if getattr(entity, key, None) is not None
+        },
     )
 
 

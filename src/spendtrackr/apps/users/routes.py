@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from spendtrackr.apps.users import service
+from spendtrackr.apps.users import flows, service
 from spendtrackr.apps.users.deps import AdminUser
 from spendtrackr.apps.users.models import Role
 from spendtrackr.apps.users.schemas import UserCreate, UserCreated, UserRead, UserUpdate
@@ -62,9 +62,7 @@ def create_user(
     )
     invite = None
     if body.password is None:
-        invite = service.create_invite(
-            session, user=user, ttl=timedelta(days=settings.invite_token_days)
-        )
+        invite = flows.invite(session, user=user, ttl=timedelta(days=settings.invite_token_days))
     read = service.to_read(session, [user])[0]
     return UserCreated(**read.model_dump(), invite_token=invite)
 

@@ -1,0 +1,298 @@
+"""Notifications by email, through a real SMTP server in the test (aiosmtpd): queued in the
+transaction of the change, sent by the worker, each attempt recorded, nothing lost or sent
+twice when the server goes away mid-batch."""
+
+from __future__ import annotations
+
+import email
+import re
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from spendtrackr.apps.notifications import flows
+from spendtrackr.apps.notifications import service as notifications
+from spendtrackr.apps.notifications.models import EmailAttempt, EmailStatus, Notification
+from spendtrackr.core.config import Settings
+from spendtrackr.core.db import utcnow
+from spendtrackr.sessions import session_factory
+from tests.factories import PASSWORD, Actor, approval_over, create_policy, create_user, signup
+
+PUBLIC_URL = "https://spend.example.com"
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server accepted; `refuse_after` makes it answer 421 and hang up."""
+
+    messages: list[Message] = field(default_factory=list)
+    refuse_after: int | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse_after is not None and len(self.messages) >= self.refuse_after:
+            return "421 Service not available, closing transmission channel"
+        self.messages.append(email.message_from_bytes(envelope.original_content))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+def _authenticate(
+    server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"mailer", b"s3cret")
+    return AuthResult(success=ok)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=_authenticate,
+        auth_require_tls=False,
+        auth_required=True,
+    )
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_settings(settings: Settings, mailbox: tuple[Mailbox, int]) -> Settings:
+    return settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": mailbox[1],
+            "smtp_tls": "none",
+            "smtp_username": "mailer",
+            "smtp_password": settings.jwt_secret.__class__("s3cret"),
+            "email_from": "SpendTrackr <no-reply@spend.example.com>",
+            "public_url": PUBLIC_URL,
+        }
+    )
+
+
+@pytest.fixture
+def emailing(app: FastAPI, smtp_settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """The application's sessions queue emails while the test runs (SMTP configured)."""
+    original = app.state.session_factory
+    factory = session_factory(app.state.engine, smtp_settings)
+    app.state.session_factory = factory
+    # Emails other tests queued are not this test's to send.
+    with factory.begin() as session:
+        for row in session.scalars(
+            select(Notification).where(Notification.email_status == EmailStatus.pending)
+        ):
+            row.email_status = EmailStatus.failed
+    yield factory
+    app.state.session_factory = original
+
+
+def body(message: Message, subtype: str) -> str:
+    for part in message.walk():
+        if part.get_content_type() == f"text/{subtype}":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode(part.get_content_charset() or "utf-8")
+    raise AssertionError(f"no text/{subtype} part")
+
+
+def test_an_approval_goes_by_email_and_its_links_work(
+    client: TestClient,
+    emailing: sessionmaker[Session],
+    smtp_settings: Settings,
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    box, _ = mailbox
+    admin = signup(client, company_name="Acme & Sons")
+    manager = create_user(client, admin, role="manager")
+    employee = create_user(client, admin, manager_id=manager.id)
+    create_policy(client, admin, [approval_over(100, "manager", 10)])
+    spend = client.post(
+        "/spends",
+        json={
+            "amount": "1500.00",
+            "currency": "USD",
+            "spend_date": "2026-11-20",
+            "description": "Conference <keynote>",
+        },
+        headers=employee.headers,
+    ).json()
+    assert spend["status"] == "pending"
+    assert box.messages == []  # queued with the spend, sent by the worker
+
+    assert flows.send_emails(emailing, settings=smtp_settings) == 1
+    (message,) = box.to(manager.email)
+    assert message["From"] == "SpendTrackr <no-reply@spend.example.com>"
+    assert message["Subject"] == "[Acme & Sons] Approval requested: $1,500.00"
+    assert message["Message-ID"].endswith("@spend.example.com>")
+    text, html = body(message, "plain"), body(message, "html")
+    assert "A employee asks for your approval of $1,500.00: Conference <keynote>." in text
+    assert "November 20, 2026" in text
+    assert "Conference &lt;keynote&gt;" in html  # escaped in HTML
+    link = f"{PUBLIC_URL}/spends/{spend['id']}"
+    assert link in text
+    assert f'href="{link}"' in html
+    # the link's path is the API's own
+    path = link.removeprefix(PUBLIC_URL)
+    assert client.get(path, headers=manager.headers).json()["id"] == spend["id"]
+
+    step = spend["approvals"][0]["id"]
+    client.post(f"/approvals/{step}/decision", json={"approved": True}, headers=manager.headers)
+    assert flows.send_emails(emailing, settings=smtp_settings) == 1
+    (approved,) = box.to(employee.email)
+    assert approved["Subject"] == "[Acme & Sons] Your spend was approved"
+    assert flows.send_emails(emailing, settings=smtp_settings) == 0  # nothing twice
+
+
+def test_an_invite_is_emailed_with_a_link_that_sets_the_password(
+    client: TestClient,
+    emailing: sessionmaker[Session],
+    smtp_settings: Settings,
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    box, _ = mailbox
+    admin = signup(client)
+    invited = client.post(
+        "/admin/users",
+        json={"email": "newcomer@example.com", "full_name": "Nia Newcomer", "role": "employee"},
+        headers=admin.headers,
+    )
+    assert invited.status_code == 201, invited.text
+    flows.send_emails(emailing, settings=smtp_settings)
+    (message,) = box.to("newcomer@example.com")
+    text = body(message, "plain")
+    found = re.search(re.escape(PUBLIC_URL) + r"/accept-invite\?token=([\w-]+)", text)
+    assert found, text
+    accepted = client.post(
+        "/auth/accept-invite", json={"token": found.group(1), "password": PASSWORD}
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert (
+        client.post(
+            "/auth/login", json={"email": "newcomer@example.com", "password": PASSWORD}
+        ).status_code
+        == 200
+    )
+    # once sent, the token is no longer kept with the notification
+    with emailing() as session:
+        row = session.scalars(
+            select(Notification)
+            .where(Notification.kind == "user.invited")
+            .order_by(Notification.created_at.desc())
+        ).first()
+        assert row is not None
+        assert row.email_status is EmailStatus.sent
+        assert "private_link" not in (row.email_context or {})
+
+
+def test_a_server_gone_mid_batch_loses_nothing_and_sends_nothing_twice(
+    client: TestClient,
+    emailing: sessionmaker[Session],
+    smtp_settings: Settings,
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    box, _ = mailbox
+    admin = signup(client)
+    manager = create_user(client, admin, role="manager")
+    employee = create_user(client, admin, manager_id=manager.id)
+    create_policy(client, admin, [approval_over(0, "manager", 10)])
+    for i in range(6):
+        client.post(
+            "/spends",
+            json={"amount": f"{10 + i}.00", "currency": "USD", "spend_date": "2026-11-20"},
+            headers=employee.headers,
+        )
+    box.refuse_after = 2  # then 421, and the connection is gone
+    now = utcnow()
+    assert flows.send_emails(emailing, settings=smtp_settings, now=now) == 6
+    assert len(box.messages) == 2
+    with emailing() as session:
+        pending = session.scalars(
+            select(Notification).where(
+                Notification.user_id == _uuid(manager),
+                Notification.email_status == EmailStatus.pending,
+            )
+        ).all()
+        assert len(pending) == 4
+        assert all(("421" in e or "lost" in e) for e in (n.email_error or "" for n in pending))
+        attempts = session.scalars(
+            select(EmailAttempt).where(EmailAttempt.notification_id.in_([n.id for n in pending]))
+        ).all()
+        assert len(attempts) == 4
+
+    box.refuse_after = None  # the server is back
+    assert flows.send_emails(emailing, settings=smtp_settings, now=now + timedelta(seconds=5)) == 0
+    assert flows.send_emails(emailing, settings=smtp_settings, now=now + timedelta(minutes=1)) == 4
+    ids = [m["Message-ID"] for m in box.to(manager.email)]
+    assert len(ids) == 6
+    assert len(set(ids)) == 6  # each notification's email exactly once
+
+
+def test_a_rolled_back_change_queues_no_email(
+    app: FastAPI, smtp_settings: Settings, client: TestClient
+) -> None:
+    admin = signup(client)
+    factory = session_factory(app.state.engine, smtp_settings)
+    with factory() as session:
+        notifications.notify(
+            session,
+            company_id=_uuid_company(admin),
+            user_ids=[_uuid(admin)],
+            kind="spend.flagged",
+            message="never sent",
+        )
+        session.flush()
+        session.rollback()
+    with factory() as session:
+        assert (
+            session.scalars(select(Notification).where(Notification.message == "never sent")).all()
+            == []
+        )
+
+
+def test_without_smtp_notifications_stay_in_the_app(
+    client: TestClient, app: FastAPI, settings: Settings
+) -> None:
+    admin = signup(client)
+    create_user(client, admin)  # nothing to email about; but a spend approval would be
+    assert settings.email_enabled is False
+    assert flows.send_emails(app.state.session_factory, settings=settings) == 0
+    with app.state.session_factory() as session:
+        queued = session.scalars(
+            select(Notification).where(
+                Notification.company_id == _uuid_company(admin),
+                Notification.email_status.is_not(None),
+            )
+        ).all()
+        assert queued == []
+
+
+def _uuid(actor: Actor) -> Any:
+    import uuid
+
+    return uuid.UUID(actor.id)
+
+
+def _uuid_company(actor: Actor) -> Any:
+    import uuid
+
+    return uuid.UUID(actor.company_id)
