@@ -159,7 +159,7 @@ def test_an_approval_goes_by_email_and_its_links_work(
     client.post(f"/approvals/{step}/decision", json={"approved": True}, headers=manager.headers)
     assert flows.send_emails(emailing, settings=smtp_settings) == 1
     (approved,) = box.to(employee.email)
-    assert approved["Subject"] == "[Acme & Sons] Your spend was approved"
+    assert approved["Subject"] == "[Acme & Sons] Your spend of $1,500.00 was approved"
     assert flows.send_emails(emailing, settings=smtp_settings) == 0  # nothing twice
 
 
@@ -296,3 +296,44 @@ def _uuid_company(actor: Actor) -> Any:
     import uuid
 
     return uuid.UUID(actor.company_id)
+
+
+def test_a_declined_purchase_and_a_flagged_spend_reach_their_owner(
+    client: TestClient,
+    emailing: sessionmaker[Session],
+    smtp_settings: Settings,
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    from tests.factories import authorize, issue_card, submit_spend, webhook_secret
+
+    box, _ = mailbox
+    admin = signup(client)
+    holder = create_user(client, admin)
+    card = issue_card(client, admin, holder, [{"amount": "50", "interval": "daily"}])
+    authorize(client, webhook_secret(client, admin), card["id"], "80.00", merchant_name="Café Olé")
+    client.post(
+        "/policies",
+        json={
+            "name": "Receipts",
+            "is_active": True,
+            "rules": [
+                {
+                    "condition": {"receipt_missing": True},
+                    "action": {"type": "flag", "flag": "receipt_missing"},
+                }
+            ],
+        },
+        headers=admin.headers,
+    )
+    submit_spend(client, holder, amount="12.00")
+    flows.send_emails(emailing, settings=smtp_settings)
+    subjects = sorted(m["Subject"] for m in box.to(holder.email))
+    assert subjects == [
+        "[Acme] A purchase of $80.00 was declined",
+        "[Acme] You have a new card",
+        "[Acme] Your spend of $12.00 was flagged",
+    ]
+    declined = next(m for m in box.to(holder.email) if "declined" in m["Subject"])
+    assert "Café Olé" in body(declined, "plain")
+    flagged = next(m for m in box.to(holder.email) if "flagged" in m["Subject"])
+    assert "receipt missing" in body(flagged, "plain")

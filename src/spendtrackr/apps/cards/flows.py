@@ -449,6 +449,24 @@ def _record(
         )
         assert existing is not None
         return _answer_retry(existing, body)
+    if reason is not None:
+        shown = f"{quantize(amount, body.currency)} {body.currency}"
+        notifications.notify(
+            session,
+            company_id=company_id,
+            user_ids=[card.user_id],
+            kind="card.declined",
+            message=f"A purchase of {shown} at {body.merchant_name} was declined on your card "
+            f"ending in {card.last4} ({reason})",
+            entity_type="card",
+            entity_id=card.id,
+            context={
+                "amount": amount,
+                "currency": body.currency,
+                "merchant": body.merchant_name,
+                "reason": reason,
+            },
+        )
     return _answer(auth)
 
 

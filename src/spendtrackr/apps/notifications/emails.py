@@ -31,10 +31,20 @@ _TEMPLATES = Environment(
 # Subject lines by kind (the notification's message otherwise).
 SUBJECTS: dict[str, str] = {
     "approval.requested": "Approval requested: {amount}",
-    "spend.approved": "Your spend was approved",
-    "spend.rejected": "Your spend was rejected",
-    "spend.blocked": "Your spend was blocked",
-    "spend.reimbursed": "Your spend was reimbursed",
+    "spend.approved": "Your spend of {amount} was approved",
+    "spend.rejected": "Your spend of {amount} was rejected",
+    "spend.blocked": "Your spend of {amount} was blocked",
+    "spend.flagged": "Your spend of {amount} was flagged",
+    "spend.reimbursed": "Your spend of {amount} was reimbursed",
+    "receipt.amount_mismatch": "Your receipt does not match its spend",
+    "receipt.unreadable": "Your receipt could not be read",
+    "card.declined": "A purchase of {amount} was declined",
+    "card.issued": "You have a new card",
+    "card.frozen": "Your card was frozen",
+    "card.unfrozen": "Your card was unfrozen",
+    "card.cancelled": "Your card was cancelled",
+    "card.limits_changed": "Your card's limits changed",
+    "webhook_endpoint.disabled": "A webhook endpoint was turned off",
     "user.invited": "You are invited to {company} on SpendTrackr",
 }
 # Where the button of an email points, by the notification's entity.
@@ -117,9 +127,11 @@ def render(
     elif entity_type in LINKS:
         path, label = LINKS[entity_type]
         values["link"], values["link_label"] = base + path.format(id=entity_id), label
-    subject = SUBJECTS.get(kind, message).format_map(
-        {"amount": values["amount"] or "", "company": company}
-    )
+    template = SUBJECTS.get(kind, "")
+    if not template or ("{amount}" in template and values["amount"] is None):
+        subject = message
+    else:
+        subject = template.format_map({"amount": values["amount"], "company": company})
     values["subject"] = subject
     parts = []
     for extension in ("txt", "html"):

@@ -161,6 +161,16 @@ def _record_failure(
                 "attempts": receipt.ocr_attempts,
             },
         )
+        notifications.notify(
+            session,
+            company_id=receipt.company_id,
+            user_ids=[receipt.uploaded_by],
+            kind="receipt.unreadable",
+            message=f"Your receipt could not be read ({receipt.ocr_error}): check the spend's "
+            "amount and date yourself, or upload a clearer copy",
+            entity_type="spend",
+            entity_id=receipt.spend_id,
+        )
 
 
 def process(

@@ -253,6 +253,14 @@ def _create_decided(
     if to is not SpendStatus.pending:
         spends_service.record_status(session, spend, SpendStatus.pending, to, actor_id=actor_id)
         ledger_flows.post_status(session, spend, to)
+    if decision.flags and to is not SpendStatus.blocked:
+        notifications.notify_owner(
+            session,
+            spend,
+            kind="spend.flagged",
+            message=f"Your spend {spends_service.describe(spend)} was flagged: "
+            + ", ".join(f.replace("_", " ") for f in decision.flags),
+        )
     return _act_on_decision(session, spend, submitter, decision)
 
 
