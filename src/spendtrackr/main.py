@@ -25,7 +25,9 @@ from spendtrackr.apps.catalog.routes import categories, vendors
 from spendtrackr.apps.companies.routes import router as companies_router
 from spendtrackr.apps.events.routes import router as events_router
 from spendtrackr.apps.ledger.routes import router as ledger_router
+from spendtrackr.apps.notifications.routes import preferences as notification_preferences
 from spendtrackr.apps.notifications.routes import router as notifications_router
+from spendtrackr.apps.notifications.routes import unsubscribe as unsubscribe_router
 from spendtrackr.apps.policies.routes import router as policies_router
 from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.receipts.routes import router as receipts_router
@@ -155,6 +157,8 @@ PUBLIC_ROUTERS: tuple[APIRouter, ...] = (
     # Webhooks authenticate with the company's webhook secret instead of a user token.
     card_network_router,
     events_router,
+    # Signed for one person and one kind of email, followed from a mail client.
+    unsubscribe_router,
 )
 USER_ROUTERS: tuple[APIRouter, ...] = (
     me_router,
@@ -172,6 +176,7 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     reports_router,
     ledger_router,
     notifications_router,
+    notification_preferences,
     audit_router,
     webhook_endpoints,
     webhook_deliveries,

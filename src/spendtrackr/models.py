@@ -9,7 +9,12 @@ from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.events.models import ProcessedEvent
 from spendtrackr.apps.ledger.models import Export, LedgerLine
-from spendtrackr.apps.notifications.models import EmailAttempt, Notification
+from spendtrackr.apps.notifications.models import (
+    EmailAttempt,
+    Notification,
+    NotificationDefault,
+    NotificationPreference,
+)
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.receipts.models import Receipt
 from spendtrackr.apps.spends.models import Spend, SpendTotal
@@ -36,6 +41,8 @@ __all__ = [
     "IdempotencyRecord",
     "LedgerLine",
     "Notification",
+    "NotificationDefault",
+    "NotificationPreference",
     "Policy",
     "ProcessedEvent",
     "Receipt",

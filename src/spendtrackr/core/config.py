@@ -200,6 +200,12 @@ class Settings(BaseSettings):
         return hmac.new(secret, b"spendtrackr password salt", hashlib.sha256).digest()
 
     @property
+    def unsubscribe_key(self) -> bytes:
+        """Signs the unsubscribe links of emails (one person, one kind of email)."""
+        secret = self.jwt_secret.get_secret_value().encode()
+        return hmac.new(secret, b"spendtrackr unsubscribe", hashlib.sha256).digest()
+
+    @property
     def device_key(self) -> bytes:
         """Signs the known-device cookies that let a user past a lockout of their email."""
         secret = self.jwt_secret.get_secret_value().encode()

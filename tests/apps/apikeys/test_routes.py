@@ -146,7 +146,16 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "00000000-0000-4000-8000-000000000000", path)
 
 
-PUBLIC = {"/auth/", "/card-network/", "/events/webhook", "/healthz", "/readyz", "/metrics"}
+# Routes that take no user or key at all (their own secrets, signed links, or none).
+PUBLIC = {
+    "/auth/",
+    "/card-network/",
+    "/events/webhook",
+    "/notifications/unsubscribe",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+}
 
 
 def test_every_route_answers_a_key_by_the_scope_table(client: TestClient) -> None:

@@ -8,6 +8,7 @@ import ssl
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -63,6 +64,7 @@ class Email:
     text: str
     html: str
     message_id: str
+    unsubscribe: str | None = None  # the one-click link (RFC 8058), for kinds one may turn off
 
 
 def locale_of(tag: str | None, fallback: str) -> Locale:
@@ -105,6 +107,7 @@ def render(
     locale: Locale,
     public_url: str,
     message_id: str,
+    unsubscribe: str | None = None,
 ) -> Email:
     values: dict[str, Any] = {
         **context,
@@ -117,7 +120,7 @@ def render(
         "expires": _day(context["expires"], locale) if context.get("expires") else None,
         "link": None,
         "link_label": None,
-        "unsubscribe": None,
+        "unsubscribe": unsubscribe,
     }
     base = public_url.rstrip("/")
     given = context.get("private_link") or context.get("link")
@@ -127,11 +130,11 @@ def render(
     elif entity_type in LINKS:
         path, label = LINKS[entity_type]
         values["link"], values["link_label"] = base + path.format(id=entity_id), label
-    template = SUBJECTS.get(kind, "")
-    if not template or ("{amount}" in template and values["amount"] is None):
+    line = SUBJECTS.get(kind, "")
+    if not line or ("{amount}" in line and values["amount"] is None):
         subject = message
     else:
-        subject = template.format_map({"amount": values["amount"], "company": company})
+        subject = line.format_map({"amount": values["amount"], "company": company})
     values["subject"] = subject
     parts = []
     for extension in ("txt", "html"):
@@ -146,11 +149,17 @@ def render(
         text=parts[0],
         html=parts[1],
         message_id=message_id,
+        unsubscribe=unsubscribe,
     )
 
 
+# Lines up to RFC 5322's limit: a long link in `List-Unsubscribe` stays one plain URL instead of
+# being folded into encoded words that mail clients would not follow.
+_POLICY = email_policy.SMTP.clone(max_line_length=998)
+
+
 def mime(email: Email, sender: str) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=_POLICY)
     message["From"] = sender
     message["To"] = email.to
     message["Subject"] = email.subject
@@ -158,6 +167,9 @@ def mime(email: Email, sender: str) -> EmailMessage:
     # Stable per notification: a receiver (or a mailbox) tells a second delivery by it.
     message["Message-ID"] = email.message_id
     message["Auto-Submitted"] = "auto-generated"
+    if email.unsubscribe:
+        message["List-Unsubscribe"] = f"<{email.unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(email.text)
     message.add_alternative(email.html, subtype="html")
     return message

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.notifications import emails
-from spendtrackr.apps.notifications.models import EmailAttempt, EmailStatus, Notification
+from spendtrackr.apps.notifications import service as notifications
+from spendtrackr.apps.notifications.models import KINDS, EmailAttempt, EmailStatus, Notification
 from spendtrackr.apps.users.models import User
 from spendtrackr.core.config import Settings
 from spendtrackr.core.db import session_scope, utcnow
@@ -86,10 +87,20 @@ def _claim(factory: sessionmaker[Session], settings: Settings, now: datetime) ->
                         locale=emails.locale_of(None, settings.email_locale),
                         public_url=settings.public_url,
                         message_id=emails.message_id(str(notification.id), sender),
+                        unsubscribe=_unsubscribe_link(settings, notification),
                     ),
                 )
             )
     return claimed
+
+
+def _unsubscribe_link(settings: Settings, notification: Notification) -> str | None:
+    if not KINDS.get(notification.kind, True):
+        return None
+    token = notifications.unsubscribe_token(
+        settings.unsubscribe_key, user_id=notification.user_id, kind=notification.kind
+    )
+    return f"{settings.public_url.rstrip('/')}/notifications/unsubscribe?token={token}"
 
 
 def _record(

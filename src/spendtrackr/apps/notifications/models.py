@@ -10,6 +10,31 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from spendtrackr.core.db import Base, StrEnumType, utcnow
 
+# The kinds of notification, and whether a person may turn a kind's email off (an invite, an
+# escalation and a disabled webhook endpoint always go out).
+KINDS: dict[str, bool] = {
+    "approval.requested": True,
+    "approval.reminder": True,
+    "approval.escalated": False,
+    "spend.approved": True,
+    "spend.rejected": True,
+    "spend.blocked": True,
+    "spend.flagged": True,
+    "spend.reimbursed": True,
+    "receipt.amount_mismatch": True,
+    "receipt.unreadable": True,
+    "card.declined": True,
+    "card.issued": True,
+    "card.frozen": True,
+    "card.unfrozen": True,
+    "card.cancelled": True,
+    "card.limits_changed": True,
+    "webhook_endpoint.disabled": False,
+    "user.invited": False,
+}
+EMAIL, IN_APP = "email", "in_app"
+BOTH: tuple[str, ...] = (EMAIL, IN_APP)
+
 
 class EmailStatus(StrEnum):
     pending = "pending"
@@ -38,6 +63,8 @@ class Notification(Base):
     entity_id: Mapped[uuid.UUID | None]
     read_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # False: the person asked for this kind by email only (the row is the email's outbox).
+    in_app: Mapped[bool] = mapped_column(default=True)
     # The email of it, when email is on.
     email_status: Mapped[EmailStatus | None] = mapped_column(StrEnumType(EmailStatus, 10))
     email_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -56,3 +83,33 @@ class EmailAttempt(Base):
     notification_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("notification.id"), index=True)
     attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
     error: Mapped[str | None] = mapped_column(String(500))
+
+
+class Digest(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+    off = "off"
+
+
+class NotificationPreference(Base):
+    """How a person wants each kind of notification (`{kind: ["email", "in_app"]}`; a kind not
+    named follows the company's defaults), and their digest."""
+
+    __tablename__ = "notification_preference"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"), index=True)
+    channels: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    digest: Mapped[Digest | None] = mapped_column(StrEnumType(Digest, 8))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class NotificationDefault(Base):
+    """A company's defaults for the kinds its people have not chosen for themselves."""
+
+    __tablename__ = "notification_default"
+
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"), primary_key=True)
+    channels: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    digest: Mapped[Digest] = mapped_column(StrEnumType(Digest, 8), default=Digest.weekly)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
