@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 # receipt is read) needs the tables its foreign keys point at (card) mapped too, or SQLAlchemy
 # cannot order the flush and every read failed.
 import spendtrackr.models  # noqa: F401
+from spendtrackr.apps.approvals import flows as approval_flows
 from spendtrackr.apps.audit import flows as audit_flows
 from spendtrackr.apps.audit import service as audit_service
 from spendtrackr.apps.auth import flows
@@ -166,8 +167,8 @@ def worker(
     batch: Annotated[int, typer.Option(min=1, max=100, help="Jobs claimed at a time")] = 10,
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle")] = 2.0,
 ) -> None:
-    """Run the background work: receipt OCR jobs, webhook deliveries, export files and emails
-    (when SMTP_HOST is set). Several
+    """Run the background work: receipt OCR jobs, webhook deliveries, export files, approval
+    reminders and escalations, and emails (when SMTP_HOST is set). Several
     workers can share it (rows are claimed with FOR UPDATE SKIP LOCKED); OCR jobs stuck in
     `processing` are taken over after OCR_STALE_SECONDS, webhook deliveries after
     WEBHOOK_LEASE_SECONDS, exports after 15 minutes; stored files that nothing refers to are
@@ -186,6 +187,7 @@ def worker(
                 )
                 ran += webhook_flows.work_once(factory, settings=settings, client=client)
                 ran += ledger_flows.run_export(factory, storage=storage)
+                ran += approval_flows.nudge_due(factory)
                 ran += notification_flows.send_emails(factory, settings=settings)
                 if time.monotonic() - last_sweep > 600:
                     last_sweep = time.monotonic()

@@ -7,12 +7,15 @@ then moves the spend itself (rejected, the next step opened, or approved and boo
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from spendtrackr.apps.approvals import service as approvals_service
 from spendtrackr.apps.approvals.models import ApprovalStep
 from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.companies import service as companies_service
+from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.ledger import flows as ledger_flows
 from spendtrackr.apps.notifications import service as notifications
 from spendtrackr.apps.spends import service as spends_service
@@ -21,6 +24,7 @@ from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.core.currency import quantize
+from spendtrackr.core.db import session_scope, utcnow
 from spendtrackr.core.errors import Forbidden
 
 ADMINS = approvals_service.Approver(spec="admins", role="admin")
@@ -115,16 +119,21 @@ def _step_opened(
         f"{spend.description}".strip(),
         entity_type="approval",
         entity_id=step.id,
-        context={
-            "amount": spend.amount,
-            "currency": spend.currency,
-            "description": spend.description,
-            "spend_date": spend.spend_date,
-            "submitter": _name(session, spend.user_id),
-            "link": f"/spends/{spend.id}",
-            "link_label": "Review the spend",
-        },
+        context=_context(session, spend),
     )
+
+
+def _context(session: Session, spend: Spend) -> dict[str, object]:
+    """What an email about a step shows of its spend."""
+    return {
+        "amount": spend.amount,
+        "currency": spend.currency,
+        "description": spend.description,
+        "spend_date": spend.spend_date,
+        "submitter": _name(session, spend.user_id),
+        "link": f"/spends/{spend.id}",
+        "link_label": "Review the spend",
+    }
 
 
 def _name(session: Session, user_id: uuid.UUID) -> str | None:
@@ -179,4 +188,128 @@ def decide(
     _move(session, spend, SpendStatus.approved, actor_id=actor.id)
     notifications.notify_owner(
         session, spend, kind="spend.approved", message=f"Your spend {described} was approved"
+    )
+
+
+# --- reminders and escalation (the worker) -----------------------------------------------------
+
+REMIND_EVERY = timedelta(days=1)
+
+
+def nudge_due(
+    factory: sessionmaker[Session], *, now: datetime | None = None, batch: int = 100
+) -> int:
+    """Remind the approvers of steps pending past the company's `approval_reminder_hours` (then
+    once a day), and escalate those pending past `approval_escalation_hours`. Each step is
+    taken by one worker (`SKIP LOCKED`) and looked at again when it next needs to be."""
+    at = now or utcnow()
+    with session_scope(factory) as session:
+        steps = approvals_service.due_for_nudge(session, now=at, limit=batch)
+        companies: dict[uuid.UUID, Company] = {}
+        for step in steps:
+            company = companies.get(step.company_id) or companies_service.get_company_or_404(
+                session, step.company_id
+            )
+            companies[company.id] = company
+            opened = step.opened_at or step.created_at
+            remind_at = opened + timedelta(hours=company.approval_reminder_hours)
+            escalate_at = opened + timedelta(hours=company.approval_escalation_hours)
+            spend = spends_service.get_spend_or_404(
+                session, company_id=step.company_id, spend_id=step.spend_id
+            )
+            if step.escalated_at is None and at >= escalate_at:
+                _escalate(session, spend, step, at, hours=company.approval_escalation_hours)
+            elif at >= remind_at and (
+                step.reminded_at is None or step.reminded_at + REMIND_EVERY <= at
+            ):
+                _remind(session, spend, step, at)
+            upcoming = [remind_at if step.reminded_at is None else step.reminded_at + REMIND_EVERY]
+            if step.escalated_at is None:
+                upcoming.append(escalate_at)
+            step.next_nudge_at = max(min(upcoming), at + timedelta(minutes=1))
+    return len(steps)
+
+
+def _deciders(session: Session, step: ApprovalStep) -> list[uuid.UUID]:
+    """Who may decide the step now: its approvers and, once escalated, whom it went to."""
+    ids = _approver_ids(session, step)
+    if step.escalated_to_id is not None:
+        ids.append(step.escalated_to_id)
+    if step.escalated_to_role is not None:
+        ids += users_service.active_ids_with_role(
+            session,
+            company_id=step.company_id,
+            role=step.escalated_to_role,
+            exclude=step.submitter_id,
+        )
+    return list(dict.fromkeys(ids))
+
+
+def _remind(session: Session, spend: Spend, step: ApprovalStep, at: datetime) -> None:
+    step.reminded_at = at
+    waiting = int((at - (step.opened_at or step.created_at)).total_seconds() // 3600)
+    notifications.notify(
+        session,
+        company_id=spend.company_id,
+        user_ids=_deciders(session, step),
+        kind="approval.reminder",
+        message=f"Still waiting for your approval ({waiting} h): "
+        f"{quantize(spend.amount, spend.currency)} {spend.currency} {spend.description}".strip(),
+        entity_type="approval",
+        entity_id=step.id,
+        context={**_context(session, spend), "waiting_hours": waiting},
+    )
+
+
+def _escalate(
+    session: Session, spend: Spend, step: ApprovalStep, at: datetime, *, hours: int
+) -> None:
+    """The approver's manager (active, not the submitter) may decide the step too; without
+    one, the company's admins are asked."""
+    approver = users_service.active_user(
+        session, company_id=step.company_id, user_id=step.approver_id
+    )
+    manager = (
+        None
+        if approver is None
+        else users_service.active_user(
+            session, company_id=step.company_id, user_id=approver.manager_id
+        )
+    )
+    if manager is not None and manager.id not in (step.submitter_id, step.approver_id):
+        step.escalated_to_id = manager.id
+    else:
+        step.escalated_to_role = "admin"
+    step.escalated_at = at
+    audit.record_change(
+        session,
+        step,
+        "approval.escalated",
+        actor_id=None,
+        metadata={
+            "spend_id": spend.id,
+            "after_hours": hours,
+            "from_approver_id": step.approver_id,
+            "from_approver_role": step.approver_role,
+            "to_user_id": step.escalated_to_id,
+            "to_role": step.escalated_to_role,
+        },
+    )
+    targets = (
+        [step.escalated_to_id]
+        if step.escalated_to_id is not None
+        else users_service.active_ids_with_role(
+            session, company_id=step.company_id, role="admin", exclude=step.submitter_id
+        )
+    )
+    notifications.notify(
+        session,
+        company_id=spend.company_id,
+        user_ids=targets,
+        kind="approval.escalated",
+        message=f"Escalated to you after {hours} h without a decision: "
+        f"{quantize(spend.amount, spend.currency)} {spend.currency} {spend.description}".strip(),
+        entity_type="approval",
+        entity_id=step.id,
+        context={**_context(session, spend), "waiting_hours": hours},
     )

@@ -27,6 +27,7 @@ class ApprovalStep(Entity):
         Index("ix_approval_step_company_status_approver", "company_id", "status", "approver_id"),
         Index("ix_approval_step_company_status_role", "company_id", "status", "approver_role"),
         Index("ix_approval_step_company_spend", "company_id", "spend_id", "step"),
+        Index("ix_approval_step_nudge", "status", "next_nudge_at"),
     )
 
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
@@ -43,3 +44,12 @@ class ApprovalStep(Entity):
     decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
     comment: Mapped[str | None] = mapped_column(String(1000))
     decided_at: Mapped[datetime | None]
+    # Reminders and escalation (`approvals.flows.nudge_due`): when the step opened, when the
+    # worker looks at it next, and what it did.
+    opened_at: Mapped[datetime | None]
+    next_nudge_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    # Who may also decide once escalated: the approver's manager, or the admins.
+    escalated_to_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
+    escalated_to_role: Mapped[str | None] = mapped_column(String(16))

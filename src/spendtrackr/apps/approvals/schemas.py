@@ -19,6 +19,15 @@ class ApprovalRead(Schema):
     decided_by: uuid.UUID | None
     comment: str | None
     decided_at: datetime | None
+    escalated_at: datetime | None = Field(
+        default=None, description="When the step was escalated for want of a decision"
+    )
+    escalated_to_id: uuid.UUID | None = Field(
+        default=None, description="Who may decide it too since: the approver's manager"
+    )
+    escalated_to_role: str | None = Field(
+        default=None, description='Or the role that may ("admin": no manager to turn to)'
+    )
     created_at: datetime
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -51,6 +52,7 @@ def create_steps(
         .limit(1)
     )
     start = (last or 0) + 1
+    now = utcnow()
     steps = [
         ApprovalStep(
             id=uuid.uuid4(),
@@ -62,6 +64,8 @@ def create_steps(
             approver_id=a.user_id,
             approver_role=a.role,
             status=StepStatus.pending if i == 0 else StepStatus.waiting,
+            opened_at=now if i == 0 else None,
+            next_nudge_at=now + FIRST_LOOK if i == 0 else None,
         )
         for i, a in enumerate(approvers)
     ]
@@ -125,7 +129,13 @@ def get_step_or_404(
 def may_decide(step: ApprovalStep, *, user_id: uuid.UUID, role: str) -> bool:
     if step.submitter_id == user_id:
         return False  # nobody approves their own spend, not even an admin
-    return step.approver_id == user_id or step.approver_role == role or role == "admin"
+    return (
+        step.approver_id == user_id
+        or step.approver_role == role
+        or step.escalated_to_id == user_id
+        or step.escalated_to_role == role
+        or role == "admin"
+    )
 
 
 def decide(step: ApprovalStep, *, user_id: uuid.UUID, approved: bool, comment: str | None) -> None:
@@ -156,6 +166,8 @@ def open_next(
     ).one_or_none()
     if step is not None:
         step.status = StepStatus.pending
+        step.opened_at = utcnow()
+        step.next_nudge_at = step.opened_at + FIRST_LOOK
     return step
 
 
@@ -175,6 +187,29 @@ def list_actionable(
     if role != "admin":
         stmt = stmt.where(
             ApprovalStep.submitter_id != user_id,
-            or_(ApprovalStep.approver_id == user_id, ApprovalStep.approver_role == role),
+            or_(
+                ApprovalStep.approver_id == user_id,
+                ApprovalStep.approver_role == role,
+                ApprovalStep.escalated_to_id == user_id,
+                ApprovalStep.escalated_to_role == role,
+            ),
         )
     return paginate(session, stmt.order_by(ApprovalStep.created_at.desc(), ApprovalStep.id), page)
+
+
+# The worker's first look at an open step, when it learns the company's reminder and
+# escalation hours (reading them as the step opens would cost every submission a query).
+FIRST_LOOK = timedelta(hours=1)
+
+
+def due_for_nudge(session: Session, *, now: datetime, limit: int) -> list[ApprovalStep]:
+    """Open steps the worker should look at now, locked (another worker takes others)."""
+    return list(
+        session.scalars(
+            select(ApprovalStep)
+            .where(ApprovalStep.status == StepStatus.pending, ApprovalStep.next_nudge_at <= now)
+            .order_by(ApprovalStep.next_nudge_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )

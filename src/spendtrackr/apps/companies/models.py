@@ -22,6 +22,9 @@ class Company(Entity):
     max_card_limits: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # Whether directory sync may make someone an admin (off: it can grant any other role).
     directory_may_grant_admin: Mapped[bool] = mapped_column(default=False)
+    # A step pending this long reminds its approvers (then daily); this long, it is escalated.
+    approval_reminder_hours: Mapped[int] = mapped_column(default=24)
+    approval_escalation_hours: Mapped[int] = mapped_column(default=72)
     # SHA-256 of the card network's webhook secret; the secret itself is shown once.
     webhook_secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # The secret a rotation replaced, still accepted until then (a processor keeps working while

@@ -64,6 +64,13 @@ class CompanyRead(Schema):
     directory_may_grant_admin: bool = Field(
         description="Whether directory sync may make a user an admin"
     )
+    approval_reminder_hours: int = Field(
+        description="A step pending this long reminds its approvers, then once a day"
+    )
+    approval_escalation_hours: int = Field(
+        description="A step pending this long is escalated: the approver's manager, else the "
+        "admins, may decide it too"
+    )
     created_at: datetime
 
 
@@ -78,6 +85,8 @@ class CompanyUpdate(UpdateSchema):
         "ceiling, and cards above a new ceiling are lowered to it. `[]` removes them.",
     )
     directory_may_grant_admin: bool | None = None
+    approval_reminder_hours: StrictInt | None = Field(default=None, ge=1, le=24 * 30)
+    approval_escalation_hours: StrictInt | None = Field(default=None, ge=1, le=24 * 90)
 
 
 class WebhookSecret(Schema):

@@ -32,6 +32,8 @@ _TEMPLATES = Environment(
 # Subject lines by kind (the notification's message otherwise).
 SUBJECTS: dict[str, str] = {
     "approval.requested": "Approval requested: {amount}",
+    "approval.reminder": "Still waiting for your approval: {amount}",
+    "approval.escalated": "Escalated to you: {amount} waiting for a decision",
     "spend.approved": "Your spend of {amount} was approved",
     "spend.rejected": "Your spend of {amount} was rejected",
     "spend.blocked": "Your spend of {amount} was blocked",
