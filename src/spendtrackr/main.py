@@ -14,6 +14,7 @@ from starlette.routing import NoMatchFound
 
 from spendtrackr import ops
 from spendtrackr.apps.apikeys.routes import router as api_keys_router
+from spendtrackr.apps.approvals.routes import delegations as delegations_router
 from spendtrackr.apps.approvals.routes import router as approvals_router
 from spendtrackr.apps.audit.routes import router as audit_router
 from spendtrackr.apps.auth.routes import me as me_router
@@ -170,6 +171,7 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     spends_router,
     policies_router,
     approvals_router,
+    delegations_router,
     receipts_router,
     cards_router,
     card_authorizations_router,

@@ -1,7 +1,7 @@
 """Every table, imported in one place for Alembic and the test schema checks."""
 
 from spendtrackr.apps.apikeys.models import ApiKey
-from spendtrackr.apps.approvals.models import ApprovalStep
+from spendtrackr.apps.approvals.models import ApprovalStep, Delegation
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
 from spendtrackr.apps.auth.models import RefreshToken
 from spendtrackr.apps.cards.models import Card, CardAuthorization, CardUsage
@@ -36,6 +36,7 @@ __all__ = [
     "CardUsage",
     "Category",
     "Company",
+    "Delegation",
     "EmailAttempt",
     "Export",
     "IdempotencyRecord",

@@ -7,12 +7,13 @@ then moves the spend itself (rejected, the next step opened, or approved and boo
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from spendtrackr.apps.approvals import service as approvals_service
-from spendtrackr.apps.approvals.models import ApprovalStep
+from spendtrackr.apps.approvals.models import ApprovalStep, Delegation, StepStatus
+from spendtrackr.apps.approvals.schemas import ApprovalRead, DelegationRead, DelegationSet
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.companies.models import Company
@@ -25,7 +26,8 @@ from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import session_scope, utcnow
-from spendtrackr.core.errors import Forbidden
+from spendtrackr.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from spendtrackr.core.pagination import Page, PageParams
 
 ADMINS = approvals_service.Approver(spec="admins", role="admin")
 
@@ -86,7 +88,13 @@ def open_steps(
 
 
 def _approver_ids(session: Session, step: ApprovalStep) -> list[uuid.UUID]:
+    """Who is asked: the approver (or, while they are away, their delegate), or the role."""
     if step.approver_id is not None:
+        delegate = approvals_service.delegate_today(
+            session, company_id=step.company_id, user_id=step.approver_id, today=_today()
+        )
+        if delegate is not None and delegate != step.submitter_id:
+            return [delegate]
         return [step.approver_id]
     assert step.approver_role is not None
     return users_service.active_ids_with_role(
@@ -110,6 +118,10 @@ def _step_opened(
             "approver_role": step.approver_role,
         },
     )
+    _step_opened_notice(session, spend, step)
+
+
+def _step_opened_notice(session: Session, spend: Spend, step: ApprovalStep) -> None:
     notifications.notify(
         session,
         company_id=spend.company_id,
@@ -160,15 +172,26 @@ def decide(
     step = approvals_service.get_step_or_404(
         session, company_id=actor.company_id, approval_id=approval_id, for_update=True
     )
-    if not approvals_service.may_decide(step, user_id=actor.id, role=actor.role):
+    for_whom = approvals_service.standing_in_for(
+        session, company_id=actor.company_id, delegate_id=actor.id, today=_today()
+    )
+    if not approvals_service.may_decide(step, user_id=actor.id, role=actor.role, for_whom=for_whom):
         raise Forbidden("Not allowed", code="not_approver")
+    on_behalf_of = (
+        step.approver_id if step.approver_id != actor.id and step.approver_id in for_whom else None
+    )
     approvals_service.decide(step, user_id=actor.id, approved=approved, comment=comment)
     audit.record_change(
         session,
         step,
         "approval.approved" if approved else "approval.rejected",
         actor_id=actor.id,
-        metadata={"spend_id": spend.id, "step": step.step, "comment": comment},
+        metadata={
+            "spend_id": spend.id,
+            "step": step.step,
+            "comment": comment,
+            **({"on_behalf_of": on_behalf_of} if on_behalf_of else {}),
+        },
     )
     described = spends_service.describe(spend)
     if not approved:
@@ -313,3 +336,122 @@ def _escalate(
         entity_id=step.id,
         context={**_context(session, spend), "waiting_hours": hours},
     )
+
+
+# --- delegation and reassignment ------------------------------------------------------------------
+
+
+def _today() -> date:
+    return utcnow().date()
+
+
+def list_actionable(
+    session: Session, *, actor: User, status: StepStatus | None, page: PageParams
+) -> Page[ApprovalRead]:
+    """The steps the caller can act on, with those of the people they stand in for."""
+    total, steps = approvals_service.list_actionable(
+        session,
+        company_id=actor.company_id,
+        user_id=actor.id,
+        role=actor.role,
+        status=status,
+        page=page,
+        for_whom=approvals_service.standing_in_for(
+            session, company_id=actor.company_id, delegate_id=actor.id, today=_today()
+        ),
+    )
+    return Page(total=total, items=[ApprovalRead.model_validate(s) for s in steps])
+
+
+def _delegation_read(found: Delegation) -> DelegationRead:
+    today = _today()
+    return DelegationRead(
+        user_id=found.user_id,
+        delegate_id=found.delegate_id,
+        starts_on=found.starts_on,
+        ends_on=found.ends_on,
+        active=found.starts_on <= today <= found.ends_on,
+    )
+
+
+def get_delegation(session: Session, *, actor: User, user_id: uuid.UUID) -> DelegationRead:
+    users_service.get_user_or_404(session, company_id=actor.company_id, user_id=user_id)
+    found = approvals_service.delegation_of(session, user_id=user_id)
+    if found is None:
+        raise NotFound("No delegation", code="no_delegation")
+    return _delegation_read(found)
+
+
+def set_delegation(
+    session: Session, *, actor: User, user_id: uuid.UUID, body: DelegationSet
+) -> DelegationRead:
+    """Someone stands in for `user_id` between two dates: an active user of the company, not
+    themselves."""
+    users_service.get_user_or_404(session, company_id=actor.company_id, user_id=user_id)
+    if body.ends_on < body.starts_on:
+        raise ValidationFailed("ends_on: before starts_on", code="invalid_dates")
+    if body.ends_on < _today():
+        raise ValidationFailed("ends_on: already past", code="invalid_dates")
+    if body.delegate_id == user_id:
+        raise ValidationFailed("delegate_id: not oneself", code="invalid_delegate")
+    delegate = users_service.active_user(
+        session, company_id=actor.company_id, user_id=body.delegate_id
+    )
+    if delegate is None:
+        raise ValidationFailed(
+            "delegate_id: not an active user of this company", code="invalid_delegate"
+        )
+    found = approvals_service.set_delegation(
+        session,
+        company_id=actor.company_id,
+        user_id=user_id,
+        delegate_id=delegate.id,
+        starts_on=body.starts_on,
+        ends_on=body.ends_on,
+        actor_id=actor.id,
+    )
+    return _delegation_read(found)
+
+
+def clear_delegation(session: Session, *, actor: User, user_id: uuid.UUID) -> None:
+    users_service.get_user_or_404(session, company_id=actor.company_id, user_id=user_id)
+    found = approvals_service.delegation_of(session, user_id=user_id)
+    if found is None:
+        raise NotFound("No delegation", code="no_delegation")
+    approvals_service.clear_delegation(session, delegation=found, actor_id=actor.id)
+
+
+def reassign(
+    session: Session, *, actor: User, approval_id: uuid.UUID, approver_id: uuid.UUID
+) -> ApprovalRead:
+    """An admin hands an open step to someone else (active, never the submitter)."""
+    spend_step = approvals_service.get_step_or_404(
+        session, company_id=actor.company_id, approval_id=approval_id
+    )
+    spend = spends_service.get_spend_or_404(
+        session, company_id=actor.company_id, spend_id=spend_step.spend_id, for_update=True
+    )
+    step = approvals_service.get_step_or_404(
+        session, company_id=actor.company_id, approval_id=approval_id, for_update=True
+    )
+    if step.status is not StepStatus.pending:
+        raise Conflict(
+            f"The step is {step.status}: only an open step is reassigned", code="approval_not_open"
+        )
+    approver = users_service.active_user(session, company_id=actor.company_id, user_id=approver_id)
+    if approver is None or approver.id == step.submitter_id:
+        raise ValidationFailed(
+            "approver_id: an active user of the company other than the submitter",
+            code="invalid_approver",
+        )
+    before = {"approver_id": step.approver_id, "approver_role": step.approver_role}
+    approvals_service.reassign(step, approver_id=approver.id)
+    audit.record_change(
+        session,
+        step,
+        "approval.reassigned",
+        actor_id=actor.id,
+        metadata={"spend_id": spend.id, "from": before, "to_approver_id": approver.id},
+    )
+    _step_opened_notice(session, spend, step)
+    return ApprovalRead.model_validate(step)

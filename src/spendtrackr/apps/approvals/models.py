@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spendtrackr.core.db import Entity, StrEnumType
+from spendtrackr.core.db import Base, Entity, StrEnumType, utcnow
 
 
 class StepStatus(StrEnum):
@@ -53,3 +53,25 @@ class ApprovalStep(Entity):
     # Who may also decide once escalated: the approver's manager, or the admins.
     escalated_to_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
     escalated_to_role: Mapped[str | None] = mapped_column(String(16))
+
+
+class Delegation(Base):
+    """While a person is away (`starts_on`..`ends_on`, UTC dates, both included), their delegate
+    receives and may decide the steps that are theirs. One hop: a delegate's own delegation does
+    not pass these steps on."""
+
+    __audit_entity__ = "delegation"
+    __tablename__ = "delegation"
+    __table_args__ = (Index("ix_delegation_company_delegate", "company_id", "delegate_id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
+    delegate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"))
+    starts_on: Mapped[date]
+    ends_on: Mapped[date]
+    created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def id(self) -> uuid.UUID:  # what the audit log names it by
+        return self.user_id

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import Field, StrictBool
 
 from spendtrackr.apps.approvals.models import StepStatus
-from spendtrackr.core.schemas import Schema, WriteSchema
+from spendtrackr.core.schemas import JsonDate, Schema, WriteSchema
 
 
 class ApprovalRead(Schema):
@@ -34,3 +34,21 @@ class ApprovalRead(Schema):
 class DecisionRequest(WriteSchema):
     approved: StrictBool
     comment: str | None = Field(default=None, max_length=1000)
+
+
+class DelegationSet(WriteSchema):
+    delegate_id: uuid.UUID
+    starts_on: JsonDate
+    ends_on: JsonDate
+
+
+class DelegationRead(Schema):
+    user_id: uuid.UUID
+    delegate_id: uuid.UUID
+    starts_on: date
+    ends_on: date
+    active: bool = Field(description="Whether the delegate stands in today (UTC)")
+
+
+class ReassignRequest(WriteSchema):
+    approver_id: uuid.UUID

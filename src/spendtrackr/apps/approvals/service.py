@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from spendtrackr.apps.approvals.models import ApprovalStep, StepStatus
+from spendtrackr.apps.approvals.models import ApprovalStep, Delegation, StepStatus
 from spendtrackr.apps.approvals.schemas import ApprovalRead
+from spendtrackr.apps.audit import service as audit
 from spendtrackr.core.db import force_index, get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import Conflict
 from spendtrackr.core.pagination import PageParams, paginate
@@ -126,11 +128,19 @@ def get_step_or_404(
     )
 
 
-def may_decide(step: ApprovalStep, *, user_id: uuid.UUID, role: str) -> bool:
+def may_decide(
+    step: ApprovalStep,
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    for_whom: Collection[uuid.UUID] = (),
+) -> bool:
+    """`for_whom`: the people `user_id` stands in for today (their delegations)."""
     if step.submitter_id == user_id:
-        return False  # nobody approves their own spend, not even an admin
+        return False  # nobody approves their own spend, not even an admin or a delegate
     return (
         step.approver_id == user_id
+        or (step.approver_id is not None and step.approver_id in for_whom)
         or step.approver_role == role
         or step.escalated_to_id == user_id
         or step.escalated_to_role == role
@@ -179,8 +189,10 @@ def list_actionable(
     role: str,
     status: StepStatus | None,
     page: PageParams,
+    for_whom: Collection[uuid.UUID] = (),
 ) -> tuple[int, list[ApprovalStep]]:
-    """Steps the caller can act on (admins: every step of the company)."""
+    """Steps the caller can act on (admins: every step of the company), theirs and those of
+    the people they stand in for."""
     stmt = select(ApprovalStep).where(ApprovalStep.company_id == company_id)
     if status is not None:
         stmt = stmt.where(ApprovalStep.status == status)
@@ -189,6 +201,7 @@ def list_actionable(
             ApprovalStep.submitter_id != user_id,
             or_(
                 ApprovalStep.approver_id == user_id,
+                ApprovalStep.approver_id.in_(list(for_whom)),
                 ApprovalStep.approver_role == role,
                 ApprovalStep.escalated_to_id == user_id,
                 ApprovalStep.escalated_to_role == role,
@@ -213,3 +226,75 @@ def due_for_nudge(session: Session, *, now: datetime, limit: int) -> list[Approv
             .with_for_update(skip_locked=True)
         )
     )
+
+
+# --- delegation -----------------------------------------------------------------------------------
+
+
+def delegation_of(session: Session, *, user_id: uuid.UUID) -> Delegation | None:
+    return session.get(Delegation, user_id)
+
+
+def delegate_today(
+    session: Session, *, company_id: uuid.UUID, user_id: uuid.UUID, today: date
+) -> uuid.UUID | None:
+    """Who stands in for `user_id` today, if anyone."""
+    found = session.get(Delegation, user_id)
+    if found is None or found.company_id != company_id:
+        return None
+    return found.delegate_id if found.starts_on <= today <= found.ends_on else None
+
+
+def standing_in_for(
+    session: Session, *, company_id: uuid.UUID, delegate_id: uuid.UUID, today: date
+) -> list[uuid.UUID]:
+    """The people `delegate_id` stands in for today."""
+    return list(
+        session.scalars(
+            select(Delegation.user_id).where(
+                Delegation.company_id == company_id,
+                Delegation.delegate_id == delegate_id,
+                Delegation.starts_on <= today,
+                Delegation.ends_on >= today,
+            )
+        )
+    )
+
+
+def set_delegation(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    user_id: uuid.UUID,
+    delegate_id: uuid.UUID,
+    starts_on: date,
+    ends_on: date,
+    actor_id: uuid.UUID,
+) -> Delegation:
+    found = session.get(Delegation, user_id, with_for_update=True)
+    if found is None:
+        found = Delegation(user_id=user_id, company_id=company_id, created_by=actor_id)
+        session.add(found)
+    found.delegate_id, found.starts_on, found.ends_on = delegate_id, starts_on, ends_on
+    found.created_by = actor_id
+    session.flush()
+    audit.record_change(
+        session,
+        found,
+        "delegation.set",
+        actor_id=actor_id,
+        metadata={"delegate_id": delegate_id, "starts_on": starts_on, "ends_on": ends_on},
+    )
+    return found
+
+
+def clear_delegation(session: Session, *, delegation: Delegation, actor_id: uuid.UUID) -> None:
+    session.delete(delegation)
+    audit.record_change(session, delegation, "delegation.cleared", actor_id=actor_id)
+
+
+def reassign(step: ApprovalStep, *, approver_id: uuid.UUID) -> None:
+    step.approver_id = approver_id
+    step.approver_role = None
+    step.escalated_to_id = None
+    step.escalated_to_role = None
