@@ -35,9 +35,14 @@ ADMINS = approvals_service.Approver(spec="admins", role="admin")
 def resolve_approver(
     session: Session, spend: Spend, submitter: User, spec: str
 ) -> approvals_service.Approver:
-    """Who decides a step. Nobody approves their own spend, and a step nobody active can take
-    goes to the company's admins (any admin but the submitter)."""
+    """Who decides a step. Nobody approves their own spend. In order: the approver the rule
+    names (the submitter's manager, else the manager of the spend's team; a role; a user); when
+    that is nobody active, the company's admins, else its finance people; when that is nobody
+    either (a sole admin's own spend), `NOBODY`: the step waits for an admin to reassign it and
+    the spend is flagged `needs_attention`."""
     company_id = spend.company_id
+    if spec in _FALLBACK_SPECS:  # a step that already fell back, resolved again
+        return _fallback(session, company_id, submitter.id)
     if spec == "manager":
         manager = users_service.active_user(
             session, company_id=company_id, user_id=submitter.manager_id
@@ -52,18 +57,37 @@ def resolve_approver(
                 session, company_id=company_id, user_id=team_manager
             )
         if manager is None or manager.id == submitter.id:
-            return ADMINS
+            return _fallback(session, company_id, submitter.id)
         return approvals_service.Approver(spec=spec, user_id=manager.id)
     kind, _, rest = spec.partition(":")
     if kind == "role":
         others = users_service.active_ids_with_role(
             session, company_id=company_id, role=rest, exclude=submitter.id
         )
-        return approvals_service.Approver(spec=spec, role=rest) if others else ADMINS
+        if others:
+            return approvals_service.Approver(spec=spec, role=rest)
+        return _fallback(session, company_id, submitter.id)
     user = users_service.active_user(session, company_id=company_id, user_id=uuid.UUID(rest))
     if user is None or user.id == submitter.id:
-        return ADMINS
+        return _fallback(session, company_id, submitter.id)
     return approvals_service.Approver(spec=spec, user_id=user.id)
+
+
+FINANCE = approvals_service.Approver(spec="finance", role="finance")
+NOBODY = approvals_service.Approver(spec="nobody", role="admin")
+_FALLBACK_SPECS = frozenset({"admins", "finance", "nobody"})
+
+
+def _fallback(
+    session: Session, company_id: uuid.UUID, submitter_id: uuid.UUID
+) -> approvals_service.Approver:
+    for approver in (ADMINS, FINANCE):
+        assert approver.role is not None
+        if users_service.active_ids_with_role(
+            session, company_id=company_id, role=approver.role, exclude=submitter_id
+        ):
+            return approver
+    return NOBODY
 
 
 def open_steps(
@@ -83,8 +107,31 @@ def open_steps(
         submitter_id=submitter.id,
         approvers=approvers,
     )
+    if approvers[0] == NOBODY:
+        _needs_attention(session, spend)
     _step_opened(session, spend, steps[0], actor_id=submitter.id)
     return steps
+
+
+NEEDS_ATTENTION = "needs_attention"
+
+
+def _needs_attention(session: Session, spend: Spend) -> None:
+    """No one but the submitter could decide: the spend waits, flagged, and the admins (the
+    submitter among them) are told to add an approver and reassign the step."""
+    spends_service.add_system_flag(spend, NEEDS_ATTENTION)
+    notifications.notify(
+        session,
+        company_id=spend.company_id,
+        user_ids=users_service.active_ids_with_role(
+            session, company_id=spend.company_id, role="admin"
+        ),
+        kind="approval.needs_attention",
+        message=f"No one can approve {spends_service.describe(spend)}: add an approver (an admin "
+        "or finance user other than the submitter) and reassign the step",
+        entity_type="spend",
+        entity_id=spend.id,
+    )
 
 
 def _approver_ids(session: Session, step: ApprovalStep) -> list[uuid.UUID]:
@@ -240,6 +287,7 @@ def nudge_due(
             spend = spends_service.get_spend_or_404(
                 session, company_id=step.company_id, spend_id=step.spend_id
             )
+            _reroute_if_stuck(session, spend, step)
             if step.escalated_at is None and at >= escalate_at:
                 _escalate(session, spend, step, at, hours=company.approval_escalation_hours)
             elif at >= remind_at and (
@@ -446,6 +494,7 @@ def reassign(
         )
     before = {"approver_id": step.approver_id, "approver_role": step.approver_role}
     approvals_service.reassign(step, approver_id=approver.id)
+    _attended(spend)
     audit.record_change(
         session,
         step,
@@ -455,3 +504,53 @@ def reassign(
     )
     _step_opened_notice(session, spend, step)
     return ApprovalRead.model_validate(step)
+
+
+def _reroute_if_stuck(session: Session, spend: Spend, step: ApprovalStep) -> None:
+    """A step whose approver can no longer take it (deactivated, no one left in the role) is
+    resolved again from the rule that asked for it, in the same order as when it opened."""
+    if step.approver_id is not None:
+        stuck = (
+            users_service.active_user(session, company_id=step.company_id, user_id=step.approver_id)
+            is None
+        )
+    else:
+        assert step.approver_role is not None
+        stuck = not users_service.active_ids_with_role(
+            session, company_id=step.company_id, role=step.approver_role, exclude=step.submitter_id
+        )
+    if not stuck:
+        return
+    submitter = session.get(User, step.submitter_id)
+    assert submitter is not None
+    approver = resolve_approver(session, spend, submitter, step.approver_spec)
+    if (approver.user_id, approver.role) == (step.approver_id, step.approver_role):
+        if approver == NOBODY and NEEDS_ATTENTION not in spend.system_flags:
+            _needs_attention(session, spend)
+        return
+    before = {"approver_id": step.approver_id, "approver_role": step.approver_role}
+    step.approver_id, step.approver_role = approver.user_id, approver.role
+    audit.record_change(
+        session,
+        step,
+        "approval.rerouted",
+        actor_id=None,
+        metadata={
+            "spend_id": spend.id,
+            "from": before,
+            "to": {
+                "approver_id": step.approver_id,
+                "approver_role": step.approver_role,
+            },
+        },
+    )
+    if approver == NOBODY:
+        _needs_attention(session, spend)
+    else:
+        _attended(spend)
+        _step_opened_notice(session, spend, step)
+
+
+def _attended(spend: Spend) -> None:
+    if NEEDS_ATTENTION in spend.system_flags:
+        spend.system_flags = [f for f in spend.system_flags if f != NEEDS_ATTENTION]

@@ -34,6 +34,7 @@ SUBJECTS: dict[str, str] = {
     "approval.requested": "Approval requested: {amount}",
     "approval.reminder": "Still waiting for your approval: {amount}",
     "approval.escalated": "Escalated to you: {amount} waiting for a decision",
+    "approval.needs_attention": "A spend has no one to approve it",
     "spend.approved": "Your spend of {amount} was approved",
     "spend.rejected": "Your spend of {amount} was rejected",
     "spend.blocked": "Your spend of {amount} was blocked",

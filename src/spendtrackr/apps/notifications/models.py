@@ -16,6 +16,7 @@ KINDS: dict[str, bool] = {
     "approval.requested": True,
     "approval.reminder": True,
     "approval.escalated": False,
+    "approval.needs_attention": False,
     "spend.approved": True,
     "spend.rejected": True,
     "spend.blocked": True,
