@@ -188,6 +188,7 @@ def worker(
                 ran += webhook_flows.work_once(factory, settings=settings, client=client)
                 ran += ledger_flows.run_export(factory, storage=storage)
                 ran += approval_flows.nudge_due(factory)
+                ran += notification_flows.send_digests(factory, settings=settings)
                 ran += notification_flows.send_emails(factory, settings=settings)
                 if time.monotonic() - last_sweep > 600:
                     last_sweep = time.monotonic()

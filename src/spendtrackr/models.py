@@ -10,6 +10,7 @@ from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.events.models import ProcessedEvent
 from spendtrackr.apps.ledger.models import Export, LedgerLine
 from spendtrackr.apps.notifications.models import (
+    DigestSent,
     EmailAttempt,
     Notification,
     NotificationDefault,
@@ -23,6 +24,7 @@ from spendtrackr.apps.users.models import AuthSession, TeamMember, User, UserInv
 from spendtrackr.apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from spendtrackr.core.db import Base
 from spendtrackr.core.idempotency import IdempotencyRecord
+from spendtrackr.core.leases import JobLease
 
 __all__ = [
     "ApiKey",
@@ -37,9 +39,11 @@ __all__ = [
     "Category",
     "Company",
     "Delegation",
+    "DigestSent",
     "EmailAttempt",
     "Export",
     "IdempotencyRecord",
+    "JobLease",
     "LedgerLine",
     "Notification",
     "NotificationDefault",

@@ -5,6 +5,7 @@ twice when the server goes away mid-batch."""
 from __future__ import annotations
 
 import email
+import email.policy
 import re
 import socket
 from collections.abc import Iterator
@@ -42,7 +43,9 @@ class Mailbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse_after is not None and len(self.messages) >= self.refuse_after:
             return "421 Service not available, closing transmission channel"
-        self.messages.append(email.message_from_bytes(envelope.original_content))
+        self.messages.append(
+            email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        )
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Message]:

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.approvals.models import ApprovalStep, Delegation, StepStatus
@@ -298,3 +298,25 @@ def reassign(step: ApprovalStep, *, approver_id: uuid.UUID) -> None:
     step.approver_role = None
     step.escalated_to_id = None
     step.escalated_to_role = None
+
+
+def waiting_for(
+    session: Session, *, company_id: uuid.UUID, user_id: uuid.UUID, role: str
+) -> tuple[int, datetime | None]:
+    """How many open steps `user_id` may decide (named, by role, or escalated to them; admins:
+    none counted as theirs unless named), and since when the oldest has waited."""
+    mine = or_(
+        ApprovalStep.approver_id == user_id,
+        ApprovalStep.escalated_to_id == user_id,
+        ApprovalStep.approver_role == role,
+        ApprovalStep.escalated_to_role == role,
+    )
+    count, oldest = session.execute(
+        select(func.count(), func.min(ApprovalStep.opened_at)).where(
+            ApprovalStep.company_id == company_id,
+            ApprovalStep.status == StepStatus.pending,
+            ApprovalStep.submitter_id != user_id,
+            mine,
+        )
+    ).one()
+    return int(count or 0), oldest

@@ -50,6 +50,7 @@ SUBJECTS: dict[str, str] = {
     "card.limits_changed": "Your card's limits changed",
     "webhook_endpoint.disabled": "A webhook endpoint was turned off",
     "user.invited": "You are invited to {company} on SpendTrackr",
+    "digest": "Your SpendTrackr digest",
 }
 # Where the button of an email points, by the notification's entity.
 LINKS: dict[str, tuple[str, str]] = {

@@ -17,11 +17,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from spendtrackr.apps.approvals import service as approvals_service
 from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.notifications import emails
 from spendtrackr.apps.notifications import service as notifications
-from spendtrackr.apps.notifications.models import KINDS, EmailAttempt, EmailStatus, Notification
-from spendtrackr.apps.users.models import User
+from spendtrackr.apps.notifications.models import (
+    KINDS,
+    Digest,
+    DigestSent,
+    EmailAttempt,
+    EmailStatus,
+    Notification,
+    NotificationPreference,
+)
+from spendtrackr.apps.spends import service as spends_service
+from spendtrackr.apps.users.models import Role, User
+from spendtrackr.core import leases
 from spendtrackr.core.config import Settings
 from spendtrackr.core.db import session_scope, utcnow
 
@@ -66,6 +77,14 @@ def _claim(factory: sessionmaker[Session], settings: Settings, now: datetime) ->
             for u in session.scalars(select(User).where(User.id.in_({n.user_id for n in rows})))
         }
         companies = companies_service.names(session, ids=list({n.company_id for n in rows}))
+        locales = {
+            p.user_id: p.locale
+            for p in session.scalars(
+                select(NotificationPreference).where(
+                    NotificationPreference.user_id.in_(list(users))
+                )
+            )
+        }
         for notification in rows:
             notification.email_next_attempt_at = now + LEASE
             user = users[notification.user_id]
@@ -84,7 +103,9 @@ def _claim(factory: sessionmaker[Session], settings: Settings, now: datetime) ->
                         entity_id=None
                         if notification.entity_id is None
                         else str(notification.entity_id),
-                        locale=emails.locale_of(None, settings.email_locale),
+                        locale=emails.locale_of(
+                            locales.get(notification.user_id), settings.email_locale
+                        ),
                         public_url=settings.public_url,
                         message_id=emails.message_id(str(notification.id), sender),
                         unsubscribe=_unsubscribe_link(settings, notification),
@@ -187,3 +208,97 @@ def _first(recipients: dict[str, Any]) -> str:
     for address, (code, reason) in recipients.items():
         return f"{address} ({code} {reason!r})"
     return "?"
+
+
+# --- digests --------------------------------------------------------------------------------------
+
+DIGEST_LEASE = "notifications.digests"
+PERIODS = {Digest.daily: timedelta(days=1), Digest.weekly: timedelta(days=7)}
+# Who gets a digest: the people who approve or run the books.
+DIGEST_ROLES = (Role.manager, Role.finance, Role.admin)
+
+
+def send_digests(
+    factory: sessionmaker[Session], *, settings: Settings, now: datetime | None = None
+) -> int:
+    """Queue the digests that are due (daily or weekly, as each person or their company chose):
+    what waits for the person's decision and, for finance and admins, the company's spends of
+    the period. One worker at a time does this (a lease); each digest is then an email like
+    any other. The number queued."""
+    if not settings.email_enabled:
+        return 0
+    at = now or utcnow()
+    holder = uuid.uuid4().hex
+    with session_scope(factory) as session:
+        if not leases.acquire(
+            session, name=DIGEST_LEASE, holder=holder, now=at, ttl=timedelta(minutes=10)
+        ):
+            return 0
+    queued = 0
+    try:
+        with session_scope(factory) as session:
+            for user in session.scalars(
+                select(User).where(User.is_active.is_(True), User.role.in_(DIGEST_ROLES))
+            ):
+                if _digest_due(session, user, at):
+                    queued += _queue_digest(session, user, at)
+    finally:
+        with session_scope(factory) as session:
+            leases.release(session, name=DIGEST_LEASE, holder=holder, now=at)
+    return queued
+
+
+def _digest_due(session: Session, user: User, at: datetime) -> bool:
+    person = notifications.preference(session, user_id=user.id)
+    company = notifications.company_default(session, company_id=user.company_id)
+    channels, digest = notifications.effective(person, company)
+    if digest is Digest.off or "email" not in channels["digest"]:
+        return False
+    sent = session.get(DigestSent, user.id)
+    return sent is None or sent.sent_at <= at - PERIODS[digest]
+
+
+def _queue_digest(session: Session, user: User, at: datetime) -> int:
+    """The person's digest as a notification that is emailed only; nothing to say, nothing
+    sent (the period still counts as done)."""
+    person = notifications.preference(session, user_id=user.id)
+    company = notifications.company_default(session, company_id=user.company_id)
+    _, digest = notifications.effective(person, company)
+    since = at - PERIODS[digest]
+    waiting, oldest = approvals_service.waiting_for(
+        session, company_id=user.company_id, user_id=user.id, role=user.role
+    )
+    context: dict[str, Any] = {"period": digest.value, "waiting": waiting}
+    if oldest is not None:
+        context["oldest_days"] = max(0, (at - oldest).days)
+    lines = []
+    if waiting:
+        lines.append(f"{waiting} approval(s) wait for you")
+    if user.role in (Role.finance, Role.admin):
+        stats = spends_service.period_stats(session, company_id=user.company_id, since=since)
+        context.update(stats)
+        lines.append(
+            f"{stats['submitted']} spend(s) submitted, {stats['pending']} pending, "
+            f"{stats['to_reimburse']} approved and not yet reimbursed"
+        )
+    sent = session.get(DigestSent, user.id)
+    if sent is None:
+        session.add(DigestSent(user_id=user.id, sent_at=at))
+    else:
+        sent.sent_at = at
+    if not waiting and not context.get("submitted"):
+        return 0
+    session.add(
+        Notification(
+            company_id=user.company_id,
+            user_id=user.id,
+            kind="digest",
+            message=f"Your {digest.value} digest: " + "; ".join(lines),
+            created_at=at,
+            in_app=False,
+            email_status=EmailStatus.pending,
+            email_context=notifications.jsonable(context),
+            email_next_attempt_at=at,
+        )
+    )
+    return 1

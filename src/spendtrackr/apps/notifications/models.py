@@ -32,6 +32,7 @@ KINDS: dict[str, bool] = {
     "card.limits_changed": True,
     "webhook_endpoint.disabled": False,
     "user.invited": False,
+    "digest": True,
 }
 EMAIL, IN_APP = "email", "in_app"
 BOTH: tuple[str, ...] = (EMAIL, IN_APP)
@@ -102,7 +103,18 @@ class NotificationPreference(Base):
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"), index=True)
     channels: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
     digest: Mapped[Digest | None] = mapped_column(StrEnumType(Digest, 8))
+    # How amounts and dates are written in this person's emails (a Babel/CLDR tag: de_DE, fr).
+    locale: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DigestSent(Base):
+    """When a person's last digest went out."""
+
+    __tablename__ = "digest_sent"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"), primary_key=True)
+    sent_at: Mapped[datetime]
 
 
 class NotificationDefault(Base):

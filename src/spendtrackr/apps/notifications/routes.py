@@ -19,7 +19,7 @@ from spendtrackr.apps.notifications.schemas import (
 from spendtrackr.apps.users.deps import AdminUser, CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import SettingsDep
-from spendtrackr.core.errors import NotFound
+from spendtrackr.core.errors import NotFound, ValidationFailed
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
 from spendtrackr.core.routing import JSONRoute
@@ -65,7 +65,7 @@ def _read(
     person: NotificationPreference | None, company: NotificationDefault | None
 ) -> Preferences:
     channels, digest = service.effective(person, company)
-    return Preferences(channels=channels, digest=digest)
+    return Preferences(channels=channels, digest=digest, locale=person.locale if person else None)
 
 
 @preferences.get("/users/me/notification-preferences", response_model=Preferences)
@@ -88,6 +88,7 @@ def set_my_preferences(
         user_id=user.id,
         channels=body.channels,
         digest=body.digest,
+        locale=body.locale,
     )
     return _read(person, service.company_default(session, company_id=user.company_id))
 
@@ -103,6 +104,8 @@ def set_company_defaults(
     body: PreferencesUpdate, session: SessionDep, actor: AdminUser
 ) -> Preferences:
     """Set the company's defaults per kind and its digest (admins); people's own choices win."""
+    if body.locale is not None:
+        raise ValidationFailed("locale: chosen by each person", code="invalid_default")
     company = service.set_company_default(
         session, company_id=actor.company_id, channels=body.channels, digest=body.digest
     )

@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+from babel import Locale, UnknownLocaleError
 from pydantic import Field, field_validator
 
 from spendtrackr.apps.notifications.models import KINDS, Digest
@@ -44,6 +45,11 @@ class Preferences(Schema):
         "neither (`[]`)"
     )
     digest: Digest = Field(description="A summary email: daily, weekly or off")
+    locale: str | None = Field(
+        default=None,
+        description="How amounts and dates are written in your emails (`de_DE`, `fr`...); null: "
+        "the service's EMAIL_LOCALE",
+    )
 
 
 class PreferencesUpdate(WriteSchema):
@@ -53,8 +59,19 @@ class PreferencesUpdate(WriteSchema):
         "webhook endpoints are always emailed",
     )
     digest: Digest | None = None
+    locale: Annotated[str, Field(max_length=16)] | None = None
 
     _kinds = field_validator("channels")(_known_kinds)
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(Locale.parse(value.replace("-", "_")))
+        except (ValueError, UnknownLocaleError):
+            raise ValueError(f"unknown locale {value!r}") from None
 
 
 class Unsubscribed(Schema):

@@ -90,14 +90,14 @@ def notify(
                 created_at=now,
                 in_app=in_app,
                 email_status=EmailStatus.pending if by_email else None,
-                email_context=_jsonable(context) if by_email and context else None,
+                email_context=jsonable(context) if by_email and context else None,
                 email_next_attempt_at=now if by_email else None,
             )
         )
     session.add_all(rows)
 
 
-def _jsonable(context: dict[str, Any]) -> dict[str, Any]:
+def jsonable(context: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v if isinstance(v, (int, float, bool)) or v is None else str(v)
         for k, v in context.items()
@@ -188,6 +188,7 @@ def set_preference(
     user_id: uuid.UUID,
     channels: Mapping[str, Sequence[str]] | None,
     digest: Digest | None,
+    locale: str | None = None,
 ) -> NotificationPreference:
     """Merge the kinds given into the person's choices (kinds not given keep theirs)."""
     row = session.get(NotificationPreference, user_id, with_for_update=True)
@@ -198,6 +199,8 @@ def set_preference(
         row.channels = {**row.channels, **{k: list(v) for k, v in channels.items()}}
     if digest is not None:
         row.digest = digest
+    if locale is not None:
+        row.locale = locale
     session.flush()
     return row
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.spends import totals
-from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendStatus
+from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendSource, SpendStatus
 from spendtrackr.apps.spends.schemas import SpendFilters, SpendRead
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import exact_sum, get_in_company_or_404, id_param, utcnow
@@ -308,3 +308,26 @@ def _summary_row(group_by: str, values: tuple[Any, ...]) -> SummaryRow:
     else:
         key = str(keys[0])
     return SummaryRow(key=key, currency=str(currency), count=int(count), total=Decimal(amount))
+
+
+def period_stats(session: Session, *, company_id: uuid.UUID, since: datetime) -> dict[str, int]:
+    """For a digest: spends submitted since `since`, and the company's pending and approved
+    manual spends still to reimburse."""
+    submitted = session.scalar(
+        select(func.count()).where(Spend.company_id == company_id, Spend.created_at >= since)
+    )
+    pending = session.scalar(
+        select(func.count()).where(Spend.company_id == company_id, Spend.status == S.pending)
+    )
+    to_reimburse = session.scalar(
+        select(func.count()).where(
+            Spend.company_id == company_id,
+            Spend.status == S.approved,
+            Spend.source == SpendSource.manual,
+        )
+    )
+    return {
+        "submitted": int(submitted or 0),
+        "pending": int(pending or 0),
+        "to_reimburse": int(to_reimburse or 0),
+    }
