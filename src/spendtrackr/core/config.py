@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # A CA bundle to trust for the SMTP server's certificate besides the system's (a relay
+    # with a private CA).
+    smtp_ca_file: Path | None = None
     email_from: str = "SpendTrackr <no-reply@spendtrackr.invalid>"
     email_locale: str = "en_US"  # amounts and dates in emails, until a person sets their own
     # Where links in emails point (the web app, or this API for a client of its own).

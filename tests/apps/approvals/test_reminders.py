@@ -115,3 +115,38 @@ def test_bad_hours_are_refused(client: TestClient) -> None:
     admin = signup(client)
     for body in ({"approval_reminder_hours": 0}, {"approval_escalation_hours": "72"}):
         assert client.patch("/companies/me", json=body, headers=admin.headers).status_code == 422
+
+
+def test_reminder_and_escalation_emails_say_how_long_it_waited() -> None:
+    from babel import Locale
+
+    from spendtrackr.apps.notifications import emails
+
+    for kind, expected in (
+        ("approval.reminder", "has waited 25 hours for your decision on $400.00: Taxi."),
+        ("approval.escalated", "for 72 hours, so it now comes to you as well"),
+    ):
+        rendered = emails.render(
+            kind=kind,
+            message="fallback",
+            context={
+                "amount": "400.00",
+                "currency": "USD",
+                "description": "Taxi",
+                "spend_date": "2026-11-20",
+                "submitter": "Em",
+                "waiting_hours": 25 if kind == "approval.reminder" else 72,
+            },
+            to="x@example.com",
+            name="Mo",
+            company="Acme",
+            entity_type="approval",
+            entity_id="00000000-0000-4000-8000-000000000000",
+            locale=Locale("en", "US"),
+            public_url="https://spend.example.com",
+            message_id="<x@example.com>",
+        )
+        assert expected in rendered.text, rendered.text
+        assert expected.split(":")[0].replace("$", "") in rendered.html.replace(
+            "<strong>", ""
+        ).replace("</strong>", "").replace("$", "")

@@ -340,3 +340,127 @@ def test_a_declined_purchase_and_a_flagged_spend_reach_their_owner(
     assert "Café Olé" in body(declined, "plain")
     flagged = next(m for m in box.to(holder.email) if "flagged" in m["Subject"])
     assert "receipt missing" in body(flagged, "plain")
+
+
+def _certificate(directory: Any) -> tuple[Any, Any]:
+    """A self-signed certificate for 127.0.0.1, and its key, as files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "smtp.pem", directory / "smtp.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize("mode", ["starttls", "ssl"])
+def test_email_over_tls_with_the_servers_certificate_checked(
+    client: TestClient, app: FastAPI, settings: Settings, tmp_path: Any, mode: str
+) -> None:
+    import ssl
+
+    cert_file, key_file = _certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    box = Mailbox()
+    if mode == "starttls":
+        controller = Controller(
+            box,
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=server_tls,
+            require_starttls=True,
+            authenticator=_authenticate,
+            auth_required=True,
+        )
+    else:
+        controller = Controller(
+            box,
+            hostname="127.0.0.1",
+            port=port,
+            ssl_context=server_tls,
+            authenticator=_authenticate,
+            auth_required=True,
+            auth_require_tls=False,
+        )
+    controller.start()
+    try:
+        tls_settings = settings.model_copy(
+            update={
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "smtp_tls": mode,
+                "smtp_username": "mailer",
+                "smtp_password": settings.jwt_secret.__class__("s3cret"),
+                "smtp_ca_file": cert_file,
+            }
+        )
+        factory = session_factory(app.state.engine, tls_settings)
+        admin = signup(client)
+        with factory.begin() as session:
+            for row in session.scalars(
+                select(Notification).where(Notification.email_status == EmailStatus.pending)
+            ):
+                row.email_status = EmailStatus.failed
+            notifications.notify(
+                session,
+                company_id=_uuid_company(admin),
+                user_ids=[_uuid(admin)],
+                kind="spend.flagged",
+                message=f"sent over {mode}",
+            )
+        assert flows.send_emails(factory, settings=tls_settings) == 1
+        assert [m["Subject"] for m in box.messages] == [f"[Acme] sent over {mode}"]
+
+        # A certificate the client does not trust: nothing is sent, the attempt says why.
+        untrusted = tls_settings.model_copy(update={"smtp_ca_file": None})
+        with factory.begin() as session:
+            notifications.notify(
+                session,
+                company_id=_uuid_company(admin),
+                user_ids=[_uuid(admin)],
+                kind="spend.flagged",
+                message=f"never delivered over {mode}",
+            )
+        flows.send_emails(factory, settings=untrusted)
+        assert len(box.messages) == 1
+        with factory() as session:
+            row = session.scalars(
+                select(Notification).where(Notification.message == f"never delivered over {mode}")
+            ).one()
+            assert row.email_status is EmailStatus.pending
+            assert "CERTIFICATE_VERIFY_FAILED" in (row.email_error or "")
+    finally:
+        controller.stop()

@@ -189,6 +189,8 @@ def connect(settings: Settings) -> smtplib.SMTP:
     default) or none, logged in when a user name is set."""
     assert settings.smtp_host is not None
     context = ssl.create_default_context()
+    if settings.smtp_ca_file is not None:
+        context.load_verify_locations(cafile=str(settings.smtp_ca_file))
     timeout = settings.smtp_timeout_seconds
     client: smtplib.SMTP
     if settings.smtp_tls == "ssl":
