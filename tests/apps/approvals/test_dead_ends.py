@@ -130,3 +130,26 @@ def test_two_people_standing_in_for_each_other_leave_no_step_stranded(
             f"/approvals/{step}/decision", json={"approved": True}, headers=decider.headers
         )
         assert response.status_code == 200, response.text
+
+
+def test_a_team_whose_manager_decides_cannot_be_deleted_from_under_the_step(
+    client: TestClient, app: FastAPI
+) -> None:
+    """The team's manager approves for a member without a manager of their own; the team
+    cannot be deleted while its spends exist (409), and if its manager leaves the company, the
+    step is handed on."""
+    from tests.factories import create_team, join_team
+
+    admin = signup(client)
+    lead = create_user(client, admin, role="manager")
+    member = create_user(client, admin)
+    team = create_team(client, admin, manager_id=lead.id)
+    join_team(client, admin, team, member)
+    create_policy(client, admin, [approval_over(0, "manager", 10)])
+    spend = submit_spend(client, member, amount="40.00", team_id=team["id"])
+    assert spend["approvals"][0]["approver_id"] == lead.id
+    deleted = client.delete(f"/teams/{team['id']}", headers=admin.headers)
+    assert (deleted.status_code, deleted.json()["code"]) == (409, "in_use")
+    client.patch(f"/admin/users/{lead.id}", json={"is_active": False}, headers=admin.headers)
+    nudge(app)
+    assert step_of(client, admin, spend)["approver_role"] == "admin"

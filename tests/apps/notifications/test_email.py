@@ -250,6 +250,53 @@ def test_a_server_gone_mid_batch_loses_nothing_and_sends_nothing_twice(
     assert len(set(ids)) == 6  # each notification's email exactly once
 
 
+def test_a_server_that_is_down_then_back_gets_every_email_once(
+    client: TestClient, app: FastAPI, settings: Settings
+) -> None:
+    """The SMTP server is stopped outright (connections refused), then started again on the
+    same port: nothing was lost, nothing is sent twice."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    box = Mailbox()
+    smtp = settings.model_copy(
+        update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none"}
+    )
+    factory = session_factory(app.state.engine, smtp)
+    admin = signup(client)
+    with factory.begin() as session:
+        for row in session.scalars(
+            select(Notification).where(Notification.email_status == EmailStatus.pending)
+        ):
+            row.email_status = EmailStatus.failed
+        for i in range(3):
+            notifications.notify(
+                session,
+                company_id=_uuid_company(admin),
+                user_ids=[_uuid(admin)],
+                kind="spend.flagged",
+                message=f"down and back {i}",
+            )
+    now = utcnow()
+    assert flows.send_emails(factory, settings=smtp, now=now) == 3  # no server at all
+    with factory() as session:
+        errors = session.scalars(
+            select(Notification.email_error).where(Notification.message.like("down and back %"))
+        ).all()
+        assert len(errors) == 3
+        assert all(e and "unavailable" in e for e in errors)
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        assert flows.send_emails(factory, settings=smtp, now=now + timedelta(minutes=1)) == 3
+        assert flows.send_emails(factory, settings=smtp, now=now + timedelta(hours=1)) == 0
+    finally:
+        controller.stop()
+    assert sorted(m["Subject"] for m in box.messages) == [
+        f"[Acme] down and back {i}" for i in range(3)
+    ]
+
+
 def test_a_rolled_back_change_queues_no_email(
     app: FastAPI, smtp_settings: Settings, client: TestClient
 ) -> None:
