@@ -509,3 +509,26 @@ def test_email_over_tls_with_the_servers_certificate_checked(
             assert "CERTIFICATE_VERIFY_FAILED" in (row.email_error or "")
     finally:
         controller.stop()
+
+
+def test_spend_emails_give_the_amount_in_the_readers_locale_and_the_reason() -> None:
+    from babel import Locale
+
+    from spendtrackr.apps.notifications import emails
+
+    rendered = emails.render(
+        kind="spend.rejected",
+        message="Your spend 1250.00 EUR (Dinner) was rejected: no receipt",
+        context={"amount": "1250.00", "currency": "EUR", "description": "Dinner"},
+        to="em@example.com",
+        name="Em",
+        company="Acme",
+        entity_type="spend",
+        entity_id="00000000-0000-4000-8000-000000000000",
+        locale=Locale("de", "DE"),
+        public_url="https://spend.example.com",
+        message_id="<m@example.com>",
+    )
+    assert rendered.subject == "[Acme] Your spend of 1.250,00\xa0€ was rejected"
+    assert "Your spend of 1.250,00\xa0€ (Dinner) was rejected.\n\nno receipt" in rendered.text
+    assert "<strong>1.250,00\xa0€</strong>" in rendered.html

@@ -17,7 +17,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency
-from jinja2 import Environment, FileSystemLoader, TemplateNotFound, select_autoescape
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from spendtrackr.core.config import Settings
 from spendtrackr.core.db import utcnow
@@ -125,6 +125,9 @@ def render(
         "link": None,
         "link_label": None,
         "unsubscribe": unsubscribe,
+        # what happened to it (`spend.approved` -> approved), and why when the message says
+        "outcome": kind.rpartition(".")[2],
+        "reason": context.get("reason") or message.partition(": ")[2] or None,
     }
     base = public_url.rstrip("/")
     given = context.get("private_link") or context.get("link")
@@ -141,11 +144,11 @@ def render(
         subject = line.format_map({"amount": values["amount"], "company": company})
     values["subject"] = subject
     parts = []
+    family = kind.partition(".")[0]  # `spend.approved` falls back on `spend`, then the base
     for extension in ("txt", "html"):
-        try:
-            template = _TEMPLATES.get_template(f"{kind}.{extension}.j2")
-        except TemplateNotFound:
-            template = _TEMPLATES.get_template(f"base.{extension}.j2")
+        template = _TEMPLATES.select_template(
+            [f"{kind}.{extension}.j2", f"{family}.{extension}.j2", f"base.{extension}.j2"]
+        )
         parts.append(template.render(values))
     return Email(
         to=to,
