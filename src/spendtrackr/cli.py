@@ -49,6 +49,8 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
+rates_app = typer.Typer(help="Exchange rates: import the reference rates an operator downloads.")
+app.add_typer(rates_app, name="rates")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -385,3 +387,33 @@ def audit_verify(
 
 if __name__ == "__main__":
     app()
+
+
+@rates_app.command("import")
+def import_rates(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The CSV to read")],
+    base: Annotated[
+        str, typer.Option(help="For a date,currency,rate file: the currency its rates are of")
+    ] = "EUR",
+) -> None:
+    """Import reference rates for every company: the ECB's `eurofxref-hist.csv` (or the daily
+    `eurofxref.csv`), unzipped from
+    https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist.zip, or a `date,currency,rate` CSV
+    (units of each currency per one `--base`). Rates of the same pairs and days are replaced;
+    nothing is read from the network."""
+    from spendtrackr.apps.rates import parsing
+    from spendtrackr.apps.rates import service as rates_service
+
+    settings = get_settings()
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        try:
+            rates = list(parsing.parse(handle, base=base.upper()))
+        except parsing.RateFileError as exc:
+            typer.echo(f"error: {file}: {exc}", err=True)
+            raise typer.Exit(2) from None
+    first = file.read_text(encoding="utf-8-sig", errors="replace")[:20].lower()
+    ecb = not first.replace(" ", "").startswith("date,currency,rate")
+    with open_sessions(settings) as factory, session_scope(factory) as session:
+        count = rates_service.import_rates(session, rates, source="ecb" if ecb else "csv")
+    days = len({r.rate_date for r in rates})
+    typer.echo(f"imported {count} rates over {days} days from {file}")

@@ -30,6 +30,7 @@ from spendtrackr.apps.notifications.routes import preferences as notification_pr
 from spendtrackr.apps.notifications.routes import router as notifications_router
 from spendtrackr.apps.notifications.routes import unsubscribe as unsubscribe_router
 from spendtrackr.apps.policies.routes import router as policies_router
+from spendtrackr.apps.rates.routes import router as rates_router
 from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.receipts.routes import router as receipts_router
 from spendtrackr.apps.reports.routes import router as reports_router
@@ -184,5 +185,6 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     webhook_deliveries,
     event_feed,
     api_keys_router,
+    rates_router,
 )
 ROUTERS = PUBLIC_ROUTERS + USER_ROUTERS

@@ -17,6 +17,7 @@ from spendtrackr.apps.notifications.models import (
     NotificationPreference,
 )
 from spendtrackr.apps.policies.models import Policy
+from spendtrackr.apps.rates.models import ExchangeRate
 from spendtrackr.apps.receipts.models import Receipt
 from spendtrackr.apps.spends.models import Spend, SpendTotal
 from spendtrackr.apps.teams.models import Team
@@ -41,6 +42,7 @@ __all__ = [
     "Delegation",
     "DigestSent",
     "EmailAttempt",
+    "ExchangeRate",
     "Export",
     "IdempotencyRecord",
     "JobLease",

@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     email_batch: int = Field(default=50, ge=1, le=1000)
 
+    # A day without a reference rate (a weekend, a holiday) takes the latest earlier one within
+    # this many days; beyond, a conversion is refused (422 `no_rate`).
+    rate_lookback_days: int = Field(default=7, ge=0, le=31)
+
     # Outbound webhooks. Endpoint secrets are kept encrypted with this key (derived from
     # JWT_SECRET when unset): changing it makes them unreadable until each endpoint's is rotated.
     webhook_secret_key: SecretStr | None = None
