@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 # receipt is read) needs the tables its foreign keys point at (card) mapped too, or SQLAlchemy
 # cannot order the flush and every read failed.
 import spendtrackr.models  # noqa: F401
-from spendtrackr.apps.approvals import flows as approval_flows
+from spendtrackr.apps.approvals import nudges as approval_nudges
 from spendtrackr.apps.audit import flows as audit_flows
 from spendtrackr.apps.audit import service as audit_service
 from spendtrackr.apps.auth import flows
@@ -189,7 +189,7 @@ def worker(
                 )
                 ran += webhook_flows.work_once(factory, settings=settings, client=client)
                 ran += ledger_flows.run_export(factory, storage=storage)
-                ran += approval_flows.nudge_due(factory)
+                ran += approval_nudges.nudge_due(factory)
                 ran += notification_flows.send_digests(factory, settings=settings)
                 ran += notification_flows.send_emails(factory, settings=settings)
                 if time.monotonic() - last_sweep > 600:

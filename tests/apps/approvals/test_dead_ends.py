@@ -10,14 +10,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from spendtrackr.apps.approvals import flows
+from spendtrackr.apps.approvals import nudges
 from spendtrackr.core.db import utcnow
 from tests.factories import Actor, approval_over, create_policy, create_user, signup, submit_spend
 
 
 def nudge(app: FastAPI, hours: float = 2) -> None:
     """The worker looks at every open step (of every company) as it would after `hours`."""
-    while flows.nudge_due(app.state.session_factory, now=utcnow() + timedelta(hours=hours)):
+    while nudges.nudge_due(app.state.session_factory, now=utcnow() + timedelta(hours=hours)):
         pass
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from spendtrackr.apps.approvals import flows
+from spendtrackr.apps.approvals import nudges
 from spendtrackr.core.db import utcnow
 from tests.factories import (
     Actor,
@@ -26,7 +26,7 @@ def kinds(client: TestClient, actor: Actor) -> list[str]:
 
 
 def nudge(app: FastAPI, after: timedelta) -> int:
-    return flows.nudge_due(app.state.session_factory, now=utcnow() + after)
+    return nudges.nudge_due(app.state.session_factory, now=utcnow() + after)
 
 
 def drain(app: FastAPI) -> None:

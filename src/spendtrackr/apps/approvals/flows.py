@@ -7,16 +7,14 @@ then moves the spend itself (rejected, the next step opened, or approved and boo
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from spendtrackr.apps.approvals import service as approvals_service
-from spendtrackr.apps.approvals.models import ApprovalStep, Delegation, StepStatus
-from spendtrackr.apps.approvals.schemas import ApprovalRead, DelegationRead, DelegationSet
+from spendtrackr.apps.approvals.models import ApprovalStep, StepStatus
+from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.apps.audit import service as audit
-from spendtrackr.apps.companies import service as companies_service
-from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.ledger import flows as ledger_flows
 from spendtrackr.apps.notifications import service as notifications
 from spendtrackr.apps.spends import service as spends_service
@@ -25,8 +23,8 @@ from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.core.currency import quantize
-from spendtrackr.core.db import session_scope, utcnow
-from spendtrackr.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from spendtrackr.core.db import utcnow
+from spendtrackr.core.errors import Conflict, Forbidden, ValidationFailed
 from spendtrackr.core.pagination import Page, PageParams
 
 ADMINS = approvals_service.Approver(spec="admins", role="admin")
@@ -108,7 +106,7 @@ def open_steps(
         approvers=approvers,
     )
     if approvers[0] == NOBODY:
-        _needs_attention(session, spend)
+        needs_attention(session, spend)
     _step_opened(session, spend, steps[0], actor_id=submitter.id)
     return steps
 
@@ -116,7 +114,7 @@ def open_steps(
 NEEDS_ATTENTION = "needs_attention"
 
 
-def _needs_attention(session: Session, spend: Spend) -> None:
+def needs_attention(session: Session, spend: Spend) -> None:
     """No one but the submitter could decide: the spend waits, flagged, and the admins (the
     submitter among them) are told to add an approver and reassign the step."""
     spends_service.add_system_flag(spend, NEEDS_ATTENTION)
@@ -134,11 +132,11 @@ def _needs_attention(session: Session, spend: Spend) -> None:
     )
 
 
-def _approver_ids(session: Session, step: ApprovalStep) -> list[uuid.UUID]:
+def approver_ids(session: Session, step: ApprovalStep) -> list[uuid.UUID]:
     """Who is asked: the approver (or, while they are away, their delegate), or the role."""
     if step.approver_id is not None:
         delegate = approvals_service.delegate_today(
-            session, company_id=step.company_id, user_id=step.approver_id, today=_today()
+            session, company_id=step.company_id, user_id=step.approver_id, today=today()
         )
         if delegate is not None and delegate != step.submitter_id:
             return [delegate]
@@ -165,24 +163,24 @@ def _step_opened(
             "approver_role": step.approver_role,
         },
     )
-    _step_opened_notice(session, spend, step)
+    announce_step(session, spend, step)
 
 
-def _step_opened_notice(session: Session, spend: Spend, step: ApprovalStep) -> None:
+def announce_step(session: Session, spend: Spend, step: ApprovalStep) -> None:
     notifications.notify(
         session,
         company_id=spend.company_id,
-        user_ids=_approver_ids(session, step),
+        user_ids=approver_ids(session, step),
         kind="approval.requested",
         message=f"Approval requested: {quantize(spend.amount, spend.currency)} {spend.currency} "
         f"{spend.description}".strip(),
         entity_type="approval",
         entity_id=step.id,
-        context=_context(session, spend),
+        context=spend_context(session, spend),
     )
 
 
-def _context(session: Session, spend: Spend) -> dict[str, object]:
+def spend_context(session: Session, spend: Spend) -> dict[str, object]:
     """What an email about a step shows of its spend."""
     return {
         "amount": spend.amount,
@@ -220,7 +218,7 @@ def decide(
         session, company_id=actor.company_id, approval_id=approval_id, for_update=True
     )
     for_whom = approvals_service.standing_in_for(
-        session, company_id=actor.company_id, delegate_id=actor.id, today=_today()
+        session, company_id=actor.company_id, delegate_id=actor.id, today=today()
     )
     if not approvals_service.may_decide(step, user_id=actor.id, role=actor.role, for_whom=for_whom):
         raise Forbidden("Not allowed", code="not_approver")
@@ -261,135 +259,10 @@ def decide(
     )
 
 
-# --- reminders and escalation (the worker) -----------------------------------------------------
-
-REMIND_EVERY = timedelta(days=1)
-
-
-def nudge_due(
-    factory: sessionmaker[Session], *, now: datetime | None = None, batch: int = 100
-) -> int:
-    """Remind the approvers of steps pending past the company's `approval_reminder_hours` (then
-    once a day), and escalate those pending past `approval_escalation_hours`. Each step is
-    taken by one worker (`SKIP LOCKED`) and looked at again when it next needs to be."""
-    at = now or utcnow()
-    with session_scope(factory) as session:
-        steps = approvals_service.due_for_nudge(session, now=at, limit=batch)
-        companies: dict[uuid.UUID, Company] = {}
-        for step in steps:
-            company = companies.get(step.company_id) or companies_service.get_company_or_404(
-                session, step.company_id
-            )
-            companies[company.id] = company
-            opened = step.opened_at or step.created_at
-            remind_at = opened + timedelta(hours=company.approval_reminder_hours)
-            escalate_at = opened + timedelta(hours=company.approval_escalation_hours)
-            spend = spends_service.get_spend_or_404(
-                session, company_id=step.company_id, spend_id=step.spend_id
-            )
-            _reroute_if_stuck(session, spend, step)
-            if step.escalated_at is None and at >= escalate_at:
-                _escalate(session, spend, step, at, hours=company.approval_escalation_hours)
-            elif at >= remind_at and (
-                step.reminded_at is None or step.reminded_at + REMIND_EVERY <= at
-            ):
-                _remind(session, spend, step, at)
-            upcoming = [remind_at if step.reminded_at is None else step.reminded_at + REMIND_EVERY]
-            if step.escalated_at is None:
-                upcoming.append(escalate_at)
-            step.next_nudge_at = max(min(upcoming), at + timedelta(minutes=1))
-    return len(steps)
-
-
-def _deciders(session: Session, step: ApprovalStep) -> list[uuid.UUID]:
-    """Who may decide the step now: its approvers and, once escalated, whom it went to."""
-    ids = _approver_ids(session, step)
-    if step.escalated_to_id is not None:
-        ids.append(step.escalated_to_id)
-    if step.escalated_to_role is not None:
-        ids += users_service.active_ids_with_role(
-            session,
-            company_id=step.company_id,
-            role=step.escalated_to_role,
-            exclude=step.submitter_id,
-        )
-    return list(dict.fromkeys(ids))
-
-
-def _remind(session: Session, spend: Spend, step: ApprovalStep, at: datetime) -> None:
-    step.reminded_at = at
-    waiting = int((at - (step.opened_at or step.created_at)).total_seconds() // 3600)
-    notifications.notify(
-        session,
-        company_id=spend.company_id,
-        user_ids=_deciders(session, step),
-        kind="approval.reminder",
-        message=f"Still waiting for your approval ({waiting} h): "
-        f"{quantize(spend.amount, spend.currency)} {spend.currency} {spend.description}".strip(),
-        entity_type="approval",
-        entity_id=step.id,
-        context={**_context(session, spend), "waiting_hours": waiting},
-    )
-
-
-def _escalate(
-    session: Session, spend: Spend, step: ApprovalStep, at: datetime, *, hours: int
-) -> None:
-    """The approver's manager (active, not the submitter) may decide the step too; without
-    one, the company's admins are asked."""
-    approver = users_service.active_user(
-        session, company_id=step.company_id, user_id=step.approver_id
-    )
-    manager = (
-        None
-        if approver is None
-        else users_service.active_user(
-            session, company_id=step.company_id, user_id=approver.manager_id
-        )
-    )
-    if manager is not None and manager.id not in (step.submitter_id, step.approver_id):
-        step.escalated_to_id = manager.id
-    else:
-        step.escalated_to_role = "admin"
-    step.escalated_at = at
-    audit.record_change(
-        session,
-        step,
-        "approval.escalated",
-        actor_id=None,
-        metadata={
-            "spend_id": spend.id,
-            "after_hours": hours,
-            "from_approver_id": step.approver_id,
-            "from_approver_role": step.approver_role,
-            "to_user_id": step.escalated_to_id,
-            "to_role": step.escalated_to_role,
-        },
-    )
-    targets = (
-        [step.escalated_to_id]
-        if step.escalated_to_id is not None
-        else users_service.active_ids_with_role(
-            session, company_id=step.company_id, role="admin", exclude=step.submitter_id
-        )
-    )
-    notifications.notify(
-        session,
-        company_id=spend.company_id,
-        user_ids=targets,
-        kind="approval.escalated",
-        message=f"Escalated to you after {hours} h without a decision: "
-        f"{quantize(spend.amount, spend.currency)} {spend.currency} {spend.description}".strip(),
-        entity_type="approval",
-        entity_id=step.id,
-        context={**_context(session, spend), "waiting_hours": hours},
-    )
-
-
 # --- delegation and reassignment ------------------------------------------------------------------
 
 
-def _today() -> date:
+def today() -> date:
     return utcnow().date()
 
 
@@ -405,68 +278,10 @@ def list_actionable(
         status=status,
         page=page,
         for_whom=approvals_service.standing_in_for(
-            session, company_id=actor.company_id, delegate_id=actor.id, today=_today()
+            session, company_id=actor.company_id, delegate_id=actor.id, today=today()
         ),
     )
     return Page(total=total, items=[ApprovalRead.model_validate(s) for s in steps])
-
-
-def _delegation_read(found: Delegation) -> DelegationRead:
-    today = _today()
-    return DelegationRead(
-        user_id=found.user_id,
-        delegate_id=found.delegate_id,
-        starts_on=found.starts_on,
-        ends_on=found.ends_on,
-        active=found.starts_on <= today <= found.ends_on,
-    )
-
-
-def get_delegation(session: Session, *, actor: User, user_id: uuid.UUID) -> DelegationRead:
-    users_service.get_user_or_404(session, company_id=actor.company_id, user_id=user_id)
-    found = approvals_service.delegation_of(session, user_id=user_id)
-    if found is None:
-        raise NotFound("No delegation", code="no_delegation")
-    return _delegation_read(found)
-
-
-def set_delegation(
-    session: Session, *, actor: User, user_id: uuid.UUID, body: DelegationSet
-) -> DelegationRead:
-    """Someone stands in for `user_id` between two dates: an active user of the company, not
-    themselves."""
-    users_service.get_user_or_404(session, company_id=actor.company_id, user_id=user_id)
-    if body.ends_on < body.starts_on:
-        raise ValidationFailed("ends_on: before starts_on", code="invalid_dates")
-    if body.ends_on < _today():
-        raise ValidationFailed("ends_on: already past", code="invalid_dates")
-    if body.delegate_id == user_id:
-        raise ValidationFailed("delegate_id: not oneself", code="invalid_delegate")
-    delegate = users_service.active_user(
-        session, company_id=actor.company_id, user_id=body.delegate_id
-    )
-    if delegate is None:
-        raise ValidationFailed(
-            "delegate_id: not an active user of this company", code="invalid_delegate"
-        )
-    found = approvals_service.set_delegation(
-        session,
-        company_id=actor.company_id,
-        user_id=user_id,
-        delegate_id=delegate.id,
-        starts_on=body.starts_on,
-        ends_on=body.ends_on,
-        actor_id=actor.id,
-    )
-    return _delegation_read(found)
-
-
-def clear_delegation(session: Session, *, actor: User, user_id: uuid.UUID) -> None:
-    users_service.get_user_or_404(session, company_id=actor.company_id, user_id=user_id)
-    found = approvals_service.delegation_of(session, user_id=user_id)
-    if found is None:
-        raise NotFound("No delegation", code="no_delegation")
-    approvals_service.clear_delegation(session, delegation=found, actor_id=actor.id)
 
 
 def reassign(
@@ -494,7 +309,7 @@ def reassign(
         )
     before = {"approver_id": step.approver_id, "approver_role": step.approver_role}
     approvals_service.reassign(step, approver_id=approver.id)
-    _attended(spend)
+    attended(spend)
     audit.record_change(
         session,
         step,
@@ -502,55 +317,10 @@ def reassign(
         actor_id=actor.id,
         metadata={"spend_id": spend.id, "from": before, "to_approver_id": approver.id},
     )
-    _step_opened_notice(session, spend, step)
+    announce_step(session, spend, step)
     return ApprovalRead.model_validate(step)
 
 
-def _reroute_if_stuck(session: Session, spend: Spend, step: ApprovalStep) -> None:
-    """A step whose approver can no longer take it (deactivated, no one left in the role) is
-    resolved again from the rule that asked for it, in the same order as when it opened."""
-    if step.approver_id is not None:
-        stuck = (
-            users_service.active_user(session, company_id=step.company_id, user_id=step.approver_id)
-            is None
-        )
-    else:
-        assert step.approver_role is not None
-        stuck = not users_service.active_ids_with_role(
-            session, company_id=step.company_id, role=step.approver_role, exclude=step.submitter_id
-        )
-    if not stuck:
-        return
-    submitter = session.get(User, step.submitter_id)
-    assert submitter is not None
-    approver = resolve_approver(session, spend, submitter, step.approver_spec)
-    if (approver.user_id, approver.role) == (step.approver_id, step.approver_role):
-        if approver == NOBODY and NEEDS_ATTENTION not in spend.system_flags:
-            _needs_attention(session, spend)
-        return
-    before = {"approver_id": step.approver_id, "approver_role": step.approver_role}
-    step.approver_id, step.approver_role = approver.user_id, approver.role
-    audit.record_change(
-        session,
-        step,
-        "approval.rerouted",
-        actor_id=None,
-        metadata={
-            "spend_id": spend.id,
-            "from": before,
-            "to": {
-                "approver_id": step.approver_id,
-                "approver_role": step.approver_role,
-            },
-        },
-    )
-    if approver == NOBODY:
-        _needs_attention(session, spend)
-    else:
-        _attended(spend)
-        _step_opened_notice(session, spend, step)
-
-
-def _attended(spend: Spend) -> None:
+def attended(spend: Spend) -> None:
     if NEEDS_ATTENTION in spend.system_flags:
         spend.system_flags = [f for f in spend.system_flags if f != NEEDS_ATTENTION]

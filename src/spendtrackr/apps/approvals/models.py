@@ -44,7 +44,7 @@ class ApprovalStep(Entity):
     decided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
     comment: Mapped[str | None] = mapped_column(String(1000))
     decided_at: Mapped[datetime | None]
-    # Reminders and escalation (`approvals.flows.nudge_due`): when the step opened, when the
+    # Reminders and escalation (`approvals.nudges`): when the step opened, when the
     # worker looks at it next, and what it did.
     opened_at: Mapped[datetime | None]
     next_nudge_at: Mapped[datetime | None]

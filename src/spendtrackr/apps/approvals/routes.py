@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from spendtrackr.apps.approvals import flows
+from spendtrackr.apps.approvals import delegation, flows
 from spendtrackr.apps.approvals.models import StepStatus
 from spendtrackr.apps.approvals.schemas import (
     ApprovalRead,
@@ -72,7 +72,7 @@ delegations = APIRouter(route_class=JSONRoute, tags=["approvals"], responses=err
 @delegations.get("/users/me/delegation", response_model=DelegationRead, responses=errors(404))
 def my_delegation(session: SessionDep, user: CurrentUser) -> DelegationRead:
     """Who stands in for you while you are away (404 `no_delegation`)."""
-    return flows.get_delegation(session, actor=user, user_id=user.id)
+    return delegation.get_delegation(session, actor=user, user_id=user.id)
 
 
 @delegations.put("/users/me/delegation", response_model=DelegationRead, responses=errors(422))
@@ -83,14 +83,14 @@ def set_my_delegation(
     receives your approval requests and may decide the steps that are yours, those already
     open too; the audit log names whom they acted for. A delegate never decides their own
     spend."""
-    return flows.set_delegation(session, actor=user, user_id=user.id, body=body)
+    return delegation.set_delegation(session, actor=user, user_id=user.id, body=body)
 
 
 @delegations.delete(
     "/users/me/delegation", status_code=204, response_class=Response, responses=errors(404)
 )
 def clear_my_delegation(session: SessionDep, user: CurrentUser) -> Response:
-    flows.clear_delegation(session, actor=user, user_id=user.id)
+    delegation.clear_delegation(session, actor=user, user_id=user.id)
     return Response(status_code=204)
 
 
@@ -103,7 +103,7 @@ def set_delegation_for(
     user_id: uuid.UUID, body: DelegationSet, session: SessionDep, actor: AdminUser
 ) -> DelegationRead:
     """Set anyone's delegation (admins)."""
-    return flows.set_delegation(session, actor=actor, user_id=user_id, body=body)
+    return delegation.set_delegation(session, actor=actor, user_id=user_id, body=body)
 
 
 @delegations.delete(
@@ -113,5 +113,5 @@ def set_delegation_for(
     responses=errors(403, 404),
 )
 def clear_delegation_for(user_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> Response:
-    flows.clear_delegation(session, actor=actor, user_id=user_id)
+    delegation.clear_delegation(session, actor=actor, user_id=user_id)
     return Response(status_code=204)
