@@ -174,10 +174,10 @@ def test_retries_running_out_disable_the_endpoint_and_tell_the_admins(
     receiver.status = 503
     create_user(client, admin)
     now = utcnow()
-    for wait in (timedelta(0), *flows.RETRY_SCHEDULE):
+    for wait in (timedelta(0), *flows.RETRY.waits):
         now += wait + timedelta(seconds=1)
         assert run(app, admin, worker_settings, http, now) == 1
-    assert sum(flows.RETRY_SCHEDULE, timedelta()) > timedelta(days=2, hours=23)
+    assert flows.RETRY.span > timedelta(days=2, hours=23)
     (delivery,) = deliveries(client, admin, endpoint["id"])
     assert (delivery["status"], delivery["attempts"]) == ("failed", 10)
     disabled = client.get(f"/webhook-endpoints/{endpoint['id']}", headers=admin.headers).json()

@@ -35,18 +35,21 @@ from spendtrackr.apps.users.models import Role, User
 from spendtrackr.core import leases
 from spendtrackr.core.config import Settings
 from spendtrackr.core.db import session_scope, utcnow
+from spendtrackr.core.retry import Schedule
 
 logger = logging.getLogger(__name__)
 
 # Waits after each failed attempt (then the email is given up, and says why).
-RETRY_SCHEDULE: tuple[timedelta, ...] = (
-    timedelta(seconds=30),
-    timedelta(minutes=2),
-    timedelta(minutes=10),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-    timedelta(hours=6),
-    timedelta(hours=12),
+RETRY = Schedule(
+    (
+        timedelta(seconds=30),
+        timedelta(minutes=2),
+        timedelta(minutes=10),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=6),
+        timedelta(hours=12),
+    )
 )
 LEASE = timedelta(minutes=5)
 
@@ -145,13 +148,9 @@ def _record(
                 }
             return
         notification.email_error = error[:500]
-        if notification.email_attempts > len(RETRY_SCHEDULE):
+        notification.email_next_attempt_at = RETRY.next_attempt(notification.email_attempts, now)
+        if notification.email_next_attempt_at is None:
             notification.email_status = EmailStatus.failed
-            notification.email_next_attempt_at = None
-        else:
-            notification.email_next_attempt_at = (
-                now + RETRY_SCHEDULE[notification.email_attempts - 1]
-            )
 
 
 def send_emails(

@@ -47,20 +47,23 @@ from spendtrackr.core.config import Settings
 from spendtrackr.core.db import apply_changes, session_scope, utcnow
 from spendtrackr.core.errors import ValidationFailed
 from spendtrackr.core.pagination import Page, PageParams
+from spendtrackr.core.retry import Schedule
 
 logger = logging.getLogger(__name__)
 
 # Waits after each failed attempt: ten attempts over about three days (71 h 35 min).
-RETRY_SCHEDULE: tuple[timedelta, ...] = (
-    timedelta(seconds=5),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-    timedelta(hours=5),
-    timedelta(hours=10),
-    timedelta(hours=14),
-    timedelta(hours=20),
-    timedelta(hours=20),
+RETRY = Schedule(
+    (
+        timedelta(seconds=5),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=5),
+        timedelta(hours=10),
+        timedelta(hours=14),
+        timedelta(hours=20),
+        timedelta(hours=20),
+    )
 )
 
 
@@ -328,16 +331,15 @@ def _record(
             delivery.status = DeliveryStatus.succeeded
             delivery.delivered_at = now
             delivery.next_attempt_at = None
-        elif delivery.attempts > len(RETRY_SCHEDULE):
+            return
+        delivery.next_attempt_at = RETRY.next_attempt(delivery.attempts, now)
+        if delivery.next_attempt_at is None:
             delivery.status = DeliveryStatus.failed
-            delivery.next_attempt_at = None
             _disable(
                 session,
                 delivery,
                 f"deliveries failed for three days (last: {outcome.error or 'no answer'})",
             )
-        else:
-            delivery.next_attempt_at = now + RETRY_SCHEDULE[delivery.attempts - 1]
 
 
 def work_once(
