@@ -24,6 +24,7 @@ ROUTES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/card-authorizations"): Scope.cards_read,
     ("GET", "/reports/spend-summary"): Scope.reports_read,
     ("GET", "/exports/accounting.csv"): Scope.exports_read,
+    ("GET", "/exports/accounting.json"): Scope.exports_read,
     ("GET", "/ledger-lines"): Scope.exports_read,
     ("POST", "/exports"): Scope.exports_read,
     ("GET", "/exports"): Scope.exports_read,

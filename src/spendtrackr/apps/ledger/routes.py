@@ -30,6 +30,46 @@ from spendtrackr.core.schemas import DateRangeDep, check_date_range
 router = APIRouter(route_class=JSONRoute, tags=["reports"], responses=errors(401, 403))
 
 
+Layout = Annotated[
+    str,
+    Query(
+        pattern="^(journal|qbo|xero|netsuite|csv|json)$",
+        description="The layout: `journal` (SpendTrackr's own), `qbo` (QuickBooks Online journal "
+        "entries import), `xero` (Xero manual journals import), `netsuite` (a NetSuite journal "
+        "CSV import). On the .csv path, `csv` and `json` are the journal layout as CSV or JSON.",
+    ),
+]
+
+
+def _export(
+    request: Request,
+    user: FinanceUser,
+    dates: DateRangeDep,
+    only_unexported: bool,
+    layout: str,
+    as_json: bool,
+) -> StreamingResponse:
+    f = ledger_service.ExportFilter(
+        company_id=user.company_id,
+        date_from=dates.date_from,
+        date_to=dates.date_to,
+        only_unexported=only_unexported,
+    )
+    lines = ledger_service.iter_lines(request.app.state.session_factory, f)
+    if as_json:
+        return StreamingResponse(
+            ledger_service.json_stream(lines, layout), media_type="application/json"
+        )
+    return StreamingResponse(
+        ledger_service.csv_stream(lines, layout),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="accounting-{layout}.csv"'},
+    )
+
+
+Unexported = Annotated[bool, Query(description="Only lines not yet marked exported")]
+
+
 @router.get(
     "/exports/accounting.csv",
     response_class=StreamingResponse,
@@ -39,28 +79,33 @@ def accounting_export(
     request: Request,
     user: FinanceUser,
     dates: DateRangeDep,
-    only_unexported: Annotated[
-        bool, Query(description="Only lines not yet marked exported")
-    ] = False,
-    format: Annotated[str, Query(pattern="^(csv|json)$")] = "csv",
+    only_unexported: Unexported = False,
+    format: Layout = "journal",
 ) -> StreamingResponse:
     """The ledger's journal lines (a debit and a credit per approval or reimbursement) by entry
-    date, streamed: RFC 4180 CSV with formula-looking cells neutralised, or `?format=json`.
-    Lines have stable ids (`line_id`), so exporting twice is safe."""
-    f = ledger_service.ExportFilter(
-        company_id=user.company_id,
-        date_from=dates.date_from,
-        date_to=dates.date_to,
-        only_unexported=only_unexported,
-    )
-    lines = ledger_service.iter_lines(request.app.state.session_factory, f)
-    if format == "json":
-        return StreamingResponse(ledger_service.json_stream(lines), media_type="application/json")
-    return StreamingResponse(
-        ledger_service.csv_stream(lines),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="accounting.csv"'},
-    )
+    date, streamed as RFC 4180 CSV with formula-looking cells neutralised, in SpendTrackr's own
+    layout or one an accounting system imports as it is (`?format=qbo|xero|netsuite`). Lines
+    have stable ids, so exporting twice is safe."""
+    layout = "journal" if format in ("csv", "json") else format
+    return _export(request, user, dates, only_unexported, layout, as_json=format == "json")
+
+
+@router.get(
+    "/exports/accounting.json",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/json": {}}}, **errors(422)},
+)
+def accounting_export_json(
+    request: Request,
+    user: FinanceUser,
+    dates: DateRangeDep,
+    only_unexported: Unexported = False,
+    format: Layout = "journal",
+) -> StreamingResponse:
+    """The same lines as JSON (`{"items": [...]}`): the journal's fields, or the chosen
+    layout's columns as keys."""
+    layout = "journal" if format in ("csv", "json") else format
+    return _export(request, user, dates, only_unexported, layout, as_json=True)
 
 
 @router.post("/exports/accounting/mark-exported", response_model=Marked, responses=errors(422))

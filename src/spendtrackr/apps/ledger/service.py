@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -237,12 +237,119 @@ def _row(line: Any) -> list[str]:
     ]
 
 
-def csv_stream(lines: Iterator[Any]) -> Iterator[bytes]:
+def _amount(line: Any, value: Decimal) -> str:
+    return str(quantize(value, line.currency))
+
+
+def _side(line: Any, value: Decimal) -> str:
+    """A debit or credit column: blank when this line is on the other side."""
+    return _amount(line, value) if value else ""
+
+
+def _us_date(line: Any) -> str:
+    return str(line.entry_date.strftime("%m/%d/%Y"))
+
+
+def _qbo(line: Any) -> list[str]:
+    return [
+        line.journal_id.hex[:20],  # QuickBooks' Journal No. holds 21 characters
+        _us_date(line),
+        safe_cell(line.account),
+        safe_cell(line.description),
+        _side(line, line.debit),
+        _side(line, line.credit),
+        safe_cell(line.vendor),
+    ]
+
+
+def _xero(line: Any) -> list[str]:
+    return [
+        f"SpendTrackr journal {line.journal_id}",  # one narration and date: one journal
+        line.entry_date.strftime("%d/%m/%Y"),
+        safe_cell(line.description),
+        safe_cell(line.account),
+        XERO_TAX_RATE,
+        _amount(line, line.debit - line.credit),  # positive: debit; negative: credit
+        "",
+        "",
+        "",
+        "",
+    ]
+
+
+def _netsuite(line: Any) -> list[str]:
+    return [
+        f"spendtrackr-{line.journal_id}",
+        _us_date(line),
+        line.currency,
+        f"SpendTrackr {line.kind} {line.spend_id}",
+        safe_cell(line.account),
+        _side(line, line.debit),
+        _side(line, line.credit),
+        safe_cell(line.description),
+        safe_cell(line.employee),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """An accounting system's import file: its columns, and a journal line as its row."""
+
+    columns: tuple[str, ...]
+    row: Callable[[Any], list[str]]
+
+
+# Xero wants the name of one of the organisation's tax rates on every line; expenses booked
+# from SpendTrackr carry no tax of their own.
+XERO_TAX_RATE = "Tax Exempt"
+LAYOUTS: dict[str, Layout] = {
+    "journal": Layout(tuple(CSV_COLUMNS), _row),
+    # QuickBooks Online, Settings > Import data > Journal entries.
+    "qbo": Layout(
+        ("Journal No.", "Journal Date", "Account Name", "Description", "Debits", "Credits", "Name"),
+        _qbo,
+    ),
+    # Xero, Accounting > Manual journals > Import (its template's header).
+    "xero": Layout(
+        (
+            "*Narration",
+            "*Date",
+            "Description",
+            "*AccountCode",
+            "*TaxRate",
+            "*Amount",
+            "TrackingName1",
+            "TrackingOption1",
+            "TrackingName2",
+            "TrackingOption2",
+        ),
+        _xero,
+    ),
+    # A NetSuite journal entry CSV import (one row a line, grouped by External ID).
+    "netsuite": Layout(
+        (
+            "External ID",
+            "Date",
+            "Currency",
+            "Memo",
+            "Account",
+            "Debit",
+            "Credit",
+            "Line Memo",
+            "Name",
+        ),
+        _netsuite,
+    ),
+}
+
+
+def csv_stream(lines: Iterator[Any], layout: str = "journal") -> Iterator[bytes]:
+    shape = LAYOUTS[layout]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(shape.columns)
     for count, line in enumerate(lines, start=1):
-        writer.writerow(_row(line))
+        writer.writerow(shape.row(line))
         if count % 500 == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -268,11 +375,18 @@ def line_json(line: Any) -> dict[str, Any]:
     }
 
 
-def json_stream(lines: Iterator[Any]) -> Iterator[bytes]:
+def json_stream(lines: Iterator[Any], layout: str = "journal") -> Iterator[bytes]:
+    """`{"items": [...]}`: the journal's fields, or another layout's columns as keys."""
+    shape = None if layout == "journal" else LAYOUTS[layout]
     yield b'{"items":['
     first = True
     for line in lines:
-        yield (b"" if first else b",") + json.dumps(line_json(line)).encode()
+        item = (
+            line_json(line)
+            if shape is None
+            else dict(zip(shape.columns, shape.row(line), strict=True))
+        )
+        yield (b"" if first else b",") + json.dumps(item).encode()
         first = False
     yield b"]}"
 
