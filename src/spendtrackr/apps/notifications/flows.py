@@ -239,30 +239,29 @@ def send_digests(
             for user in session.scalars(
                 select(User).where(User.is_active.is_(True), User.role.in_(DIGEST_ROLES))
             ):
-                if _digest_due(session, user, at):
-                    queued += _queue_digest(session, user, at)
+                digest = _digest_due(session, user, at)
+                if digest is not None:
+                    queued += _queue_digest(session, user, at, digest)
     finally:
         with session_scope(factory) as session:
             leases.release(session, name=DIGEST_LEASE, holder=holder, now=at)
     return queued
 
 
-def _digest_due(session: Session, user: User, at: datetime) -> bool:
+def _digest_due(session: Session, user: User, at: datetime) -> Digest | None:
+    """The person's digest period, when one is due now."""
     person = notifications.preference(session, user_id=user.id)
     company = notifications.company_default(session, company_id=user.company_id)
     channels, digest = notifications.effective(person, company)
     if digest is Digest.off or "email" not in channels["digest"]:
-        return False
+        return None
     sent = session.get(DigestSent, user.id)
-    return sent is None or sent.sent_at <= at - PERIODS[digest]
+    return digest if sent is None or sent.sent_at <= at - PERIODS[digest] else None
 
 
-def _queue_digest(session: Session, user: User, at: datetime) -> int:
+def _queue_digest(session: Session, user: User, at: datetime, digest: Digest) -> int:
     """The person's digest as a notification that is emailed only; nothing to say, nothing
     sent (the period still counts as done)."""
-    person = notifications.preference(session, user_id=user.id)
-    company = notifications.company_default(session, company_id=user.company_id)
-    _, digest = notifications.effective(person, company)
     since = at - PERIODS[digest]
     waiting, oldest = approvals_service.waiting_for(
         session, company_id=user.company_id, user_id=user.id, role=user.role

@@ -30,6 +30,17 @@ from spendtrackr.core.errors import NotFound
 from spendtrackr.core.pagination import PageParams, paginate
 
 
+def _channels(
+    own: Mapping[str, Sequence[str]], company: Mapping[str, Sequence[str]], kind: str
+) -> list[str]:
+    """A kind's channels: the person's choice, else the company's, else both; a kind whose
+    email cannot be turned off keeps it."""
+    chosen = list(own[kind] if kind in own else company.get(kind, BOTH))
+    if not KINDS.get(kind, True) and EMAIL not in chosen:
+        chosen.append(EMAIL)
+    return chosen
+
+
 def channels_for(
     session: Session, *, company_id: uuid.UUID, user_ids: list[uuid.UUID], kind: str
 ) -> dict[uuid.UUID, tuple[str, ...]]:
@@ -44,14 +55,8 @@ def channels_for(
         ).all()
         chosen = {row.user_id: row.channels for row in rows}
     default = session.get(NotificationDefault, company_id)
-    fallback = tuple((default.channels if default else {}).get(kind, BOTH))
-    result: dict[uuid.UUID, tuple[str, ...]] = {}
-    for user_id in user_ids:
-        channels = tuple(chosen.get(user_id, {}).get(kind, fallback))
-        if not KINDS.get(kind, True) and EMAIL not in channels:
-            channels = (*channels, EMAIL)
-        result[user_id] = channels
-    return result
+    company = default.channels if default else {}
+    return {u: tuple(_channels(chosen.get(u, {}), company, kind)) for u in user_ids}
 
 
 def notify(
@@ -228,17 +233,9 @@ def effective(
     person: NotificationPreference | None, company: NotificationDefault | None
 ) -> tuple[dict[str, list[str]], Digest]:
     """Every kind's channels and the digest, as they apply to a person."""
-    channels = {}
-    for kind, optional in KINDS.items():
-        own = person.channels if person else {}
-        chosen = (
-            own[kind]
-            if kind in own
-            else (company.channels if company else {}).get(kind, list(BOTH))
-        )
-        if not optional and EMAIL not in chosen:
-            chosen = [*chosen, EMAIL]
-        channels[kind] = list(chosen)
+    own = person.channels if person else {}
+    defaults = company.channels if company else {}
+    channels = {kind: _channels(own, defaults, kind) for kind in KINDS}
     digest = (person.digest if person and person.digest else None) or (
         company.digest if company else Digest.weekly
     )
@@ -281,10 +278,10 @@ def unsubscribe_by_token(session: Session, key: bytes, token: str) -> str | None
     if user is None or not user.is_active or not KINDS.get(kind, False):
         return None
     person = session.get(NotificationPreference, user_id)
-    current = (person.channels if person else {}).get(kind)
-    if current is None:
-        default = session.get(NotificationDefault, user.company_id)
-        current = (default.channels if default else {}).get(kind, list(BOTH))
+    default = session.get(NotificationDefault, user.company_id)
+    current = _channels(
+        person.channels if person else {}, default.channels if default else {}, kind
+    )
     keep = [c for c in current if c != EMAIL]
     set_preference(
         session, company_id=user.company_id, user_id=user_id, channels={kind: keep}, digest=None
