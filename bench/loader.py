@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, cast
 
 import typer
@@ -138,6 +139,10 @@ def build_large(
                         "user_id": user.id,
                         "amount": amount,
                         "currency": "USD",
+                        "base_amount": amount,
+                        "base_currency": "USD",
+                        "fx_rate": Decimal(1),
+                        "fx_date": day,
                         "spend_date": day,
                         "description": f"{vendor.name} {category.name.lower()}",
                         "source": "manual",
@@ -202,6 +207,9 @@ def build_large(
                         vendor=vendor.name,
                         description=f"{vendor.name} {category.name.lower()}",
                         employee=names[user.id],
+                        original_amount=amount,
+                        original_currency="USD",
+                        fx_rate=Decimal(1),
                     )
                     for kind, debit_account, credit_account in journals:
                         journal, lines = ledger_service.journal_lines(

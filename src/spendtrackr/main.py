@@ -59,6 +59,10 @@ routed through approvals; virtual cards; receipts read by OCR; a tamper-evident 
 
 Authenticate with `POST /auth/login` (or **Authorize** here, with email and password), then send
 `Authorization: Bearer <access_token>`. Errors are `{"detail", "code"}`.
+
+Money: every spend keeps the amount and currency it was entered in and its price in the company's
+base currency (`base_amount`, `fx_rate`, `fx_date`), fixed at submission; policies, card limits,
+summaries and the ledger compare and add up base amounts.
 """
 
 

@@ -35,6 +35,8 @@ SCRIPT = textwrap.dedent(
         spend = Spend(
             id=uuid.uuid4(), company_id=company, user_id=user, amount=Decimal("12.34"),
             currency="USD", spend_date=date(2026, 1, 2), status="approved",
+            base_amount=Decimal("12.34"), base_currency="USD", fx_rate=Decimal(1),
+            fx_date=date(2026, 1, 2),
         )
         session.add(spend)
         audit.record(

@@ -100,6 +100,9 @@ def test_every_spend_path_posts_balanced_journals(client: TestClient) -> None:
         "description",
         "employee",
         "line_id",
+        "original_amount",
+        "original_currency",
+        "fx_rate",
     ]
 
 
@@ -211,6 +214,9 @@ def test_export_streams_100k_lines_in_constant_memory(client: TestClient, app: F
                             "debit": debit,
                             "credit": credit,
                             "currency": "USD",
+                            "original_amount": Decimal("1.00"),
+                            "original_currency": "USD",
+                            "fx_rate": Decimal(1),
                             "vendor": "",
                             "description": f"bulk {i}",
                             "employee": "x",

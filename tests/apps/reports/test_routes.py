@@ -14,6 +14,7 @@ from tests.factories import (
     create_user,
     create_vendor,
     join_team,
+    set_rates,
     signup,
     submit_spend,
 )
@@ -27,6 +28,7 @@ def summary(client: TestClient, headers: dict[str, str], query: str) -> list[dic
 
 def test_exact_totals_per_group_and_currency(client: TestClient) -> None:
     admin = signup(client)
+    set_rates(client, admin, "2026-05-10", EUR="1.0812", JPY="0.006423")
     categories = [create_category(client, admin, name=n) for n in ("Travel", "Meals", "Software")]
     rng = random.Random(7)
     expected: dict[tuple[str | None, str], list[Decimal]] = defaultdict(list)

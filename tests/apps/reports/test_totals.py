@@ -27,6 +27,7 @@ from tests.factories import (
     create_vendor,
     issue_card,
     join_team,
+    set_rates,
     signup,
     webhook_secret,
 )
@@ -98,6 +99,8 @@ def test_totals_follow_every_kind_of_spend_change(app: FastAPI, client: TestClie
         for employee in employees:
             join_team(client, admin, team, employee)
     create_policy(client, admin, [approval_over(50)])
+    for day in ("01", "07", "14", "21", "28"):
+        set_rates(client, admin, f"2026-03-{day}", EUR="1.09", JPY="0.0068")
     rng = random.Random(2026)
 
     def some_fields() -> dict[str, Any]:

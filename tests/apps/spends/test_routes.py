@@ -19,6 +19,7 @@ from tests.factories import (
     create_vendor,
     issue_card,
     join_team,
+    set_rates,
     signup,
     submit_spend,
     webhook_secret,
@@ -53,6 +54,7 @@ def test_amounts_are_rounded_to_the_currency_minor_unit(
     client: TestClient, amount: Any, currency: str, stored: str
 ) -> None:
     admin = signup(client)
+    set_rates(client, admin, "2026-11-01", JPY="0.0067", KWD="3.25", EUR="1.08")
     response = client.post(
         "/spends",
         json={"amount": amount, "currency": currency, "spend_date": "2026-11-01"},
@@ -462,6 +464,7 @@ def test_a_listed_spend_reads_exactly_as_it_does_alone(client: TestClient) -> No
     twice = [
         submit_spend(client, employee, amount="60.00", vendor_id=vendor["id"]) for _ in range(2)
     ]
+    set_rates(client, admin, "2026-11-20", JPY="0.0067")
     yen = submit_spend(client, employee, amount="90", currency="JPY")
     paid = client.post(f"/spends/{yen['id']}/reimburse", headers=finance.headers)
     assert paid.status_code == 200, paid.text

@@ -323,6 +323,9 @@ def authorize(
         return AuthorizationResult(approved=False, decline_reason="unknown_card")
     holder_id, card_currency = known
     amount = quantize(body.amount, body.currency)
+    # What the card is charged, in its own currency: the limits count this. A purchase in
+    # another currency carries it (the network's conversion); without it, it is declined.
+    billed = amount if body.billing_amount is None else quantize(body.billing_amount, card_currency)
     category_id = _category(session, company_id, body.category_id)
     tz = ZoneInfo(company.timezone)
     if declining:
@@ -343,9 +346,9 @@ def authorize(
         # Read with the card: from the identity map, no query.
         holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
         usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
-        reason = decline_reason(card, holder, body, amount, category_id, None, usage)
+        reason = decline_reason(card, holder, body, billed, category_id, None, usage)
         if reason is not None and not usage.added_up:
-            return _record(session, card, body, amount, category_id, reason, None, now)
+            return _record(session, card, body, amount, billed, category_id, reason, None, now)
         if (retried := _first_answer(session, company_id, body)) is not None:
             return retried
     else:
@@ -353,26 +356,9 @@ def authorize(
 
     vendor_id = _vendor_id(session, company_id, body.merchant_name)
     decision: engine.Decision | None = None
-    if holder is not None and card_currency == body.currency:
-        decision = spend_flows.decide_card_spend(
-            session,
-            holder=holder,
-            amount=amount,
-            currency=body.currency,
-            category_id=category_id,
-            vendor_id=vendor_id,
-        )
-    card, usage_row = cards_service.lock_card_with_usage(
-        session, company_id=company_id, card_id=body.card_id
-    )
-    usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
-    reason = decline_reason(card, holder, body, amount, category_id, decision, usage)
-    cards_service.note_decision(company_id, card.id, declined=reason is not None)
-    spend_id = None
-    if reason is None:
-        assert holder is not None
-        assert decision is not None
-        spend = spend_flows.create_card_spend(
+    purchase = None
+    if holder is not None and (card_currency == body.currency or body.billing_amount is not None):
+        purchase = spend_flows.card_purchase(
             session,
             holder=holder,
             fields={
@@ -382,15 +368,32 @@ def authorize(
                 "description": body.merchant_name,
                 "category_id": category_id,
                 "vendor_id": vendor_id,
-                "card_id": card.id,
+                "card_id": body.card_id,
             },
-            decision=decision,
+            base_currency=company.base_currency,
+            billed=(billed, card_currency),
         )
-        spend_id = spend.id
-        usage.add(amount)
+        if purchase is not None:
+            decision = spend_flows.decide_card_spend(session, holder=holder, purchase=purchase)
+    card, usage_row = cards_service.lock_card_with_usage(
+        session, company_id=company_id, card_id=body.card_id
+    )
+    usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
+    reason = decline_reason(card, holder, body, billed, category_id, decision, usage)
+    if reason is None and purchase is None:
+        reason = "no_rate"  # the billed currency has no rate to the base currency
+    cards_service.note_decision(company_id, card.id, declined=reason is not None)
+    spend_id = None
+    if reason is None:
+        assert holder is not None
+        assert decision is not None
+        assert purchase is not None
+        spend_flows.create_card_spend(session, holder=holder, spend=purchase, decision=decision)
+        spend_id = purchase.id
+        usage.add(billed)
     else:
         usage.declined()
-    return _record(session, card, body, amount, category_id, reason, spend_id, now)
+    return _record(session, card, body, amount, billed, category_id, reason, spend_id, now)
 
 
 def _first_answer(
@@ -421,6 +424,7 @@ def _record(
     card: Card,
     body: AuthorizationRequest,
     amount: Decimal,
+    billed: Decimal,
     category_id: uuid.UUID | None,
     reason: str | None,
     spend_id: uuid.UUID | None,
@@ -434,6 +438,7 @@ def _record(
             authorization_id=body.authorization_id,
             amount=amount,
             currency=body.currency,
+            billed_amount=billed,
             merchant_name=body.merchant_name,
             category_id=category_id,
             decline_reason=reason,
@@ -474,27 +479,28 @@ def decline_reason(
     card: Card,
     holder: User | None,
     body: AuthorizationRequest,
-    amount: Decimal,
+    billed: Decimal,
     category_id: uuid.UUID | None,
     decision: engine.Decision | None,
     usage: cards_service.LimitUsage,
 ) -> str | None:
     """Why a purchase is declined, the first reason in this order (None: approved): the card's
-    state, its holder, the currency, the card's categories, its limits, then the policies."""
+    state, its holder, the currency, the card's categories, its limits (on the amount `billed`
+    to the card), then the policies."""
     if card.status == CardStatus.frozen:
         return "card_frozen"
     if card.status == CardStatus.cancelled:
         return "card_cancelled"
     if holder is None:
         return "cardholder_inactive"
-    if body.currency != card.currency:
+    if body.currency != card.currency and body.billing_amount is None:
         return "currency_mismatch"
     category = str(category_id) if category_id else None
     if card.allowed_categories and category not in card.allowed_categories:
         return "category_blocked"
     if category is not None and category in card.blocked_categories:
         return "category_blocked"
-    exceeded = usage.exceeded(amount)
+    exceeded = usage.exceeded(billed)
     if exceeded is not None:
         return f"spending_limit_exceeded:{exceeded}"
     if decision is not None and decision.outcome == "blocked":

@@ -60,8 +60,12 @@ class CardAuthorization(Base):
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
     card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card.id"))
     authorization_id: Mapped[str] = mapped_column(exact_text(100))
-    amount: Mapped[Decimal]
+    amount: Mapped[Decimal]  # as the network sent it, in the purchase's currency
     currency: Mapped[str] = mapped_column(String(3))
+    # What the card was charged, in its own currency (the amount itself when the purchase was
+    # in it): what the limits count.
+    billed_amount: Mapped[Decimal]
+    billed_currency: Mapped[str] = mapped_column(String(3))
     merchant_name: Mapped[str] = mapped_column(String(200))
     category_id: Mapped[uuid.UUID | None]
     approved: Mapped[bool]

@@ -71,6 +71,16 @@ class AuthorizationRequest(WriteSchema):
     merchant_name: Annotated[str, Field(min_length=1, max_length=200)]
     category_id: uuid.UUID | None = None
     authorization_id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")]
+    billing_amount: Annotated[
+        JsonDecimal | None,
+        Field(
+            gt=0,
+            le=Decimal("1e12"),
+            description="What the card is charged, in the card's currency, for a purchase in "
+            "another currency (the network's conversion); the limits count it. Without it, a "
+            "purchase in another currency than the card's is declined `currency_mismatch`",
+        ),
+    ] = None
 
 
 class AuthorizationResult(Schema):
@@ -85,6 +95,8 @@ class AuthorizationRead(Schema):
     authorization_id: str = Field(description="The card network's id")
     amount: Decimal
     currency: str
+    billed_amount: Decimal = Field(description="What the card was charged, in its currency")
+    billed_currency: str
     merchant_name: str
     category_id: uuid.UUID | None
     approved: bool
@@ -95,3 +107,7 @@ class AuthorizationRead(Schema):
     @field_serializer("amount")
     def _amount(self, value: Decimal) -> str:
         return str(quantize(value, self.currency))
+
+    @field_serializer("billed_amount")
+    def _billed(self, value: Decimal) -> str:
+        return str(quantize(value, self.billed_currency))

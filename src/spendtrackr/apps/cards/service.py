@@ -187,7 +187,7 @@ def window_start(interval: str, now: datetime, tz: ZoneInfo) -> datetime | None:
     return start
 
 
-_APPROVED = select(func.coalesce(func.sum(CardAuthorization.amount), 0)).where(
+_APPROVED = select(func.coalesce(func.sum(CardAuthorization.billed_amount), 0)).where(
     CardAuthorization.card_id == id_param("card_id"), CardAuthorization.approved.is_(True)
 )
 _APPROVED_SINCE = _APPROVED.where(CardAuthorization.created_at >= bindparam("since"))
@@ -399,6 +399,7 @@ def record_authorization(
     authorization_id: str,
     amount: Decimal,
     currency: str,
+    billed_amount: Decimal,
     merchant_name: str,
     category_id: uuid.UUID | None,
     decline_reason: str | None,
@@ -413,6 +414,8 @@ def record_authorization(
         "authorization_id": authorization_id,
         "amount": amount,
         "currency": currency,
+        "billed_amount": billed_amount,
+        "billed_currency": card.currency,
         "merchant_name": merchant_name,
         "category_id": category_id,
         "approved": decline_reason is None,
@@ -433,6 +436,7 @@ def record_authorization(
             "authorization_id": authorization_id,
             "amount": amount,
             "currency": currency,
+            "billed_amount": billed_amount,
             "merchant_name": merchant_name,
             "decline_reason": decline_reason,
             "spend_id": spend_id,

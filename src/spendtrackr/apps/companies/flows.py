@@ -15,13 +15,26 @@ from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.companies.schemas import CompanyUpdate
 from spendtrackr.apps.policies import service as policies_service
 from spendtrackr.apps.policies.rules import Rule
+from spendtrackr.apps.spends import service as spends_service
 from spendtrackr.apps.users.models import User
+from spendtrackr.core.errors import Conflict
 
 
 def update_company(session: Session, *, actor: User, body: CompanyUpdate) -> Company:
     """Apply a PATCH. New ceilings of card limits are kept in the base currency's minor units,
     and cards above a ceiling (new, or in a new base currency) are lowered to it."""
     changes = body.changes()
+    if "base_currency" in changes:
+        company = service.get_company_or_404(session, actor.company_id, for_update=True)
+        if changes["base_currency"] != company.base_currency and spends_service.any_spend(
+            session, company_id=company.id
+        ):
+            # Every spend's base amount, every ledger line and every budget is in it.
+            raise Conflict(
+                f"the base currency stays {company.base_currency}: the company has spends "
+                "measured and booked in it",
+                code="base_currency_in_use",
+            )
     if changes.get("max_card_limits") is not None:
         currency = (
             changes.get("base_currency")
@@ -61,7 +74,7 @@ def create_starter_workspace(
 ) -> None:
     """What a company starts with at signup, so it can submit and book spends at once:
     categories with GL codes, and an example policy left inactive for an admin to read, adjust
-    and turn on (amounts are in the spend's currency)."""
+    and turn on (amounts are in the company's base currency)."""
     categories = {
         name: catalog_service.create_item(
             session,

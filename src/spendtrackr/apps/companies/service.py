@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.companies.models import Company
-from spendtrackr.core.db import apply_changes, utcnow
+from spendtrackr.core.db import apply_changes, id_param, utcnow
 from spendtrackr.core.errors import NotFound
 from spendtrackr.core.security import digests_equal, new_opaque_token, token_digest
 
@@ -35,6 +35,26 @@ def get_company_or_404(
     return company
 
 
+# Built once (see core/db.py): every spend written reads it.
+_SHARED = (
+    select(Company)
+    .where(Company.id == id_param("company_id"))
+    .with_for_update(read=True)
+    .execution_options(populate_existing=True)
+)
+
+
+def share_company(session: Session, company_id: uuid.UUID) -> Company:
+    """The company, under a shared lock held to the commit, for a transaction that writes a
+    spend: what the spend is measured by (the base currency, the budgets) cannot change until it
+    commits, since changing them takes the row's exclusive lock (`get_company_or_404` with
+    `for_update`)."""
+    company = session.scalars(_SHARED, {"company_id": company_id}).one_or_none()
+    if company is None:
+        raise NotFound("Company not found")
+    return company
+
+
 def names(session: Session, *, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     rows = session.execute(select(Company.id, Company.name).where(Company.id.in_(ids)))
     return {row.id: row.name for row in rows}
@@ -43,7 +63,7 @@ def names(session: Session, *, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
 def update_company(
     session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID, changes: dict[str, object]
 ) -> Company:
-    company = get_company_or_404(session, company_id)
+    company = get_company_or_404(session, company_id, for_update=True)
     diff = apply_changes(company, changes)
     audit.record_change(
         session, company, "company.updated", actor_id=actor_id, metadata={"changes": diff}

@@ -48,11 +48,14 @@ def _posting(session: Session, spend: Spend, entry_date: date) -> ledger_service
         spend_id=spend.id,
         company_id=spend.company_id,
         entry_date=entry_date,
-        amount=spend.amount,
-        currency=spend.currency,
+        amount=spend.base_amount,
+        currency=spend.base_currency,
         vendor=vendor,
         description=spend.description,
         employee=employee.full_name if employee else "",
+        original_amount=spend.amount,
+        original_currency=spend.currency,
+        fx_rate=spend.fx_rate,
     )
 
 

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from spendtrackr.core.db import Base, Entity, StrEnumType, utcnow
@@ -32,7 +32,11 @@ class LedgerLine(Base):
     account: Mapped[str] = mapped_column(String(32))
     debit: Mapped[Decimal]
     credit: Mapped[Decimal]
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(3))  # the company's base currency
+    # The spend as entered, and the rate that turned it into the base currency above.
+    original_amount: Mapped[Decimal]
+    original_currency: Mapped[str] = mapped_column(String(3))
+    fx_rate: Mapped[Decimal] = mapped_column(Numeric(24, 10, asdecimal=True))
     vendor: Mapped[str] = mapped_column(String(200), default="")
     description: Mapped[str] = mapped_column(String(1000), default="")
     employee: Mapped[str] = mapped_column(String(200), default="")

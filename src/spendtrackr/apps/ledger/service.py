@@ -33,6 +33,9 @@ CSV_COLUMNS = [
     "description",
     "employee",
     "line_id",
+    "original_amount",
+    "original_currency",
+    "fx_rate",
 ]
 
 
@@ -48,6 +51,9 @@ class Accounts:
 
 @dataclass(frozen=True, slots=True)
 class Posting:
+    """What a journal books: `amount` in the company's base currency, from the spend's
+    `original_amount` in its own currency at `fx_rate`."""
+
     spend_id: uuid.UUID
     company_id: uuid.UUID
     entry_date: date
@@ -56,6 +62,9 @@ class Posting:
     vendor: str
     description: str
     employee: str
+    original_amount: Decimal
+    original_currency: str
+    fx_rate: Decimal
 
 
 _LINES = insert(cast(Table, LedgerLine.__table__))
@@ -85,6 +94,9 @@ def journal_lines(
         "kind": kind,
         "entry_date": posting.entry_date,
         "currency": posting.currency,
+        "original_amount": quantize(posting.original_amount, posting.original_currency),
+        "original_currency": posting.original_currency,
+        "fx_rate": posting.fx_rate,
         "vendor": posting.vendor,
         "description": posting.description,
         "employee": posting.employee,
@@ -174,6 +186,9 @@ _EXPORTED = (
     LedgerLine.debit,
     LedgerLine.credit,
     LedgerLine.currency,
+    LedgerLine.original_amount,
+    LedgerLine.original_currency,
+    LedgerLine.fx_rate,
     LedgerLine.vendor,
     LedgerLine.description,
     LedgerLine.employee,
@@ -234,7 +249,14 @@ def _row(line: Any) -> list[str]:
         safe_cell(line.description),
         safe_cell(line.employee),
         str(line.id),
+        str(quantize(line.original_amount, line.original_currency)),
+        line.original_currency,
+        _rate(line.fx_rate),
     ]
+
+
+def _rate(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 def _amount(line: Any, value: Decimal) -> str:
@@ -371,6 +393,9 @@ def line_json(line: Any) -> dict[str, Any]:
         "vendor": line.vendor,
         "description": line.description,
         "employee": line.employee,
+        "original_amount": str(quantize(line.original_amount, line.original_currency)),
+        "original_currency": line.original_currency,
+        "fx_rate": _rate(line.fx_rate),
         "exported_at": line.exported_at.isoformat() if line.exported_at else None,
     }
 

@@ -9,14 +9,18 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
+from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.policies import engine, service
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.policies.rules import RequireApprovalAction, Rule
 from spendtrackr.apps.policies.schemas import EvaluateRequest, PolicyUpdate
+from spendtrackr.apps.rates import service as rates_service
 from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
+from spendtrackr.core.config import get_settings
 from spendtrackr.core.currency import quantize
+from spendtrackr.core.db import utcnow
 from spendtrackr.core.errors import ValidationFailed
 
 
@@ -107,8 +111,19 @@ def dry_run(session: Session, *, actor: User, body: EvaluateRequest) -> engine.D
         team_ids = frozenset({body.team_id})
     else:
         team_ids = frozenset(users_service.team_ids_for(session, [subject.id]).get(subject.id, []))
+    amount = quantize(body.amount, body.currency)
+    base_currency = companies_service.get_company_or_404(session, actor.company_id).base_currency
+    base_amount = rates_service.convert(
+        session,
+        company_id=actor.company_id,
+        amount=amount,
+        currency=body.currency,
+        to=base_currency,
+        on=body.spend_date or utcnow().date(),
+        window=get_settings().rate_lookback_days,
+    ).amount
     facts = engine.Facts(
-        amount=quantize(body.amount, body.currency),
+        amount=base_amount,
         currency=body.currency,
         source=body.source,
         category_id=body.category_id,

@@ -33,10 +33,10 @@ def list_policies(session: SessionDep, user: FinanceUser, page: PageDep) -> Page
 
 @router.post("", response_model=PolicyRead, status_code=201, responses=errors(422))
 def create_policy(body: PolicyCreate, session: SessionDep, actor: AdminUser) -> PolicyRead:
-    """Rules: `{condition, action, priority}`; see the rule language in the API guide. The
-    categories, vendors and teams a rule names, and a `user:<id>` approver, must be the
-    company's own (the user active), else 422 `invalid_category`, `invalid_vendor`,
-    `invalid_team` or `invalid_approver`."""
+    """Rules: `{condition, action, priority}`, amounts in the company's base currency (the rule
+    language: docs/POLICIES.md). The categories, vendors and teams a rule names, and a
+    `user:<id>` approver, must be the company's own (the user active), else 422
+    `invalid_category`, `invalid_vendor`, `invalid_team` or `invalid_approver`."""
     policy = flows.create_policy(
         session, actor=actor, name=body.name, is_active=body.is_active, rules=body.rules
     )

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field, StrictBool
@@ -45,6 +45,10 @@ class PolicyUpdate(UpdateSchema):
 class EvaluateRequest(WriteSchema):
     amount: Amount
     currency: CurrencyCode
+    spend_date: date | None = Field(
+        default=None,
+        description="The day whose rate prices the amount in the base currency (default: today)",
+    )
     category_id: uuid.UUID | None = None
     vendor_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = Field(

@@ -78,24 +78,20 @@ def convert(
 ) -> Conversion:
     """`amount` of `from` in `to` at the rate of `date`, or of the latest earlier business day
     within `RATE_LOOKBACK_DAYS` (422 `no_rate` beyond it)."""
-    found = service.find_rate(
+    converted = service.convert(
         session,
         company_id=user.company_id,
-        base=from_,
-        quote=to,
+        amount=amount,
+        currency=from_,
+        to=to,
         on=on,
         window=settings.rate_lookback_days,
     )
-    if found is None:
-        raise ValidationFailed(
-            f"no {from_}->{to} rate on {on} or in the {settings.rate_lookback_days} days before",
-            code="no_rate",
-        )
     return Conversion(
         amount=str(quantize(amount, from_)),
         currency=from_,
-        converted=str(quantize(amount * found.rate, to)),
+        converted=str(converted.amount),
         to=to,
-        rate=format(found.rate.normalize(), "f"),
-        rate_date=found.rate_date,
+        rate=format(converted.rate.normalize(), "f"),
+        rate_date=converted.rate_date,
     )

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.rates.models import ExchangeRate
 from spendtrackr.apps.rates.parsing import ParsedRate
+from spendtrackr.core.currency import quantize
+from spendtrackr.core.errors import ValidationFailed
 from spendtrackr.core.pagination import PageParams, paginate
 
 PIVOT = "EUR"  # the reference rates' base: other pairs are crossed through it
@@ -174,3 +176,38 @@ def find_rate(
         ctx.prec = 34
         value = to_quote.rate / to_base.rate
     return Found(value.quantize(PLACES), min(to_base.rate_date, to_quote.rate_date))
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    """An amount in another currency, with the rate and the rate's day that gave it."""
+
+    amount: Decimal
+    rate: Decimal
+    rate_date: date
+
+
+def convert(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    amount: Decimal,
+    currency: str,
+    to: str,
+    on: date,
+    window: int,
+) -> Converted:
+    """`amount` of `currency` in `to`, rounded to `to`'s minor unit: exact decimal arithmetic,
+    one rounding at the end. 422 `no_rate` when no rate is found within `window` days."""
+    found = find_rate(session, company_id=company_id, base=currency, quote=to, on=on, window=window)
+    if found is None:
+        raise ValidationFailed(
+            f"no {currency}->{to} rate on {on} or in the {window} days before: import the "
+            "reference rates (spendtrackr rates import) or set the company's own "
+            "(POST /exchange-rates)",
+            code="no_rate",
+        )
+    with localcontext() as ctx:
+        ctx.prec = 34
+        converted = quantize(amount * found.rate, to)
+    return Converted(converted, found.rate, found.rate_date)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
-from spendtrackr.apps.reports.schemas import GroupBy, SpendSummary, SummaryItem
+from spendtrackr.apps.companies import service as companies_service
+from spendtrackr.apps.reports.schemas import GroupBy, SpendSummary, SummaryGroup, SummaryItem
 from spendtrackr.apps.spends import flows as spend_flows
 from spendtrackr.apps.spends import service as spends_service
 from spendtrackr.apps.spends.models import SpendStatus
@@ -70,20 +72,48 @@ def spend_summary(
         labels = _labels(
             session, actor.company_id, group_by, [r.key for r in rows if r.key is not None]
         )
+    base = companies_service.get_company_or_404(session, actor.company_id).base_currency
+
+    def label(key: str | None) -> str:
+        return labels.get(key, key) if key is not None else NONE_LABELS.get(group_by, "None")
+
     items = [
         SummaryItem(
             key=r.key,
-            label=labels.get(r.key, r.key)
-            if r.key is not None
-            else NONE_LABELS.get(group_by, "None"),
+            label=label(r.key),
             currency=r.currency,
             count=r.count,
             total=r.total,
+            base_total=r.base_total,
+            base_currency=base,
         )
         for r in rows
     ]
+    groups: dict[str | None, SummaryGroup] = {}
+    for r in rows:
+        group = groups.get(r.key)
+        if group is None:
+            groups[r.key] = SummaryGroup(
+                key=r.key,
+                label=label(r.key),
+                count=r.count,
+                base_total=r.base_total,
+                base_currency=base,
+            )
+        else:
+            group.count += r.count
+            group.base_total += r.base_total
+    ordered = list(groups.values())
     if group_by == "month":
         items.sort(key=lambda i: (i.key or "", i.currency))
+        ordered.sort(key=lambda g: g.key or "")
     else:
         items.sort(key=lambda i: (i.currency, -i.total, i.label))
-    return SpendSummary(group_by=group_by, items=items)
+        ordered.sort(key=lambda g: (-g.base_total, g.label))
+    return SpendSummary(
+        group_by=group_by,
+        base_currency=base,
+        base_total=sum((g.base_total for g in ordered), Decimal(0)),
+        items=items,
+        groups=ordered,
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import Row
@@ -23,10 +23,12 @@ from spendtrackr.apps.approvals.models import ApprovalStep
 from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.catalog.models import Category, Vendor
+from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.ledger import flows as ledger_flows
 from spendtrackr.apps.notifications import service as notifications
 from spendtrackr.apps.policies import engine
 from spendtrackr.apps.policies import service as policies_service
+from spendtrackr.apps.rates import service as rates_service
 from spendtrackr.apps.receipts import service as receipts_service
 from spendtrackr.apps.receipts.schemas import ReceiptRead
 from spendtrackr.apps.spends import service as spends_service
@@ -37,10 +39,13 @@ from spendtrackr.apps.teams.models import Team
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.apps.users.permissions import Capability, can
+from spendtrackr.core.config import get_settings
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import apply_changes, referenced, utcnow
 from spendtrackr.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from spendtrackr.core.pagination import Page, SyncParams
+
+RATE_PLACES = Decimal("1e-10")  # as `Spend.fx_rate` keeps it
 
 # --- status changes -----------------------------------------------------------------------------
 
@@ -142,6 +147,44 @@ def get_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRea
 # --- submitting and evaluating ----------------------------------------------------------------
 
 
+def price(
+    session: Session,
+    spend: Spend,
+    base_currency: str,
+    *,
+    billed: tuple[Decimal, str] | None = None,
+) -> None:
+    """Fix the spend's amount in the base currency: the same amount in the same currency, else
+    converted at the rate of its date (422 `no_rate` without one). A card purchase's `billed`
+    amount (what the network charged, in the card's currency) is used as the network gave it
+    instead of a rate of ours."""
+    if billed is not None and billed[1] == base_currency:
+        base_amount = quantize(billed[0], base_currency)
+    elif billed is None and spend.currency == base_currency:
+        base_amount = spend.amount
+    else:
+        amount, currency = billed if billed is not None else (spend.amount, spend.currency)
+        converted = rates_service.convert(
+            session,
+            company_id=spend.company_id,
+            amount=amount,
+            currency=currency,
+            to=base_currency,
+            on=spend.spend_date,
+            window=get_settings().rate_lookback_days,
+        )
+        base_amount = converted.amount
+    spend.base_amount = base_amount
+    spend.base_currency = base_currency
+    spend.fx_date = spend.spend_date
+    if spend.currency == base_currency:
+        spend.fx_rate = Decimal(1)
+    else:
+        with localcontext() as ctx:
+            ctx.prec = 34
+            spend.fx_rate = (base_amount / spend.amount).quantize(RATE_PLACES)
+
+
 def _check_references(
     session: Session, company_id: uuid.UUID, fields: dict[str, Any], submitter: User | None
 ) -> None:
@@ -178,7 +221,7 @@ def facts_for(
         if spend.team_id in team_ids:
             team_ids = frozenset({spend.team_id})
     return engine.Facts(
-        amount=spend.amount,
+        amount=spend.base_amount,
         currency=spend.currency,
         source=spend.source,
         category_id=spend.category_id,
@@ -307,6 +350,8 @@ def submit_spend(session: Session, *, actor: User, body: SpendCreate) -> SpendRe
     fields = body.model_dump()
     _check_references(session, actor.company_id, fields, actor)
     spend = Spend(id=uuid.uuid4(), company_id=actor.company_id, user_id=actor.id, **fields)
+    company = companies_service.share_company(session, actor.company_id)
+    price(session, spend, company.base_currency)
     duplicate = spends_service.looks_duplicate(session, spend)
     spend.system_flags = ["possible_duplicate"] if duplicate else []
     rules = policies_service.active_rules(session, company_id=actor.company_id)
@@ -334,7 +379,12 @@ def _own_pending_spend(session: Session, actor: User, spend_id: uuid.UUID) -> Sp
 # What a card spend keeps from the network: the money moved as the network said.
 CARD_FIXED_FIELDS = frozenset({"amount", "currency", "spend_date", "vendor_id"})
 # The facts a policy decides on: changing one re-evaluates the spend.
-DECISION_FIELDS = frozenset({"amount", "currency", "category_id", "vendor_id", "team_id"})
+# (The date too: it picks the rate of the base amount and the budgets' period.)
+DECISION_FIELDS = frozenset(
+    {"amount", "currency", "spend_date", "category_id", "vendor_id", "team_id"}
+)
+# What the base amount is worked out from: changing one prices the spend again.
+PRICE_FIELDS = frozenset({"amount", "currency", "spend_date"})
 
 
 def update_spend(
@@ -361,6 +411,10 @@ def update_spend(
     if "amount" in changes or "currency" in changes:
         changes = {**changes, "amount": rounded}
     diff = apply_changes(spend, changes)
+    if PRICE_FIELDS.intersection(diff):
+        price(
+            session, spend, companies_service.share_company(session, actor.company_id).base_currency
+        )
     session.flush()
     audit.record_change(
         session, spend, "spend.updated", actor_id=actor.id, metadata={"changes": diff}
@@ -407,41 +461,44 @@ def reimburse_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> Sp
 # --- card spends ----------------------------------------------------------------------------
 
 
-def decide_card_spend(
+def card_purchase(
     session: Session,
     *,
     holder: User,
-    amount: Decimal,
-    currency: str,
-    category_id: uuid.UUID | None,
-    vendor_id: uuid.UUID | None,
-) -> engine.Decision:
+    fields: dict[str, Any],
+    base_currency: str,
+    billed: tuple[Decimal, str],
+) -> Spend | None:
+    """The spend a card purchase would be (not written): the network's amount, date and
+    merchant, priced in the base currency from what the card was billed. None when the billed
+    currency has no rate to the base currency (the purchase is declined)."""
+    spend = Spend(
+        id=uuid.uuid4(),
+        company_id=holder.company_id,
+        user_id=holder.id,
+        team_id=None,
+        **fields,
+        source=SpendSource.card,
+    )
+    try:
+        price(session, spend, base_currency, billed=billed)
+    except ValidationFailed:
+        return None
+    return spend
+
+
+def decide_card_spend(session: Session, *, holder: User, purchase: Spend) -> engine.Decision:
     """The policies' decision for a card purchase, before anything is written (a block declines):
     the same facts as for any spend, taken from the purchase."""
-    purchase = Spend(
-        amount=amount,
-        currency=currency,
-        source=SpendSource.card,
-        category_id=category_id,
-        vendor_id=vendor_id,
-        team_id=None,
-    )
     rules = policies_service.active_rules(session, company_id=holder.company_id)
     return engine.evaluate(facts_for(session, purchase, holder, rules=rules), rules)
 
 
 def create_card_spend(
-    session: Session, *, holder: User, fields: dict[str, Any], decision: engine.Decision
+    session: Session, *, holder: User, spend: Spend, decision: engine.Decision
 ) -> Spend:
-    """The `card` spend of an approved authorization; the policies' decision applies to it as to
-    any spend (approved, or pending review by its approvers)."""
-    spend = Spend(
-        id=uuid.uuid4(),
-        company_id=holder.company_id,
-        user_id=holder.id,
-        **fields,
-        source=SpendSource.card,
-    )
+    """Write the `card` spend of an approved authorization; the policies' decision applies to it
+    as to any spend (approved, or pending review by its approvers)."""
     duplicate = spends_service.looks_duplicate(session, spend)
     spend.system_flags = ["possible_duplicate"] if duplicate else []
     _create_decided(session, spend, holder, decision, actor_id=None)

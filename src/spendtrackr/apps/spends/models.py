@@ -6,10 +6,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from spendtrackr.core.db import Base, Entity, ExactTotal, StrEnumType
+
+# Units of the base currency per unit of the spend's currency (as exchange rates are kept).
+Rate = Numeric(24, 10, asdecimal=True)
 
 
 class SpendSource(StrEnum):
@@ -50,8 +53,8 @@ class Spend(Entity):
         Index("ix_spend_company_user_created", "company_id", "user_id", "created_at"),
         Index("ix_spend_company_status_created", "company_id", "status", "created_at"),
         Index("ix_spend_company_team_created", "company_id", "team_id", "created_at"),
-        # The duplicate check on every submission: same submitter, date and amount.
-        Index("ix_spend_company_user_date", "company_id", "user_id", "spend_date", "amount"),
+        # The duplicate check on every submission: same submitter, date and base amount.
+        Index("ix_spend_company_user_date", "company_id", "user_id", "spend_date", "base_amount"),
         # The filters of the list (the company-wide summary reads `SpendTotal`, not these).
         Index("ix_spend_company_date", "company_id", "spend_date"),
         Index("ix_spend_company_category", "company_id", "category_id"),
@@ -64,6 +67,14 @@ class Spend(Entity):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"))
     amount: Mapped[Decimal] = mapped_column(active_history=True)
     currency: Mapped[str] = mapped_column(String(3), active_history=True)
+    # The amount in the company's base currency, fixed when the spend is submitted (or its
+    # amount, currency or date edited): what policies, budgets, duplicates, reports and the
+    # ledger compare and add up. `fx_rate` is units of the base currency per unit of `currency`
+    # on `fx_date` (1 when they are the same currency).
+    base_amount: Mapped[Decimal] = mapped_column(active_history=True)
+    base_currency: Mapped[str] = mapped_column(String(3))
+    fx_rate: Mapped[Decimal] = mapped_column(Rate)
+    fx_date: Mapped[date]
     spend_date: Mapped[date] = mapped_column(active_history=True)
     description: Mapped[str] = mapped_column(String(1000), default="")
     source: Mapped[SpendSource] = mapped_column(
@@ -113,6 +124,7 @@ class SpendTotal(Base):
     status: Mapped[SpendStatus] = mapped_column(StrEnumType(SpendStatus, 16), primary_key=True)
     spend_count: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[Decimal] = mapped_column(ExactTotal())
+    base_total: Mapped[Decimal] = mapped_column(ExactTotal())  # the same spends' base amounts
 
 
 NO_GROUP = uuid.UUID(int=0)  # a SpendTotal's group_id for spends without a category/vendor/team

@@ -32,6 +32,15 @@ class SpendRead(Schema):
     user_id: uuid.UUID
     amount: Decimal
     currency: str
+    base_amount: Decimal = Field(
+        description="The amount in the company's base currency, fixed at submission: what "
+        "policies, budgets, reports and the ledger use"
+    )
+    base_currency: str
+    fx_rate: Decimal = Field(
+        description="Units of the base currency per unit of `currency` (1 when the same)"
+    )
+    fx_date: date = Field(description="The day of the rate (the spend's date)")
     spend_date: date
     description: str
     source: Literal["manual", "card"]
@@ -51,6 +60,14 @@ class SpendRead(Schema):
     @field_serializer("amount")
     def _amount(self, amount: Decimal) -> str:
         return str(quantize(amount, self.currency))
+
+    @field_serializer("base_amount")
+    def _base_amount(self, amount: Decimal) -> str:
+        return str(quantize(amount, self.base_currency))
+
+    @field_serializer("fx_rate")
+    def _fx_rate(self, rate: Decimal) -> str:
+        return format(rate.normalize(), "f")
 
 
 def _round_amount(amount: Decimal | None, currency: str | None) -> Decimal | None:

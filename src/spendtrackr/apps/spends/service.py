@@ -200,8 +200,7 @@ _DUPLICATE = (
         Spend.company_id == id_param("company_id"),
         Spend.user_id == id_param("user_id"),
         Spend.spend_date == bindparam("spend_date"),
-        Spend.amount == bindparam("amount"),
-        Spend.currency == bindparam("currency"),
+        Spend.base_amount == bindparam("base_amount"),
         Spend.id != id_param("spend_id"),
         Spend.status != S.cancelled,
         Spend.created_at >= bindparam("since"),
@@ -215,7 +214,9 @@ _DUPLICATE = (
 
 
 def looks_duplicate(session: Session, spend: Spend) -> bool:
-    """Same submitter, amount, currency and date, and the same category or vendor, recently."""
+    """Same submitter, date and amount in the base currency (a purchase entered once in its own
+    currency and once converted is the same purchase), and the same category or vendor,
+    recently."""
     if spend.category_id is None and spend.vendor_id is None:
         return False
     found = session.scalar(
@@ -224,8 +225,7 @@ def looks_duplicate(session: Session, spend: Spend) -> bool:
             "company_id": spend.company_id,
             "user_id": spend.user_id,
             "spend_date": spend.spend_date,
-            "amount": spend.amount,
-            "currency": spend.currency,
+            "base_amount": spend.base_amount,
             "spend_id": spend.id,
             "since": utcnow() - DUPLICATE_WINDOW,
             "category_id": spend.category_id,
@@ -233,6 +233,12 @@ def looks_duplicate(session: Session, spend: Spend) -> bool:
         },
     )
     return found is not None
+
+
+def any_spend(session: Session, *, company_id: uuid.UUID) -> bool:
+    return (
+        session.scalar(select(Spend.id).where(Spend.company_id == company_id).limit(1)) is not None
+    )
 
 
 def add_system_flag(spend: Spend, flag: str) -> None:
@@ -246,6 +252,7 @@ class SummaryRow:
     currency: str
     count: int
     total: Decimal
+    base_total: Decimal
 
 
 def summarize(
@@ -259,7 +266,8 @@ def summarize(
     status: SpendStatus | None,
     from_totals: bool = True,
 ) -> list[SummaryRow]:
-    """Count and total per group and currency; currencies are never added together.
+    """Count, total and base-currency total per group and currency: currencies are never added
+    together, their base amounts are.
 
     The whole company's summary adds up the daily totals (`spends.totals`), except by user; a
     manager's, and the summary by user, group the spends themselves (over indexes that lead with
@@ -287,19 +295,21 @@ def summarize(
                 "status": Spend.status,
             }[group_by]
         ]
-    total = exact_sum(Spend.amount, session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    total = exact_sum(Spend.amount, dialect)
+    base_total = exact_sum(Spend.base_amount, dialect)
     stmt = _filtered(
         company_id, scope, SpendFilters(status=status, date_from=date_from, date_to=date_to)
     )
-    stmt = stmt.with_only_columns(*columns, Spend.currency, func.count(), total).group_by(
-        *columns, Spend.currency
-    )
+    stmt = stmt.with_only_columns(
+        *columns, Spend.currency, func.count(), total, base_total
+    ).group_by(*columns, Spend.currency)
     return [_summary_row(group_by, tuple(row)) for row in session.execute(stmt)]
 
 
 def _summary_row(group_by: str, values: tuple[Any, ...]) -> SummaryRow:
-    """(group key..., currency, count, exact total) as a SummaryRow."""
-    keys, currency, count, amount = values[:-3], values[-3], values[-2], values[-1]
+    """(group key..., currency, count, exact total, exact base total) as a SummaryRow."""
+    keys, (currency, count, amount, base) = values[:-4], values[-4:]
     key: str | None
     if group_by == "month":
         key = f"{int(keys[0]):04d}-{int(keys[1]):02d}"
@@ -307,7 +317,13 @@ def _summary_row(group_by: str, values: tuple[Any, ...]) -> SummaryRow:
         key = None
     else:
         key = str(keys[0])
-    return SummaryRow(key=key, currency=str(currency), count=int(count), total=Decimal(amount))
+    return SummaryRow(
+        key=key,
+        currency=str(currency),
+        count=int(count),
+        total=Decimal(amount),
+        base_total=Decimal(base),
+    )
 
 
 def period_stats(session: Session, *, company_id: uuid.UUID, since: datetime) -> dict[str, int]:

@@ -47,7 +47,15 @@ DIMENSIONS: dict[Dimension, str] = {
     "team": "team_id",
 }
 # What a spend's place in the totals depends on.
-_COUNTED = ("company_id", "spend_date", "currency", "status", "amount", *DIMENSIONS.values())
+_COUNTED = (
+    "company_id",
+    "spend_date",
+    "currency",
+    "status",
+    "amount",
+    "base_amount",
+    *DIMENSIONS.values(),
+)
 
 _TABLE = cast(Table, SpendTotal.__table__)
 _KEY_COLUMNS = ("company_id", "dimension", "group_id", "spend_date", "currency", "status")
@@ -56,12 +64,13 @@ _DELTAS = "spend_total_deltas"
 # (company_id, dimension, group_id, spend_date, currency, status)
 Key = tuple[uuid.UUID, str, uuid.UUID, date, str, str]
 # Net changes by key, per open transaction (a savepoint's own until it is released).
-Deltas = dict[Key, list[Any]]  # [count, total]
+Deltas = dict[Key, list[Any]]  # [count, total, base_total]
 
 
 def count(deltas: Deltas, values: Mapping[str, Any], sign: int = 1) -> None:
     """Add one spend (its counted columns by name) to `deltas`, or take it away (`sign=-1`)."""
     amount: Decimal = values["amount"]
+    base: Decimal = values["base_amount"]
     for dimension, column in DIMENSIONS.items():
         group = values[column]
         key = (
@@ -72,16 +81,17 @@ def count(deltas: Deltas, values: Mapping[str, Any], sign: int = 1) -> None:
             values["currency"],
             values["status"],
         )
-        _add(deltas, key, sign, sign * amount)
+        _add(deltas, key, sign, sign * amount, sign * base)
 
 
-def _add(deltas: Deltas, key: Key, spends: int, total: Decimal) -> None:
+def _add(deltas: Deltas, key: Key, spends: int, total: Decimal, base_total: Decimal) -> None:
     delta = deltas.get(key)
     if delta is None:
-        deltas[key] = [spends, total]
+        deltas[key] = [spends, total, base_total]
     else:
         delta[0] += spends
         delta[1] += total
+        delta[2] += base_total
 
 
 def _current(spend: Spend) -> dict[str, Any]:
@@ -150,8 +160,8 @@ def fold_released_savepoint(session: Session, transaction: SessionTransaction) -
     mine = by_transaction.pop(transaction, None)
     if mine:
         outer = by_transaction.setdefault(transaction.parent, {})
-        for key, (spends, total) in mine.items():
-            _add(outer, key, spends, total)
+        for key, (spends, total, base_total) in mine.items():
+            _add(outer, key, spends, total, base_total)
 
 
 def write_before_commit(session: Session) -> None:
@@ -170,9 +180,14 @@ def write_before_commit(session: Session) -> None:
 def write(session: Session, deltas: Deltas) -> None:
     """Apply net changes to the totals: one upsert, rows in a fixed order."""
     rows = [
-        {**dict(zip(_KEY_COLUMNS, key, strict=True)), "spend_count": count, "total": total}
-        for key, (count, total) in sorted(deltas.items(), key=_order)
-        if count or total
+        {
+            **dict(zip(_KEY_COLUMNS, key, strict=True)),
+            "spend_count": count,
+            "total": total,
+            "base_total": base_total,
+        }
+        for key, (count, total, base_total) in sorted(deltas.items(), key=_order)
+        if count or total or base_total
     ]
     if rows:
         # One statement for any number of rows, compiled once per process: executed with a list
@@ -194,6 +209,7 @@ def _upsert_sqlite() -> Insert:
         set_={
             "spend_count": _TABLE.c.spend_count + stmt.excluded.spend_count,
             "total": _TABLE.c.total + stmt.excluded.total,
+            "base_total": _TABLE.c.base_total + stmt.excluded.base_total,
         },
     )
 
@@ -203,6 +219,7 @@ def _upsert_mysql() -> Insert:
     return stmt.on_duplicate_key_update(
         spend_count=_TABLE.c.spend_count + stmt.inserted.spend_count,
         total=_TABLE.c.total + stmt.inserted.total,
+        base_total=_TABLE.c.base_total + stmt.inserted.base_total,
     )
 
 
@@ -222,9 +239,9 @@ def summarize(
     date_to: date | None,
     status: str | None,
 ) -> Iterable[Row[Any]]:
-    """(group key..., currency, count, total) per group and currency, from the totals, for
-    `group_by` in category, vendor, team, month or status. Every spend has exactly one category
-    row (maybe `NO_GROUP`), so months and statuses add up the category rows."""
+    """(group key..., currency, count, total, base total) per group and currency, from the
+    totals, for `group_by` in category, vendor, team, month or status. Every spend has exactly
+    one category row (maybe `NO_GROUP`), so months and statuses add up the category rows."""
     t = SpendTotal
     dimension = group_by if group_by in DIMENSIONS else "category"
     columns: list[Any]
@@ -243,7 +260,7 @@ def summarize(
         conditions.append(t.status == status)
     count = func.sum(t.spend_count)
     stmt = (
-        select(*columns, t.currency, count, func.sum(t.total))
+        select(*columns, t.currency, count, func.sum(t.total), func.sum(t.base_total))
         .where(and_(*conditions))
         .group_by(*columns, t.currency)
         .having(count > 0)
@@ -276,7 +293,9 @@ def _rebuild_dimension(
 ) -> Insert:
     s = Spend
     group = func.coalesce(getattr(s, column), literal(NO_GROUP, SpendTotal.group_id.type))
-    total = exact_sum(s.amount, session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    total = exact_sum(s.amount, dialect)
+    base_total = exact_sum(s.base_amount, dialect)
     query = select(
         s.company_id,
         literal(dimension),
@@ -286,7 +305,10 @@ def _rebuild_dimension(
         s.status,
         func.count(),
         total,
+        base_total,
     ).group_by(s.company_id, group, s.spend_date, s.currency, s.status)
     if company_id is not None:
         query = query.where(s.company_id == company_id)
-    return insert(SpendTotal).from_select([*_KEY_COLUMNS, "spend_count", "total"], query)
+    return insert(SpendTotal).from_select(
+        [*_KEY_COLUMNS, "spend_count", "total", "base_total"], query
+    )
