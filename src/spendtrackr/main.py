@@ -19,6 +19,7 @@ from spendtrackr.apps.approvals.routes import router as approvals_router
 from spendtrackr.apps.audit.routes import router as audit_router
 from spendtrackr.apps.auth.routes import me as me_router
 from spendtrackr.apps.auth.routes import public as auth_router
+from spendtrackr.apps.budgets.routes import router as budgets_router
 from spendtrackr.apps.cards.routes import authorizations as card_authorizations_router
 from spendtrackr.apps.cards.routes import network as card_network_router
 from spendtrackr.apps.cards.routes import router as cards_router
@@ -181,6 +182,7 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     cards_router,
     card_authorizations_router,
     reports_router,
+    budgets_router,
     ledger_router,
     notifications_router,
     notification_preferences,

@@ -4,6 +4,7 @@ from spendtrackr.apps.apikeys.models import ApiKey
 from spendtrackr.apps.approvals.models import ApprovalStep, Delegation
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
 from spendtrackr.apps.auth.models import RefreshToken
+from spendtrackr.apps.budgets.models import Budget
 from spendtrackr.apps.cards.models import Card, CardAuthorization, CardUsage
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies.models import Company
@@ -34,6 +35,7 @@ __all__ = [
     "AuditLog",
     "AuthSession",
     "Base",
+    "Budget",
     "Card",
     "CardAuthorization",
     "CardUsage",

@@ -23,6 +23,8 @@ ROUTES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/cards/{card_id}"): Scope.cards_read,
     ("GET", "/card-authorizations"): Scope.cards_read,
     ("GET", "/reports/spend-summary"): Scope.reports_read,
+    ("GET", "/budgets"): Scope.reports_read,
+    ("GET", "/budgets/{budget_id}"): Scope.reports_read,
     ("GET", "/exports/accounting.csv"): Scope.exports_read,
     ("GET", "/exports/accounting.json"): Scope.exports_read,
     ("GET", "/ledger-lines"): Scope.exports_read,

@@ -374,7 +374,9 @@ def authorize(
             billed=(billed, card_currency),
         )
         if purchase is not None:
-            decision = spend_flows.decide_card_spend(session, holder=holder, purchase=purchase)
+            decision = spend_flows.decide_card_spend(
+                session, holder=holder, purchase=purchase, company=company
+            )
     card, usage_row = cards_service.lock_card_with_usage(
         session, company_id=company_id, card_id=body.card_id
     )
@@ -504,7 +506,7 @@ def decline_reason(
     if exceeded is not None:
         return f"spending_limit_exceeded:{exceeded}"
     if decision is not None and decision.outcome == "blocked":
-        return "policy_blocked"
+        return "budget_exceeded" if decision.blocked_by_budget else "policy_blocked"
     return None
 
 

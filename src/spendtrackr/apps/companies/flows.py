@@ -26,13 +26,14 @@ def update_company(session: Session, *, actor: User, body: CompanyUpdate) -> Com
     changes = body.changes()
     if "base_currency" in changes:
         company = service.get_company_or_404(session, actor.company_id, for_update=True)
-        if changes["base_currency"] != company.base_currency and spends_service.any_spend(
-            session, company_id=company.id
+        changing = changes["base_currency"] != company.base_currency
+        if changing and (
+            company.budget_count or spends_service.any_spend(session, company_id=company.id)
         ):
             # Every spend's base amount, every ledger line and every budget is in it.
             raise Conflict(
-                f"the base currency stays {company.base_currency}: the company has spends "
-                "measured and booked in it",
+                f"the base currency stays {company.base_currency}: the company has spends or "
+                "budgets measured in it",
                 code="base_currency_in_use",
             )
     if changes.get("max_card_limits") is not None:

@@ -20,6 +20,9 @@ class Company(Entity):
     # The most any card may be allowed a window (`[{amount, interval}]`, base currency): a
     # card's limit for a capped window is at most this, and a card without one gets it.
     max_card_limits: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # How many budgets the company has (kept under this row's lock by the budgets domain): a
+    # spend of a company without any looks none up.
+    budget_count: Mapped[int] = mapped_column(default=0)
     # Whether directory sync may make someone an admin (off: it can grant any other role).
     directory_may_grant_admin: Mapped[bool] = mapped_column(default=False)
     # A step pending this long reminds its approvers (then daily); this long, it is escalated.

@@ -6,6 +6,10 @@ approvers removed, up to the first matching `auto_approve`, which waives the app
 after it (so "under 25: auto approve" at priority 0 beats "everything: manager" at 100). No step:
 approved. Matching `flag` rules add their flag whatever the outcome.
 
+Budgets come in as facts: a spend that takes a budget past its amount is flagged `over_budget`,
+and one that takes a `hard` budget past it is blocked (after any rule's block), whatever the rules
+say; rules may ask about budgets too (`budget_exceeded`, `budget_remaining_lt`).
+
 Rules are compiled once into closures (`compile_rules`), so an evaluation is a few attribute reads
 and comparisons per rule.
 """
@@ -40,6 +44,11 @@ class Facts:
     user_role: str = "employee"
     team_ids: frozenset[uuid.UUID] = frozenset()
     has_receipt: bool = False
+    # The budgets the spend counts in: the least any would have left after it (None: none
+    # covers it), whether it takes one past its amount, and the name of a hard one it does.
+    budget_remaining: Decimal | None = None
+    budget_exceeded: bool = False
+    hard_budget_exceeded: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +77,12 @@ class Decision:
     flags: tuple[str, ...] = ()
     matched_rules: tuple[MatchedRule, ...] = ()
     block_reason: str | None = None
+    blocked_by_budget: bool = False  # blocked by a hard budget, not by a rule
 
 
 Predicate = Callable[[Facts], bool]
+
+OVER_BUDGET = "over_budget"  # the flag of a spend that takes a budget past its amount
 
 
 def compile_condition(cond: Condition) -> Predicate:
@@ -108,6 +120,12 @@ def compile_condition(cond: Condition) -> Predicate:
     if cond.receipt_missing is not None:
         missing = cond.receipt_missing
         checks.append(lambda f: (not f.has_receipt) == missing)
+    if cond.budget_exceeded is not None:
+        over = cond.budget_exceeded
+        checks.append(lambda f: f.budget_exceeded == over)
+    if cond.budget_remaining_lt is not None:
+        below = cond.budget_remaining_lt
+        checks.append(lambda f: f.budget_remaining is not None and f.budget_remaining < below)
     if cond.any is not None:
         checks.append(_any_of(tuple(compile_condition(c) for c in cond.any)))
     if cond.not_ is not None:
@@ -211,7 +229,12 @@ def evaluate(facts: Facts, rules: Sequence[CompiledRule]) -> Decision:
             waived = True
         elif isinstance(action, FlagAction) and action.flag not in flags:
             flags.append(action.flag)
+    if facts.budget_exceeded and OVER_BUDGET not in flags:
+        flags.append(OVER_BUDGET)
     if block_reason is not None:
         return Decision("blocked", (), tuple(flags), tuple(matched), block_reason)
+    if facts.hard_budget_exceeded is not None:
+        reason = f"Over the hard budget {facts.hard_budget_exceeded!r}"
+        return Decision("blocked", (), tuple(flags), tuple(matched), reason, blocked_by_budget=True)
     outcome: Outcome = "pending" if approvers else "approved"
     return Decision(outcome, tuple(approvers), tuple(flags), tuple(matched))

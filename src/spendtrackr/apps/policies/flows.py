@@ -4,9 +4,11 @@ vendors, teams and users), and the dry run, for someone of the company."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from spendtrackr.apps.budgets import service as budgets_service
 from spendtrackr.apps.catalog import service as catalog_service
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies import service as companies_service
@@ -15,6 +17,7 @@ from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.policies.rules import RequireApprovalAction, Rule
 from spendtrackr.apps.policies.schemas import EvaluateRequest, PolicyUpdate
 from spendtrackr.apps.rates import service as rates_service
+from spendtrackr.apps.spends.models import Spend
 from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
@@ -112,16 +115,29 @@ def dry_run(session: Session, *, actor: User, body: EvaluateRequest) -> engine.D
     else:
         team_ids = frozenset(users_service.team_ids_for(session, [subject.id]).get(subject.id, []))
     amount = quantize(body.amount, body.currency)
-    base_currency = companies_service.get_company_or_404(session, actor.company_id).base_currency
+    company = companies_service.get_company_or_404(session, actor.company_id)
+    base_currency = company.base_currency
+    spend_date = body.spend_date or utcnow().date()
     base_amount = rates_service.convert(
         session,
         company_id=actor.company_id,
         amount=amount,
         currency=body.currency,
         to=base_currency,
-        on=body.spend_date or utcnow().date(),
+        on=spend_date,
         window=get_settings().rate_lookback_days,
     ).amount
+    # Where it would leave the budgets now (nothing locked: nothing is written).
+    budget_facts: dict[str, Any] = {}
+    if company.budget_count:
+        would_be = Spend(
+            company_id=company.id,
+            team_id=body.team_id,
+            category_id=body.category_id,
+            spend_date=spend_date,
+            base_amount=base_amount,
+        )
+        budget_facts = budgets_service.facts(session, would_be, lock=False)
     facts = engine.Facts(
         amount=base_amount,
         currency=body.currency,
@@ -131,5 +147,6 @@ def dry_run(session: Session, *, actor: User, body: EvaluateRequest) -> engine.D
         user_role=subject.role,
         team_ids=team_ids,
         has_receipt=body.has_receipt,
+        **budget_facts,
     )
     return engine.evaluate(facts, service.active_rules(session, company_id=actor.company_id))

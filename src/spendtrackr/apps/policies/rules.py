@@ -50,6 +50,8 @@ class Condition(BaseModel):
     team_in: Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_LIST)] | None = None
     source_in: Annotated[list[Source], Field(min_length=1, max_length=MAX_LIST)] | None = None
     receipt_missing: StrictBool | None = None
+    budget_exceeded: StrictBool | None = None
+    budget_remaining_lt: Amount | None = None
     any: Annotated[list[Condition], Field(min_length=1, max_length=50)] | None = None
     not_: Condition | None = Field(default=None, alias="not")
 

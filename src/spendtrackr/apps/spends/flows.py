@@ -22,8 +22,10 @@ from spendtrackr.apps.approvals import service as approvals_service
 from spendtrackr.apps.approvals.models import ApprovalStep
 from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.budgets import service as budgets_service
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies import service as companies_service
+from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.ledger import flows as ledger_flows
 from spendtrackr.apps.notifications import service as notifications
 from spendtrackr.apps.policies import engine
@@ -210,10 +212,12 @@ def facts_for(
     *,
     has_receipt: bool = False,
     rules: Sequence[engine.CompiledRule] | None = None,
+    company: Company,
 ) -> engine.Facts:
     """The spend's facts for the engine. Teams come from the submitter's verified memberships
     only (a spend's `team_id` narrows them to that team while the submitter belongs to it), and
-    are looked up only when a rule asks about teams."""
+    are looked up only when a rule asks about teams. The budgets it counts in are locked to the
+    commit (`budgets.service`); a company without budgets looks none up."""
     if rules is not None and not engine.uses_teams(rules):
         team_ids: frozenset[uuid.UUID] = frozenset()
     else:
@@ -229,6 +233,7 @@ def facts_for(
         user_role=submitter.role,
         team_ids=team_ids,
         has_receipt=has_receipt,
+        **(budgets_service.facts(session, spend) if company.budget_count else {}),
     )
 
 
@@ -310,7 +315,8 @@ def _create_decided(
 def evaluate(session: Session, spend: Spend, submitter: User) -> engine.Decision:
     rules = policies_service.active_rules(session, company_id=spend.company_id)
     attached = receipts_service.has_receipt(session, company_id=spend.company_id, spend_id=spend.id)
-    facts = facts_for(session, spend, submitter, has_receipt=attached, rules=rules)
+    company = companies_service.share_company(session, spend.company_id)
+    facts = facts_for(session, spend, submitter, has_receipt=attached, rules=rules, company=company)
     decision = engine.evaluate(facts, rules)
     if spend.source == SpendSource.card and decision.outcome == "blocked":
         # The card was charged already: a block found after the purchase cannot undo it, so the
@@ -355,7 +361,7 @@ def submit_spend(session: Session, *, actor: User, body: SpendCreate) -> SpendRe
     duplicate = spends_service.looks_duplicate(session, spend)
     spend.system_flags = ["possible_duplicate"] if duplicate else []
     rules = policies_service.active_rules(session, company_id=actor.company_id)
-    facts = facts_for(session, spend, actor, has_receipt=False, rules=rules)
+    facts = facts_for(session, spend, actor, has_receipt=False, rules=rules, company=company)
     steps = _create_decided(session, spend, actor, engine.evaluate(facts, rules), actor_id=actor.id)
     return _read_new(spend, steps)
 
@@ -487,11 +493,14 @@ def card_purchase(
     return spend
 
 
-def decide_card_spend(session: Session, *, holder: User, purchase: Spend) -> engine.Decision:
+def decide_card_spend(
+    session: Session, *, holder: User, purchase: Spend, company: Company
+) -> engine.Decision:
     """The policies' decision for a card purchase, before anything is written (a block declines):
     the same facts as for any spend, taken from the purchase."""
     rules = policies_service.active_rules(session, company_id=holder.company_id)
-    return engine.evaluate(facts_for(session, purchase, holder, rules=rules), rules)
+    facts = facts_for(session, purchase, holder, rules=rules, company=company)
+    return engine.evaluate(facts, rules)
 
 
 def create_card_spend(

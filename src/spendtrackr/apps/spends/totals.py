@@ -164,6 +164,17 @@ def fold_released_savepoint(session: Session, transaction: SessionTransaction) -
             _add(outer, key, spends, total, base_total)
 
 
+def unwritten(session: Session) -> Deltas:
+    """What the open transaction and its savepoints changed and have not written yet (as of the
+    last flush): a reader of the totals inside the transaction adds these to what it reads."""
+    merged: Deltas = {}
+    by_transaction: dict[SessionTransaction, Deltas] = session.info.get(_DELTAS) or {}
+    for deltas in by_transaction.values():
+        for key, (spends, total, base_total) in deltas.items():
+            _add(merged, key, spends, total, base_total)
+    return merged
+
+
 def write_before_commit(session: Session) -> None:
     """The transaction's deltas, upserted just before it commits (and before the audit append,
     so that the chain head stays the last lock of every transaction: spendtrackr/sessions.py)."""
