@@ -55,5 +55,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("company") as batch:
         batch.drop_column("budget_count")
-    op.drop_index("ix_budget_company_active", table_name="budget")
     op.drop_table("budget")

@@ -26,6 +26,7 @@ from spendtrackr.apps.cards.routes import router as cards_router
 from spendtrackr.apps.catalog.routes import categories, vendors
 from spendtrackr.apps.companies.routes import router as companies_router
 from spendtrackr.apps.events.routes import router as events_router
+from spendtrackr.apps.ledger.routes import accounting as accounting_router
 from spendtrackr.apps.ledger.routes import router as ledger_router
 from spendtrackr.apps.notifications.routes import preferences as notification_preferences
 from spendtrackr.apps.notifications.routes import router as notifications_router
@@ -63,7 +64,10 @@ Authenticate with `POST /auth/login` (or **Authorize** here, with email and pass
 
 Money: every spend keeps the amount and currency it was entered in and its price in the company's
 base currency (`base_amount`, `fx_rate`, `fx_date`), fixed at submission; policies, card limits,
-summaries and the ledger compare and add up base amounts.
+budgets, summaries and the ledger compare and add up base amounts. Budgets cap a team's, a
+category's or the company's spend per period (`/budgets`); each company keeps its own ledger
+accounts and closes its books month by month (`/accounting`): a write dated in closed books is a
+409 `period_closed`.
 """
 
 
@@ -184,6 +188,7 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     reports_router,
     budgets_router,
     ledger_router,
+    accounting_router,
     notifications_router,
     notification_preferences,
     audit_router,

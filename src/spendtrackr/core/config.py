@@ -91,11 +91,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
 
-    # Ledger accounts of the accounting export (a category's gl_code overrides the expense one).
+    # The ledger accounts a company has not set its own of (`PUT /accounting/settings`); a
+    # category's gl_code overrides the expense one.
     ledger_default_expense_account: str = "6000"
     ledger_card_liability_account: str = "2100"
     ledger_employee_payable_account: str = "2000"
     ledger_cash_account: str = "1000"
+    ledger_tax_account: str = "2200"
 
     # Key of the HMAC kept of card numbers (derived from JWT_SECRET when unset).
     card_number_key: SecretStr | None = None

@@ -74,6 +74,13 @@ class ValidationErrorBody(Schema):
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# An account code or name of the general ledger (a category's, a team's, the company's accounts).
+GLCode = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._:-]+$"
+    ),
+]
 
 
 def _date_text(value: object) -> object:

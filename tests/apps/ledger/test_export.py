@@ -103,6 +103,7 @@ def test_every_spend_path_posts_balanced_journals(client: TestClient) -> None:
         "original_amount",
         "original_currency",
         "fx_rate",
+        "department",
     ]
 
 

@@ -13,7 +13,16 @@ from fastapi.testclient import TestClient
 from tests.factories import create_user, signup, submit_spend
 
 # The column sets the systems publish for their imports.
-QBO = ["Journal No.", "Journal Date", "Account Name", "Description", "Debits", "Credits", "Name"]
+QBO = [
+    "Journal No.",
+    "Journal Date",
+    "Account Name",
+    "Description",
+    "Debits",
+    "Credits",
+    "Name",
+    "Class",
+]
 XERO = [
     "*Narration",
     "*Date",
@@ -36,6 +45,7 @@ NETSUITE = [
     "Credit",
     "Line Memo",
     "Name",
+    "Department",
 ]
 
 

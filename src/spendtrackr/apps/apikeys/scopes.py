@@ -28,6 +28,8 @@ ROUTES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/exports/accounting.csv"): Scope.exports_read,
     ("GET", "/exports/accounting.json"): Scope.exports_read,
     ("GET", "/ledger-lines"): Scope.exports_read,
+    ("GET", "/accounting/settings"): Scope.exports_read,
+    ("GET", "/accounting/periods"): Scope.exports_read,
     ("POST", "/exports"): Scope.exports_read,
     ("GET", "/exports"): Scope.exports_read,
     ("GET", "/exports/{export_id}"): Scope.exports_read,

@@ -390,7 +390,9 @@ def authorize(
         assert holder is not None
         assert decision is not None
         assert purchase is not None
-        spend_flows.create_card_spend(session, holder=holder, spend=purchase, decision=decision)
+        spend_flows.create_card_spend(
+            session, holder=holder, spend=purchase, decision=decision, company=company
+        )
         spend_id = purchase.id
         usage.add(billed)
     else:

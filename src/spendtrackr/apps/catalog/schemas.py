@@ -2,18 +2,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import StringConstraints
-
-from spendtrackr.core.schemas import Name, Schema, UpdateSchema, WriteSchema
-
-GLCode = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._:-]+$"
-    ),
-]
+from spendtrackr.core.schemas import GLCode, Name, Schema, UpdateSchema, WriteSchema
 
 
 class VendorRead(Schema):

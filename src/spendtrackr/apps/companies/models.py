@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, String
@@ -23,6 +23,12 @@ class Company(Entity):
     # How many budgets the company has (kept under this row's lock by the budgets domain): a
     # spend of a company without any looks none up.
     budget_count: Mapped[int] = mapped_column(default=0)
+    # The company's own ledger accounts (`expense`, `card_liability`, `employee_payable`, `cash`,
+    # `tax`), each replacing the server's default; none: every one is the default.
+    ledger_accounts: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # The books are closed through this day (the end of a month): nothing dated on or before it
+    # changes, and what must still be booked is booked on the day after.
+    books_closed_through: Mapped[date | None]
     # Whether directory sync may make someone an admin (off: it can grant any other role).
     directory_may_grant_admin: Mapped[bool] = mapped_column(default=False)
     # A step pending this long reminds its approvers (then daily); this long, it is escalated.

@@ -27,7 +27,7 @@ class LedgerLine(Base):
     journal_id: Mapped[uuid.UUID]
     line_no: Mapped[int]
     spend_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("spend.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # approval | reimbursement
+    kind: Mapped[str] = mapped_column(String(16))  # approval | reimbursement | tax
     entry_date: Mapped[date]
     account: Mapped[str] = mapped_column(String(32))
     debit: Mapped[Decimal]
@@ -40,6 +40,8 @@ class LedgerLine(Base):
     vendor: Mapped[str] = mapped_column(String(200), default="")
     description: Mapped[str] = mapped_column(String(1000), default="")
     employee: Mapped[str] = mapped_column(String(200), default="")
+    # The spend's team's GL code (a department, class or tracking option), "" for none.
+    department: Mapped[str] = mapped_column(String(32), default="")
     exported_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

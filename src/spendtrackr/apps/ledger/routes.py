@@ -1,26 +1,30 @@
 """The accounting export: the ledger's journal lines, streamed or written to a file by a worker,
-listed, and marked exported."""
+listed, and marked exported; the company's accounts and closed periods."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
+from spendtrackr.apps.ledger import flows as ledger_flows
 from spendtrackr.apps.ledger import service as ledger_service
 from spendtrackr.apps.ledger.models import ExportStatus
 from spendtrackr.apps.ledger.schemas import (
+    AccountingSettingsRead,
+    AccountingSettingsWrite,
     ExportCreate,
     ExportRead,
     LedgerLineRead,
     Marked,
     MarkExported,
+    PeriodsRead,
 )
-from spendtrackr.apps.users.deps import FinanceUser
+from spendtrackr.apps.users.deps import AdminUser, FinanceUser
 from spendtrackr.core.db import SessionDep
-from spendtrackr.core.deps import StorageDep
+from spendtrackr.core.deps import NowDep, StorageDep
 from spendtrackr.core.errors import Conflict
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep, SyncPageDep
@@ -196,3 +200,54 @@ def download_export(
             "Content-Length": str(export.size),
         },
     )
+
+
+# --- the company's accounts and closed periods -------------------------------------------------
+
+accounting = APIRouter(
+    route_class=JSONRoute, prefix="/accounting", tags=["accounting"], responses=errors(401, 403)
+)
+
+Period = Annotated[str, Path(description="A month, `YYYY-MM`", examples=["2026-10"])]
+
+
+@accounting.get("/settings", response_model=AccountingSettingsRead)
+def get_accounting_settings(session: SessionDep, user: FinanceUser) -> AccountingSettingsRead:
+    """The accounts the company's journals post to (finance, admins): its own, else the
+    server's defaults (`defaults` names those)."""
+    return ledger_flows.get_settings_of(session, actor=user)
+
+
+@accounting.put("/settings", response_model=AccountingSettingsRead, responses=errors(422))
+def put_accounting_settings(
+    body: AccountingSettingsWrite, session: SessionDep, user: FinanceUser
+) -> AccountingSettingsRead:
+    """Replace the company's accounts (finance, admins): each one sent replaces the server's
+    default for this company, each one left out or null goes back to it. A category's
+    `gl_code` still wins over the expense account; journals already posted keep theirs."""
+    return ledger_flows.put_settings(session, actor=user, body=body)
+
+
+@accounting.get("/periods", response_model=PeriodsRead)
+def get_periods(session: SessionDep, user: FinanceUser) -> PeriodsRead:
+    """How far the books are closed."""
+    return ledger_flows.get_periods(session, actor=user)
+
+
+@accounting.post("/periods/{period}/close", response_model=PeriodsRead, responses=errors(422))
+def close_period(
+    period: Period, session: SessionDep, user: FinanceUser, now: NowDep
+) -> PeriodsRead:
+    """Close the books through the end of this month, and every earlier month with it (finance,
+    admins); the month must have ended (422 `period_not_ended`). Afterwards, a spend dated in a
+    closed month cannot be submitted, edited or cancelled (409 `period_closed`); what still has
+    to be booked for one (its approval, a reimbursement, tax read off its receipt) is posted on
+    the first open day instead. Closing a closed month changes nothing."""
+    return ledger_flows.close_period(session, actor=user, period=period, now=now)
+
+
+@accounting.post("/periods/{period}/reopen", response_model=PeriodsRead, responses=errors(422))
+def reopen_period(period: Period, session: SessionDep, user: AdminUser) -> PeriodsRead:
+    """Open this month again, and every later one (admins): the books stay closed through the
+    end of the month before."""
+    return ledger_flows.reopen_period(session, actor=user, period=period)

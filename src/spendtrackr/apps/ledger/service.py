@@ -36,17 +36,20 @@ CSV_COLUMNS = [
     "original_amount",
     "original_currency",
     "fx_rate",
+    "department",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Accounts:
-    """The chart of accounts the export uses, from settings."""
+    """The accounts a company's journals use: its own (`PUT /accounting/settings`), else the
+    server's defaults."""
 
     default_expense: str
     card_liability: str
     employee_payable: str
     cash: str
+    tax: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,8 @@ class Posting:
     original_amount: Decimal
     original_currency: str
     fx_rate: Decimal
+    department: str = ""  # the spend's team's GL code
+    tax: Decimal = Decimal(0)  # the part of `amount` that is tax (base currency)
 
 
 _LINES = insert(cast(Table, LedgerLine.__table__))
@@ -80,13 +85,21 @@ def journal_digest(lines: list[dict[str, Any]]) -> str:
 
 
 def journal_lines(
-    posting: Posting, kind: str, debit_account: str, credit_account: str, *, at: Any = None
+    posting: Posting,
+    kind: str,
+    debit_account: str,
+    credit_account: str,
+    *,
+    at: Any = None,
+    tax_account: str | None = None,
 ) -> tuple[uuid.UUID, list[dict[str, Any]]]:
-    """A balanced journal for `posting` (its id and its two lines, as rows of `ledger_line`):
-    what `post_approval` and `post_reimbursement` write, and what a bulk load writes directly.
-    `at` sets the lines' `created_at` (default: the database's)."""
+    """A balanced journal for `posting` (its id and its lines, as rows of `ledger_line`): what
+    `post_approval` and `post_reimbursement` write, and what a bulk load writes directly. With a
+    `tax_account`, the posting's tax is debited there and the rest to `debit_account` (three
+    lines). `at` sets the lines' `created_at` (default: the database's)."""
     journal_id = uuid.uuid4()
     amount = quantize(posting.amount, posting.currency)
+    tax = quantize(posting.tax, posting.currency) if tax_account is not None else Decimal(0)
     common: dict[str, Any] = {
         "company_id": posting.company_id,
         "journal_id": journal_id,
@@ -100,36 +113,35 @@ def journal_lines(
         "vendor": posting.vendor,
         "description": posting.description,
         "employee": posting.employee,
+        "department": posting.department,
     }
     if at is not None:
         common["created_at"] = at
+    sides = [(debit_account, amount - tax, Decimal(0))]
+    if tax:
+        sides.append((cast(str, tax_account), tax, Decimal(0)))
+    sides.append((credit_account, Decimal(0), amount))
     lines = [
-        {
-            **common,
-            "id": uuid.uuid4(),
-            "line_no": 1,
-            "account": debit_account,
-            "debit": amount,
-            "credit": Decimal(0),
-        },
-        {
-            **common,
-            "id": uuid.uuid4(),
-            "line_no": 2,
-            "account": credit_account,
-            "debit": Decimal(0),
-            "credit": amount,
-        },
+        {**common, "id": uuid.uuid4(), "line_no": n, "account": a, "debit": d, "credit": c}
+        for n, (a, d, c) in enumerate(sides, start=1)
     ]
     return journal_id, lines
 
 
 def _journal(
-    session: Session, posting: Posting, kind: str, debit_account: str, credit_account: str
+    session: Session,
+    posting: Posting,
+    kind: str,
+    debit_account: str,
+    credit_account: str,
+    *,
+    tax_account: str | None = None,
 ) -> uuid.UUID:
-    # One plain INSERT of both lines, not two entities for the unit of work: nothing reads them
-    # back in the transaction that posts them (and the spend they point at is already written).
-    journal_id, lines = journal_lines(posting, kind, debit_account, credit_account)
+    # One plain INSERT of the lines, not entities for the unit of work: nothing reads them back
+    # in the transaction that posts them (and the spend they point at is already written).
+    journal_id, lines = journal_lines(
+        posting, kind, debit_account, credit_account, tax_account=tax_account
+    )
     session.execute(_LINES, lines)
     audit.record(
         session,
@@ -151,11 +163,26 @@ def post_approval(
     card: bool,
     accounts: Accounts,
 ) -> uuid.UUID:
-    """Debit the expense (the category's GL code), credit what is owed: the card issuer or the
-    employee."""
+    """Debit the expense (the category's GL code) and the tax in it (the tax account), credit
+    what is owed: the card issuer or the employee."""
     credit = accounts.card_liability if card else accounts.employee_payable
     return _journal(
-        session, posting, "approval", expense_account or accounts.default_expense, credit
+        session,
+        posting,
+        "approval",
+        expense_account or accounts.default_expense,
+        credit,
+        tax_account=accounts.tax if posting.tax else None,
+    )
+
+
+def post_tax_reclass(
+    session: Session, posting: Posting, *, expense_account: str | None, accounts: Accounts
+) -> uuid.UUID:
+    """Tax learnt after the spend was booked (read off its receipt): moved from the expense to
+    the tax account. `posting.amount` is the tax."""
+    return _journal(
+        session, posting, "tax", accounts.tax, expense_account or accounts.default_expense
     )
 
 
@@ -192,6 +219,7 @@ _EXPORTED = (
     LedgerLine.vendor,
     LedgerLine.description,
     LedgerLine.employee,
+    LedgerLine.department,
     LedgerLine.exported_at,
 )
 
@@ -252,6 +280,7 @@ def _row(line: Any) -> list[str]:
         str(quantize(line.original_amount, line.original_currency)),
         line.original_currency,
         _rate(line.fx_rate),
+        safe_cell(line.department),
     ]
 
 
@@ -281,6 +310,7 @@ def _qbo(line: Any) -> list[str]:
         _side(line, line.debit),
         _side(line, line.credit),
         safe_cell(line.vendor),
+        safe_cell(line.department),
     ]
 
 
@@ -292,8 +322,8 @@ def _xero(line: Any) -> list[str]:
         safe_cell(line.account),
         XERO_TAX_RATE,
         _amount(line, line.debit - line.credit),  # positive: debit; negative: credit
-        "",
-        "",
+        XERO_TRACKING if line.department else "",
+        safe_cell(line.department),
         "",
         "",
     ]
@@ -310,6 +340,7 @@ def _netsuite(line: Any) -> list[str]:
         _side(line, line.credit),
         safe_cell(line.description),
         safe_cell(line.employee),
+        safe_cell(line.department),
     ]
 
 
@@ -324,11 +355,22 @@ class Layout:
 # Xero wants the name of one of the organisation's tax rates on every line; expenses booked
 # from SpendTrackr carry no tax of their own.
 XERO_TAX_RATE = "Tax Exempt"
+# The tracking category a team's GL code is an option of (create it in Xero with those options).
+XERO_TRACKING = "Department"
 LAYOUTS: dict[str, Layout] = {
     "journal": Layout(tuple(CSV_COLUMNS), _row),
     # QuickBooks Online, Settings > Import data > Journal entries.
     "qbo": Layout(
-        ("Journal No.", "Journal Date", "Account Name", "Description", "Debits", "Credits", "Name"),
+        (
+            "Journal No.",
+            "Journal Date",
+            "Account Name",
+            "Description",
+            "Debits",
+            "Credits",
+            "Name",
+            "Class",  # read when class tracking is on: the team's GL code
+        ),
         _qbo,
     ),
     # Xero, Accounting > Manual journals > Import (its template's header).
@@ -359,6 +401,7 @@ LAYOUTS: dict[str, Layout] = {
             "Credit",
             "Line Memo",
             "Name",
+            "Department",
         ),
         _netsuite,
     ),
@@ -396,6 +439,7 @@ def line_json(line: Any) -> dict[str, Any]:
         "original_amount": str(quantize(line.original_amount, line.original_currency)),
         "original_currency": line.original_currency,
         "fx_rate": _rate(line.fx_rate),
+        "department": line.department,
         "exported_at": line.exported_at.isoformat() if line.exported_at else None,
     }
 

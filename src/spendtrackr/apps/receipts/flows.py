@@ -102,6 +102,8 @@ def _record_success(
 ) -> None:
     verified = _is_verified(spend, extracted)
     receipts_service.mark_done(receipt, extracted=extracted, verified=verified, engine=engine)
+    if verified and extracted.tax is not None:
+        spend_flows.learn_tax(session, spend, extracted.tax)
     if not verified:
         spends_service.add_system_flag(spend, "receipt_amount_mismatch")
         read_total = (

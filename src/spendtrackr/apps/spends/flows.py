@@ -53,11 +53,16 @@ RATE_PLACES = Decimal("1e-10")  # as `Spend.fx_rate` keeps it
 
 
 def _transition(
-    session: Session, spend: Spend, to: SpendStatus, *, actor_id: uuid.UUID | None
+    session: Session,
+    spend: Spend,
+    to: SpendStatus,
+    *,
+    actor_id: uuid.UUID | None,
+    company: Company | None = None,
 ) -> None:
     """Every status change of an existing spend goes through here."""
     spends_service.transition(session, spend, to, actor_id=actor_id)
-    ledger_flows.post_status(session, spend, to)
+    ledger_flows.post_status(session, spend, to, company=company)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -187,6 +192,22 @@ def price(
             spend.fx_rate = (base_amount / spend.amount).quantize(RATE_PLACES)
 
 
+def settle_tax(spend: Spend) -> None:
+    """The tax in the spend's currency: as given, else worked out from the rate as included in
+    the amount; 422 `invalid_tax` when it is not less than the amount."""
+    if spend.tax_amount is None and spend.tax_rate is not None:
+        with localcontext() as ctx:
+            ctx.prec = 34
+            spend.tax_amount = spend.amount * spend.tax_rate / (100 + spend.tax_rate)
+    if spend.tax_amount is not None:
+        spend.tax_amount = quantize(spend.tax_amount, spend.currency)
+        if spend.tax_amount >= spend.amount:
+            raise ValidationFailed(
+                f"tax_amount {spend.tax_amount} must be less than the amount {spend.amount}",
+                code="invalid_tax",
+            )
+
+
 def _check_references(
     session: Session, company_id: uuid.UUID, fields: dict[str, Any], submitter: User | None
 ) -> None:
@@ -277,9 +298,11 @@ def apply_decision(
     decision: engine.Decision,
     *,
     actor_id: uuid.UUID | None,
+    company: Company | None = None,
 ) -> None:
     """Decide an existing spend again: store the decision, move its status, act on it."""
-    _transition(session, spend, _store_decision(spend, decision), actor_id=actor_id)
+    to = _store_decision(spend, decision)
+    _transition(session, spend, to, actor_id=actor_id, company=company)
     _act_on_decision(session, spend, submitter, decision)
 
 
@@ -290,6 +313,7 @@ def _create_decided(
     decision: engine.Decision,
     *,
     actor_id: uuid.UUID | None,
+    company: Company,
 ) -> list[ApprovalStep]:
     """Write a new spend already in the status its decision gives (one INSERT, no UPDATE), and
     record that status as the change from pending the workflow makes."""
@@ -300,7 +324,7 @@ def _create_decided(
     spends_service.add_spend(session, spend)
     if to is not SpendStatus.pending:
         spends_service.record_status(session, spend, SpendStatus.pending, to, actor_id=actor_id)
-        ledger_flows.post_status(session, spend, to)
+        ledger_flows.post_status(session, spend, to, company=company)
     if decision.flags and to is not SpendStatus.blocked:
         notifications.notify_owner(
             session,
@@ -312,10 +336,12 @@ def _create_decided(
     return _act_on_decision(session, spend, submitter, decision)
 
 
-def evaluate(session: Session, spend: Spend, submitter: User) -> engine.Decision:
+def evaluate(
+    session: Session, spend: Spend, submitter: User, *, company: Company | None = None
+) -> engine.Decision:
     rules = policies_service.active_rules(session, company_id=spend.company_id)
     attached = receipts_service.has_receipt(session, company_id=spend.company_id, spend_id=spend.id)
-    company = companies_service.share_company(session, spend.company_id)
+    company = company or companies_service.share_company(session, spend.company_id)
     facts = facts_for(session, spend, submitter, has_receipt=attached, rules=rules, company=company)
     decision = engine.evaluate(facts, rules)
     if spend.source == SpendSource.card and decision.outcome == "blocked":
@@ -356,13 +382,16 @@ def submit_spend(session: Session, *, actor: User, body: SpendCreate) -> SpendRe
     fields = body.model_dump()
     _check_references(session, actor.company_id, fields, actor)
     spend = Spend(id=uuid.uuid4(), company_id=actor.company_id, user_id=actor.id, **fields)
+    settle_tax(spend)
     company = companies_service.share_company(session, actor.company_id)
+    ledger_flows.check_open(company, spend.spend_date)
     price(session, spend, company.base_currency)
     duplicate = spends_service.looks_duplicate(session, spend)
     spend.system_flags = ["possible_duplicate"] if duplicate else []
     rules = policies_service.active_rules(session, company_id=actor.company_id)
     facts = facts_for(session, spend, actor, has_receipt=False, rules=rules, company=company)
-    steps = _create_decided(session, spend, actor, engine.evaluate(facts, rules), actor_id=actor.id)
+    decision = engine.evaluate(facts, rules)
+    steps = _create_decided(session, spend, actor, decision, actor_id=actor.id, company=company)
     return _read_new(spend, steps)
 
 
@@ -391,6 +420,8 @@ DECISION_FIELDS = frozenset(
 )
 # What the base amount is worked out from: changing one prices the spend again.
 PRICE_FIELDS = frozenset({"amount", "currency", "spend_date"})
+# What the tax is worked out from, when it was given as a rate.
+TAX_INPUTS = frozenset({"amount", "currency", "tax_rate"})
 
 
 def update_spend(
@@ -409,6 +440,8 @@ def update_spend(
                 code="card_spend_field_locked",
             )
     _check_references(session, actor.company_id, changes, actor)
+    company = companies_service.share_company(session, actor.company_id)
+    ledger_flows.check_open(company, spend.spend_date, changes.get("spend_date", spend.spend_date))
     currency = changes.get("currency", spend.currency)
     amount = changes.get("amount", spend.amount)
     rounded = quantize(amount, currency)
@@ -416,19 +449,31 @@ def update_spend(
         raise ValidationFailed(f"amount rounds to {rounded} {currency}", code="invalid_amount")
     if "amount" in changes or "currency" in changes:
         changes = {**changes, "amount": rounded}
+    if TAX_INPUTS.intersection(changes) and "tax_amount" not in changes and spend.tax_rate:
+        # A new amount (or rate) works the tax out again from the rate.
+        changes = {**changes, "tax_amount": None}
     diff = apply_changes(spend, changes)
+    settle_tax(spend)
+    diff = {**diff, **_tax_diff(diff, spend)}
     if PRICE_FIELDS.intersection(diff):
-        price(
-            session, spend, companies_service.share_company(session, actor.company_id).base_currency
-        )
+        price(session, spend, company.base_currency)
     session.flush()
     audit.record_change(
         session, spend, "spend.updated", actor_id=actor.id, metadata={"changes": diff}
     )
     if DECISION_FIELDS.intersection(diff):
         approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
-        apply_decision(session, spend, actor, evaluate(session, spend, actor), actor_id=actor.id)
+        decision = evaluate(session, spend, actor, company=company)
+        apply_decision(session, spend, actor, decision, actor_id=actor.id, company=company)
     return read_one(session, spend)
+
+
+def _tax_diff(diff: dict[str, list[Any]], spend: Spend) -> dict[str, list[Any]]:
+    """The tax as settled, in place of what was sent (a rate gives an amount)."""
+    if "tax_amount" not in diff:
+        return {}
+    before = diff["tax_amount"][0]
+    return {} if before == spend.tax_amount else {"tax_amount": [before, spend.tax_amount]}
 
 
 def cancel_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> SpendRead:
@@ -438,6 +483,9 @@ def cancel_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> Spend
             "A card purchase cannot be cancelled: the card was charged, and only a refund from "
             "the card network gives the money back"
         )
+    ledger_flows.check_open(
+        companies_service.share_company(session, actor.company_id), spend.spend_date
+    )
     approvals_service.close_open_steps(session, company_id=spend.company_id, spend_id=spend.id)
     _transition(session, spend, SpendStatus.cancelled, actor_id=actor.id)
     return read_one(session, spend)
@@ -504,11 +552,39 @@ def decide_card_spend(
 
 
 def create_card_spend(
-    session: Session, *, holder: User, spend: Spend, decision: engine.Decision
+    session: Session, *, holder: User, spend: Spend, decision: engine.Decision, company: Company
 ) -> Spend:
     """Write the `card` spend of an approved authorization; the policies' decision applies to it
-    as to any spend (approved, or pending review by its approvers)."""
+    as to any spend (approved, or pending review by its approvers). The network's purchase is
+    a fact: it is written even on a closed day, and booked on the next open one."""
     duplicate = spends_service.looks_duplicate(session, spend)
     spend.system_flags = ["possible_duplicate"] if duplicate else []
-    _create_decided(session, spend, holder, decision, actor_id=None)
+    _create_decided(session, spend, holder, decision, actor_id=None, company=company)
     return spend
+
+
+def learn_tax(session: Session, spend: Spend, tax: Decimal) -> None:
+    """Tax read off the spend's receipt, for a spend that has none yet: kept on a spend that
+    counts (pending, approved, reimbursed) in open books, and moved from the expense to the tax
+    account if the spend was booked already."""
+    if spend.tax_amount is not None or spend.status not in (
+        SpendStatus.pending,
+        SpendStatus.approved,
+        SpendStatus.reimbursed,
+    ):
+        return
+    tax = quantize(tax, spend.currency)
+    company = companies_service.share_company(session, spend.company_id)
+    closed = company.books_closed_through
+    if tax <= 0 or tax >= spend.amount or (closed is not None and spend.spend_date <= closed):
+        return
+    spend.tax_amount = tax
+    audit.record_change(
+        session,
+        spend,
+        "spend.updated",
+        actor_id=None,
+        metadata={"changes": {"tax_amount": [None, tax]}, "from": "receipt"},
+    )
+    if spend.status is not SpendStatus.pending:
+        ledger_flows.post_tax_learnt(session, spend, company)

@@ -76,6 +76,10 @@ class Spend(Entity):
     fx_rate: Mapped[Decimal] = mapped_column(Rate)
     fx_date: Mapped[date]
     spend_date: Mapped[date] = mapped_column(active_history=True)
+    # The tax included in `amount` (same currency), and its rate in percent, when known (entered,
+    # or read off the receipt): booked to the tax account instead of the expense.
+    tax_amount: Mapped[Decimal | None]
+    tax_rate: Mapped[Decimal | None] = mapped_column(Numeric(7, 4, asdecimal=True))
     description: Mapped[str] = mapped_column(String(1000), default="")
     source: Mapped[SpendSource] = mapped_column(
         StrEnumType(SpendSource, 8), default=SpendSource.manual

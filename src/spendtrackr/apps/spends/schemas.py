@@ -16,6 +16,21 @@ from spendtrackr.core.schemas import JsonDate, Schema, UpdateSchema, WriteSchema
 MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in any currency: beyond is a typo or an attack
 PositiveAmount = Annotated[JsonDecimal, Field(gt=0, le=MAX_AMOUNT, examples=["123.45"])]
 SpendDate = Annotated[JsonDate, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
+TaxAmount = Annotated[
+    JsonDecimal,
+    Field(ge=0, le=MAX_AMOUNT, description="The tax included in `amount`, in its currency"),
+]
+TaxRate = Annotated[
+    JsonDecimal,
+    Field(
+        ge=0,
+        le=100,
+        decimal_places=4,
+        description="The tax rate in percent; without `tax_amount`, the tax is worked out from "
+        "it as included in `amount` (amount x rate / (100 + rate))",
+        examples=["20"],
+    ),
+]
 Description = Annotated[str, Field(max_length=1000)]
 
 
@@ -41,6 +56,10 @@ class SpendRead(Schema):
         description="Units of the base currency per unit of `currency` (1 when the same)"
     )
     fx_date: date = Field(description="The day of the rate (the spend's date)")
+    tax_amount: Decimal | None = Field(
+        default=None, description="The tax included in `amount` (booked to the tax account)"
+    )
+    tax_rate: Decimal | None = None
     spend_date: date
     description: str
     source: Literal["manual", "card"]
@@ -69,6 +88,14 @@ class SpendRead(Schema):
     def _fx_rate(self, rate: Decimal) -> str:
         return format(rate.normalize(), "f")
 
+    @field_serializer("tax_amount")
+    def _tax_amount(self, amount: Decimal | None) -> str | None:
+        return None if amount is None else str(quantize(amount, self.currency))
+
+    @field_serializer("tax_rate")
+    def _tax_rate(self, rate: Decimal | None) -> str | None:
+        return None if rate is None else format(rate.normalize(), "f")
+
 
 def _round_amount(amount: Decimal | None, currency: str | None) -> Decimal | None:
     if amount is None or currency is None:
@@ -88,6 +115,8 @@ class SpendCreate(WriteSchema):
     category_id: uuid.UUID | None = None
     vendor_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
+    tax_amount: TaxAmount | None = None
+    tax_rate: TaxRate | None = None
 
     @model_validator(mode="after")
     def _round(self) -> Self:
@@ -96,7 +125,7 @@ class SpendCreate(WriteSchema):
 
 
 class SpendUpdate(UpdateSchema):
-    nullable = frozenset({"category_id", "vendor_id", "team_id"})
+    nullable = frozenset({"category_id", "vendor_id", "team_id", "tax_amount", "tax_rate"})
 
     amount: PositiveAmount | None = None
     currency: CurrencyCode | None = None
@@ -105,6 +134,8 @@ class SpendUpdate(UpdateSchema):
     category_id: uuid.UUID | None = None
     vendor_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
+    tax_amount: TaxAmount | None = None
+    tax_rate: TaxRate | None = None
 
 
 class SpendFilters(Schema):

@@ -32,13 +32,23 @@ def get_team(session: Session, *, actor: User, team_id: uuid.UUID) -> TeamRead:
 
 
 def create_team(
-    session: Session, *, actor: User, name: str, manager_id: uuid.UUID | None
+    session: Session,
+    *,
+    actor: User,
+    name: str,
+    manager_id: uuid.UUID | None,
+    gl_code: str | None = None,
 ) -> TeamRead:
     users_service.check_manager(
         session, company_id=actor.company_id, manager_id=manager_id, user_id=None
     )
     team = teams_service.create_team(
-        session, company_id=actor.company_id, actor_id=actor.id, name=name, manager_id=manager_id
+        session,
+        company_id=actor.company_id,
+        actor_id=actor.id,
+        name=name,
+        manager_id=manager_id,
+        gl_code=gl_code,
     )
     return _read(session, team)
 

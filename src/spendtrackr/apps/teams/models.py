@@ -19,3 +19,5 @@ class Team(Entity):
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
     name: Mapped[str] = mapped_column(String(200))
     manager_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"), index=True)
+    # The department (class, tracking category) its spends are booked under in the ledger.
+    gl_code: Mapped[str | None] = mapped_column(String(32))

@@ -33,7 +33,9 @@ def list_teams(session: SessionDep, actor: AdminUser, page: PageDep) -> Page[Tea
 def create_team(body: TeamCreate, session: SessionDep, actor: AdminUser) -> TeamRead:
     """Create a team; `manager_id` must be an active user of the company (else 422
     `invalid_manager`). Names are unique (409)."""
-    return flows.create_team(session, actor=actor, name=body.name, manager_id=body.manager_id)
+    return flows.create_team(
+        session, actor=actor, name=body.name, manager_id=body.manager_id, gl_code=body.gl_code
+    )
 
 
 @router.get("/{team_id}", response_model=TeamRead, responses=errors(404))

@@ -54,8 +54,11 @@ def create_team(
     actor_id: uuid.UUID | None,
     name: str,
     manager_id: uuid.UUID | None,
+    gl_code: str | None = None,
 ) -> Team:
-    team = Team(id=uuid.uuid4(), company_id=company_id, name=name, manager_id=manager_id)
+    team = Team(
+        id=uuid.uuid4(), company_id=company_id, name=name, manager_id=manager_id, gl_code=gl_code
+    )
     _save(session, team)
     audit.record_change(
         session,
