@@ -28,6 +28,7 @@ from spendtrackr.apps.audit import flows as audit_flows
 from spendtrackr.apps.audit import service as audit_service
 from spendtrackr.apps.auth import flows
 from spendtrackr.apps.auth.schemas import SignupRequest
+from spendtrackr.apps.cards import lifecycle as card_lifecycle
 from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.ledger import flows as ledger_flows
 from spendtrackr.apps.notifications import flows as notification_flows
@@ -170,7 +171,8 @@ def worker(
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle")] = 2.0,
 ) -> None:
     """Run the background work: receipt OCR jobs, webhook deliveries, export files, approval
-    reminders and escalations, and emails (when SMTP_HOST is set). Several
+    reminders and escalations, card holds past CARD_HOLD_DAYS, and emails (when SMTP_HOST is
+    set). Several
     workers can share it (rows are claimed with FOR UPDATE SKIP LOCKED); OCR jobs stuck in
     `processing` are taken over after OCR_STALE_SECONDS, webhook deliveries after
     WEBHOOK_LEASE_SECONDS, exports after 15 minutes; stored files that nothing refers to are
@@ -189,6 +191,7 @@ def worker(
                 )
                 ran += webhook_flows.work_once(factory, settings=settings, client=client)
                 ran += ledger_flows.run_export(factory, storage=storage)
+                ran += card_lifecycle.expire_holds(factory)
                 ran += approval_nudges.nudge_due(factory)
                 ran += notification_flows.send_digests(factory, settings=settings)
                 ran += notification_flows.send_emails(factory, settings=settings)

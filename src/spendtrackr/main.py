@@ -23,6 +23,7 @@ from spendtrackr.apps.budgets.routes import router as budgets_router
 from spendtrackr.apps.cards.routes import authorizations as card_authorizations_router
 from spendtrackr.apps.cards.routes import network as card_network_router
 from spendtrackr.apps.cards.routes import router as cards_router
+from spendtrackr.apps.cards.routes import transactions as card_transactions_router
 from spendtrackr.apps.catalog.routes import categories, vendors
 from spendtrackr.apps.companies.routes import router as companies_router
 from spendtrackr.apps.events.routes import router as events_router
@@ -185,6 +186,7 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     receipts_router,
     cards_router,
     card_authorizations_router,
+    card_transactions_router,
     reports_router,
     budgets_router,
     ledger_router,

@@ -5,7 +5,7 @@ from spendtrackr.apps.approvals.models import ApprovalStep, Delegation
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
 from spendtrackr.apps.auth.models import RefreshToken
 from spendtrackr.apps.budgets.models import Budget
-from spendtrackr.apps.cards.models import Card, CardAuthorization, CardUsage
+from spendtrackr.apps.cards.models import Card, CardAuthorization, CardTransaction, CardUsage
 from spendtrackr.apps.catalog.models import Category, Vendor
 from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.events.models import ProcessedEvent
@@ -38,6 +38,7 @@ __all__ = [
     "Budget",
     "Card",
     "CardAuthorization",
+    "CardTransaction",
     "CardUsage",
     "Category",
     "Company",

@@ -94,6 +94,7 @@ def test_a_database_not_in_utf8mb4_gets_every_table_in_it(tmp_path: object) -> N
             }
             assert sorted(row for row in map(tuple, exact) if row not in json_columns) == [
                 ("card_authorization", "authorization_id"),
+                ("card_transaction", "network_id"),
                 ("idempotency_record", "key"),
                 ("processed_event", "event_id"),
             ]

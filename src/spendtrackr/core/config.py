@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import os
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -101,6 +102,10 @@ class Settings(BaseSettings):
 
     # Key of the HMAC kept of card numbers (derived from JWT_SECRET when unset).
     card_number_key: SecretStr | None = None
+    # How long an approval holds its amount on the card without a capture, and how much more
+    # than the hold a capture may take (tips, fuel), in percent of the hold.
+    card_hold_days: int = Field(default=7, ge=1, le=90)
+    card_capture_tolerance_percent: Decimal = Field(default=Decimal(20), ge=0, le=100)
 
     # Email through SMTP; with no SMTP_HOST, notifications stay in the app.
     smtp_host: str | None = None

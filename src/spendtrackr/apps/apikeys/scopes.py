@@ -22,6 +22,8 @@ ROUTES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/cards"): Scope.cards_read,
     ("GET", "/cards/{card_id}"): Scope.cards_read,
     ("GET", "/card-authorizations"): Scope.cards_read,
+    ("GET", "/card-transactions"): Scope.cards_read,
+    ("GET", "/cards/{card_id}/transactions"): Scope.cards_read,
     ("GET", "/reports/spend-summary"): Scope.reports_read,
     ("GET", "/budgets"): Scope.reports_read,
     ("GET", "/budgets/{budget_id}"): Scope.reports_read,

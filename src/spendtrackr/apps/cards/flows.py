@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from spendtrackr.apps.cards.schemas import (
     CardCreate,
     CardIssued,
     CardRead,
+    CardTransactionRead,
     CardUpdate,
 )
 from spendtrackr.apps.catalog import service as catalog_service
@@ -133,15 +134,17 @@ def _controls(
     for key in ("allowed_categories", "blocked_categories"):
         if key in fields:
             out[key] = _check_categories(session, company_id, fields[key])
+    for key in ("allowed_mccs", "blocked_mccs"):
+        if key in fields:
+            out[key] = sorted(set(fields[key] or []))
     return out
 
 
-def _check_not_both(allowed: list[str], blocked: list[str]) -> None:
+def _check_not_both(allowed: list[str], blocked: list[str], *, what: str = "category") -> None:
     both = [c for c in allowed if c in blocked]
     if both:
-        raise ValidationFailed(
-            f"category {both[0]} is both allowed and blocked", code="conflicting_categories"
-        )
+        code = "conflicting_categories" if what == "category" else "conflicting_mccs"
+        raise ValidationFailed(f"{what} {both[0]} is both allowed and blocked", code=code)
 
 
 def issue(
@@ -166,6 +169,9 @@ def issue(
     for key_name in ("allowed_categories", "blocked_categories"):
         controls[key_name] = controls.get(key_name) or []
     _check_not_both(controls["allowed_categories"], controls["blocked_categories"])
+    controls["allowed_mccs"] = controls.get("allowed_mccs") or []
+    controls["blocked_mccs"] = controls.get("blocked_mccs") or []
+    _check_not_both(controls["allowed_mccs"], controls["blocked_mccs"], what="merchant code")
     card, number, cvc = cards_service.issue_card(
         session, company_id=actor.company_id, actor_id=actor.id, fields=controls, key=key, now=now
     )
@@ -216,12 +222,17 @@ def update(session: Session, *, actor: User, card_id: uuid.UUID, body: CardUpdat
     _not_for_self(actor, card.user_id, "changes the controls of a card")
     company = companies_service.get_company_or_404(session, actor.company_id)
     controls = _controls(session, company, changes, card.currency)
-    for key_name in ("allowed_categories", "blocked_categories"):
+    for key_name in ("allowed_categories", "blocked_categories", "allowed_mccs", "blocked_mccs"):
         if key_name in controls and controls[key_name] is None:
             controls[key_name] = []
     _check_not_both(
         controls.get("allowed_categories", card.allowed_categories),
         controls.get("blocked_categories", card.blocked_categories),
+    )
+    _check_not_both(
+        controls.get("allowed_mccs", card.allowed_mccs),
+        controls.get("blocked_mccs", card.blocked_mccs),
+        what="merchant code",
     )
     cards_service.update_card(session, card, actor_id=actor.id, changes=controls)
     if "spending_limits" in changes:
@@ -367,6 +378,7 @@ def authorize(
                 "spend_date": now.astimezone(tz).date(),
                 "description": body.merchant_name,
                 "category_id": category_id,
+                "mcc": body.mcc,
                 "vendor_id": vendor_id,
                 "card_id": body.card_id,
             },
@@ -444,6 +456,8 @@ def _record(
             currency=body.currency,
             billed_amount=billed,
             merchant_name=body.merchant_name,
+            merchant_country=body.merchant_country,
+            mcc=body.mcc,
             category_id=category_id,
             decline_reason=reason,
             spend_id=spend_id,
@@ -504,6 +518,10 @@ def decline_reason(
         return "category_blocked"
     if category is not None and category in card.blocked_categories:
         return "category_blocked"
+    if card.allowed_mccs and body.mcc not in card.allowed_mccs:
+        return "mcc_blocked"
+    if body.mcc is not None and body.mcc in card.blocked_mccs:
+        return "mcc_blocked"
     exceeded = usage.exceeded(billed)
     if exceeded is not None:
         return f"spending_limit_exceeded:{exceeded}"
@@ -536,3 +554,79 @@ def list_authorizations(
         page=page,
     )
     return listed.page([AuthorizationRead.model_validate(a) for a in listed.rows])
+
+
+def history(
+    session: Session,
+    *,
+    actor: User,
+    card_id: uuid.UUID | None,
+    user_id: uuid.UUID | None,
+    types: frozenset[str] | None,
+    approved: bool | None,
+    include_declined: bool,
+    date_from: date | None,
+    date_to: date | None,
+    merchant: str | None,
+    page: SyncParams,
+) -> Page[CardTransactionRead]:
+    """Every authorization (with its answer) and what followed it, on the company's cards
+    (finance, admins) or the caller's own; a card or holder the caller may not see is a 404."""
+    manager = can(actor.role, Capability.manage_cards)
+    card_ids: list[uuid.UUID] | None = None
+    if card_id is not None:
+        card_ids = [_visible_card(session, actor, card_id).id]
+    elif not manager or user_id is not None:
+        holder = actor.id if not manager else user_id
+        assert holder is not None
+        card_ids = cards_service.card_ids_of(session, company_id=actor.company_id, user_id=holder)
+    tz = ZoneInfo(companies_service.get_company_or_404(session, actor.company_id).timezone)
+    listed = cards_service.history(
+        session,
+        company_id=actor.company_id,
+        card_ids=card_ids,
+        types=types,
+        approved=approved,
+        include_declined=include_declined,
+        date_from=_local_midnight(date_from, tz),
+        date_to=_local_midnight(date_to + timedelta(days=1), tz) if date_to else None,
+        merchant=merchant,
+        page=page,
+    )
+    return listed.page([_history_row(row) for row in listed.rows])
+
+
+def _local_midnight(day: date | None, tz: ZoneInfo) -> datetime | None:
+    return None if day is None else datetime.combine(day, time(0), tzinfo=tz)
+
+
+def _history_row(row: Any) -> CardTransactionRead:
+    fields = dict(row._mapping)
+    kind = cards_service.HISTORY_TYPES[int(fields["type"])]
+    is_authorization = kind == "authorization"
+    hold = None
+    if is_authorization:
+        if fields["approved"] and fields["hold_closed_at"] is None:
+            hold = max(fields["billed_amount"] - fields["captured"] - fields["reversed"], 0)
+        else:
+            hold = Decimal(0)
+    return CardTransactionRead(
+        id=fields["id"],
+        type=kind,
+        card_id=fields["card_id"],
+        network_id=fields["network_id"],
+        authorization_id=fields["authorization_id"],
+        amount=fields["amount"],
+        currency=fields["currency"],
+        billed_amount=fields["billed_amount"],
+        billed_currency=fields["billed_currency"],
+        merchant_name=fields["merchant_name"],
+        merchant_country=fields["merchant_country"],
+        mcc=fields["mcc"],
+        approved=fields["approved"] if is_authorization else None,
+        decline_reason=fields["decline_reason"],
+        spend_id=fields["spend_id"],
+        hold=hold,
+        captured=fields["captured"] if is_authorization else None,
+        created_at=fields["created_at"],
+    )

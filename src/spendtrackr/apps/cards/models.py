@@ -42,6 +42,9 @@ class Card(Entity):
     spending_limits: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     allowed_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     blocked_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Merchant category codes (ISO 18245, four digits) the card may / may not be used at.
+    allowed_mccs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    blocked_mccs: Mapped[list[str]] = mapped_column(JSON, default=list)
     cancelled_at: Mapped[datetime | None]
 
 
@@ -54,6 +57,8 @@ class CardAuthorization(Base):
         # The limit sums: approved amounts of one card since a window start.
         Index("ix_card_authorization_card_window", "card_id", "approved", "created_at"),
         Index("ix_card_authorization_company_created", "company_id", "created_at", "id"),
+        # The holds still open, oldest first: what the expiry sweep reads.
+        Index("ix_card_authorization_open_holds", "hold_closed_at", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -67,9 +72,58 @@ class CardAuthorization(Base):
     billed_amount: Mapped[Decimal]
     billed_currency: Mapped[str] = mapped_column(String(3))
     merchant_name: Mapped[str] = mapped_column(String(200))
+    merchant_country: Mapped[str | None] = mapped_column(String(2))
+    mcc: Mapped[str | None] = mapped_column(String(4))
     category_id: Mapped[uuid.UUID | None]
     approved: Mapped[bool]
     decline_reason: Mapped[str | None] = mapped_column(String(64))
+    spend_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("spend.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What followed an approval, in the card's currency: cleared (captured), released (reversed)
+    # and given back (refunded). The hold still counted is what was neither captured nor
+    # reversed, until the hold closes (`hold_closed_at`: nothing left to hold, or it expired);
+    # the limits count hold + captured - refunded (`cards.service.usage_of`).
+    captured: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    reversed: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    refunded: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    captured_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))  # purchase currency
+    hold_closed_at: Mapped[datetime | None]
+
+
+class TransactionKind(StrEnum):
+    capture = "capture"
+    reversal = "reversal"
+    refund = "refund"
+
+
+class CardTransaction(Base):
+    """What the card network reported after an authorization: a capture (clearing), a reversal
+    (the hold released) or a refund (money back), each once per network id."""
+
+    __tablename__ = "card_transaction"
+    __table_args__ = (
+        UniqueConstraint("company_id", "kind", "network_id"),
+        Index("ix_card_transaction_company_created", "company_id", "created_at", "id"),
+        Index("ix_card_transaction_card_created", "card_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
+    card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card.id"))
+    kind: Mapped[TransactionKind] = mapped_column(StrEnumType(TransactionKind, 10))
+    network_id: Mapped[str] = mapped_column(exact_text(100))
+    # The authorization it follows (its row id); none for a refund the network could not link.
+    authorization_ref: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("card_authorization.id"), index=True
+    )
+    amount: Mapped[Decimal]  # in the purchase's currency
+    currency: Mapped[str] = mapped_column(String(3))
+    billed_amount: Mapped[Decimal]  # in the card's currency: what the limits count
+    billed_currency: Mapped[str] = mapped_column(String(3))
+    merchant_name: Mapped[str] = mapped_column(String(200))
+    merchant_country: Mapped[str | None] = mapped_column(String(2))
+    mcc: Mapped[str | None] = mapped_column(String(4))
+    # The spend it changed (a capture's), or the credit it created (a refund's).
     spend_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("spend.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

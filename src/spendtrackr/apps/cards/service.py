@@ -11,13 +11,32 @@ from decimal import Decimal
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
 from spendtrackr.apps.audit import service as audit
-from spendtrackr.apps.cards.models import Card, CardAuthorization, CardStatus, CardUsage
+from spendtrackr.apps.cards.models import (
+    Card,
+    CardAuthorization,
+    CardStatus,
+    CardTransaction,
+    CardUsage,
+    TransactionKind,
+)
 from spendtrackr.apps.users.models import User
-from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
+from spendtrackr.core.db import apply_changes, exact_sum, get_in_company_or_404, id_param
 from spendtrackr.core.errors import InvalidTransition, NotFound
 from spendtrackr.core.lru import LruCache
 from spendtrackr.core.pagination import Listed, SyncParams, listing
@@ -187,19 +206,48 @@ def window_start(interval: str, now: datetime, tz: ZoneInfo) -> datetime | None:
     return start
 
 
-_APPROVED = select(func.coalesce(func.sum(CardAuthorization.billed_amount), 0)).where(
-    CardAuthorization.card_id == id_param("card_id"), CardAuthorization.approved.is_(True)
-)
-_APPROVED_SINCE = _APPROVED.where(CardAuthorization.created_at >= bindparam("since"))
+def hold_of(auth: CardAuthorization) -> Decimal:
+    """What an approval still holds on the card: the part neither captured nor reversed, until
+    the hold expires."""
+    if not auth.approved or auth.hold_closed_at is not None:
+        return Decimal(0)
+    return max(auth.billed_amount - auth.captured - auth.reversed, Decimal(0))
+
+
+def usage_of(auth: CardAuthorization) -> Decimal:
+    """What an authorization counts against the card's limits: its hold, plus what was
+    captured, minus what was refunded."""
+    if not auth.approved:
+        return Decimal(0)
+    return hold_of(auth) + auth.captured - auth.refunded
+
+
+def _usage_sum(dialect: str) -> Any:
+    a = CardAuthorization
+    hold = case(
+        (
+            and_(a.hold_closed_at.is_(None), a.billed_amount > a.captured + a.reversed),
+            a.billed_amount - a.captured - a.reversed,
+        ),
+        else_=0,
+    )
+    return exact_sum(case((a.approved.is_(True), hold + a.captured - a.refunded), else_=0), dialect)
 
 
 def approved_since(session: Session, *, card_id: uuid.UUID, since: datetime | None) -> Decimal:
-    """Added up from the authorizations themselves: what `LimitUsage` falls back on."""
-    if since is None:
-        total = session.scalar(_APPROVED, {"card_id": card_id})
-    else:
-        total = session.scalar(_APPROVED_SINCE, {"card_id": card_id, "since": since})
-    return Decimal(total or 0)
+    """Added up from the authorizations (and the refunds no authorization was found for)
+    themselves: what `LimitUsage` falls back on."""
+    dialect = session.get_bind().dialect.name
+    used = select(_usage_sum(dialect)).where(CardAuthorization.card_id == card_id)
+    refunds = select(exact_sum(CardTransaction.billed_amount, dialect)).where(
+        CardTransaction.card_id == card_id,
+        CardTransaction.kind == TransactionKind.refund,
+        CardTransaction.authorization_ref.is_(None),
+    )
+    if since is not None:
+        used = used.where(CardAuthorization.created_at >= since)
+        refunds = refunds.where(CardTransaction.created_at >= since)
+    return Decimal(session.scalar(used) or 0) - Decimal(session.scalar(refunds) or 0)
 
 
 # A card's holder and currency never change (a card is reissued instead; CardUpdate has neither),
@@ -338,12 +386,16 @@ class LimitUsage:
                 return interval
         return None
 
-    def add(self, amount: Decimal) -> None:
-        """Count an approved amount in every window, limited or not."""
+    def add(self, amount: Decimal, *, at: datetime | None = None) -> None:
+        """Count an approved amount in every window, limited or not; with `at` (a change to
+        an earlier authorization: a capture, a reversal, a refund, an expired hold), only in the
+        windows that hold that moment (and all time)."""
         values: dict[str, Any] = {"all_time_used": self.used("all_time") + amount}
         for interval in WINDOWS:
-            values[f"{interval}_start"] = window_start(interval, self._now, self._tz)
-            values[f"{interval}_used"] = self.used(interval) + amount
+            start = window_start(interval, self._now, self._tz)
+            counts = at is None or (start is not None and at >= start)
+            values[f"{interval}_start"] = start
+            values[f"{interval}_used"] = self.used(interval) + (amount if counts else 0)
         row = self._row
         if row is None:
             self._row = CardUsage(
@@ -405,6 +457,8 @@ def record_authorization(
     decline_reason: str | None,
     spend_id: uuid.UUID | None,
     now: datetime,
+    merchant_country: str | None = None,
+    mcc: str | None = None,
 ) -> CardAuthorization:
     """Write the decision (an IntegrityError if `authorization_id` is already the company's)."""
     values: dict[str, Any] = {
@@ -417,8 +471,15 @@ def record_authorization(
         "billed_amount": billed_amount,
         "billed_currency": card.currency,
         "merchant_name": merchant_name,
+        "merchant_country": merchant_country,
+        "mcc": mcc,
         "category_id": category_id,
         "approved": decline_reason is None,
+        "captured": Decimal(0),
+        "reversed": Decimal(0),
+        "refunded": Decimal(0),
+        "captured_amount": Decimal(0),
+        "hold_closed_at": None if decline_reason is None else now,
         "decline_reason": decline_reason,
         "spend_id": spend_id,
         "created_at": now,
@@ -474,3 +535,165 @@ def card_ids_of(session: Session, *, company_id: uuid.UUID, user_id: uuid.UUID) 
             select(Card.id).where(Card.company_id == company_id, Card.user_id == user_id)
         )
     )
+
+
+# --- what follows an authorization ------------------------------------------------------------
+
+
+def lock_authorization(
+    session: Session, *, company_id: uuid.UUID, authorization_id: str
+) -> CardAuthorization | None:
+    """The authorization, read again under its card's lock (taken by the caller first)."""
+    return session.scalars(
+        _AUTHORIZATION.execution_options(populate_existing=True),
+        {"company_id": company_id, "authorization_id": authorization_id},
+    ).one_or_none()
+
+
+def find_transaction(
+    session: Session, *, company_id: uuid.UUID, kind: TransactionKind, network_id: str
+) -> CardTransaction | None:
+    return session.scalars(
+        select(CardTransaction).where(
+            CardTransaction.company_id == company_id,
+            CardTransaction.kind == kind,
+            CardTransaction.network_id == network_id,
+        )
+    ).one_or_none()
+
+
+def record_transaction(session: Session, transaction: CardTransaction, card: Card) -> None:
+    """Write a capture, reversal or refund (an IntegrityError if its network id is taken) and
+    audit it on the card."""
+    session.add(transaction)
+    session.flush()
+    audit.record_change(
+        session,
+        card,
+        f"card.{transaction.kind}",
+        actor_id=None,
+        metadata={
+            "network_id": transaction.network_id,
+            "authorization_ref": transaction.authorization_ref,
+            "amount": transaction.amount,
+            "currency": transaction.currency,
+            "billed_amount": transaction.billed_amount,
+            "spend_id": transaction.spend_id,
+        },
+    )
+
+
+def stale_holds(session: Session, *, before: datetime, limit: int = 500) -> list[tuple[Any, ...]]:
+    """(company, card, authorization id) of holds still open that were taken before `before`,
+    oldest first."""
+    a = CardAuthorization
+    return [
+        tuple(row)
+        for row in session.execute(
+            select(a.company_id, a.card_id, a.authorization_id)
+            .where(a.hold_closed_at.is_(None), a.created_at < before)
+            .order_by(a.created_at)
+            .limit(limit)
+        )
+    ]
+
+
+# --- a card's history ---------------------------------------------------------------------------
+
+# Each row's kind, as a number in the query (a string literal's collation would not mix with the
+# columns' in a MySQL UNION); 0 is an authorization.
+HISTORY_CODES = {TransactionKind.capture: 1, TransactionKind.reversal: 2, TransactionKind.refund: 3}
+HISTORY_TYPES = {0: "authorization", **{code: kind.value for kind, code in HISTORY_CODES.items()}}
+
+
+def history(
+    session: Session,
+    *,
+    company_id: uuid.UUID,
+    card_ids: list[uuid.UUID] | None,
+    types: frozenset[str] | None,
+    approved: bool | None,
+    include_declined: bool,
+    date_from: datetime | None,
+    date_to: datetime | None,
+    merchant: str | None,
+    page: SyncParams,
+) -> Listed:
+    """Authorizations (approved and declined) and what followed them, newest first or by cursor
+    (by time, then id), as rows of one shape (`HISTORY_COLUMNS`)."""
+    a, t = CardAuthorization, CardTransaction
+    linked = aliased(CardAuthorization)
+    authorizations = select(
+        a.id,
+        literal(0).label("type"),
+        a.card_id,
+        a.authorization_id.label("network_id"),
+        a.authorization_id.label("authorization_id"),
+        a.amount,
+        a.currency,
+        a.billed_amount,
+        a.billed_currency,
+        a.merchant_name,
+        a.merchant_country,
+        a.mcc,
+        a.approved,
+        a.decline_reason,
+        a.spend_id,
+        a.captured,
+        a.reversed,
+        a.hold_closed_at,
+        a.created_at,
+    ).where(a.company_id == company_id)
+    followers = (
+        select(
+            t.id,
+            case(*((t.kind == kind, code) for kind, code in HISTORY_CODES.items())).label("type"),
+            t.card_id,
+            t.network_id,
+            linked.authorization_id.label("authorization_id"),
+            t.amount,
+            t.currency,
+            t.billed_amount,
+            t.billed_currency,
+            t.merchant_name,
+            t.merchant_country,
+            t.mcc,
+            # Untyped NULLs: a typed one carries a collation MySQL refuses to mix in a UNION.
+            null().label("approved"),
+            null().label("decline_reason"),
+            t.spend_id,
+            null().label("captured"),
+            null().label("reversed"),
+            null().label("hold_closed_at"),
+            t.created_at,
+        )
+        .outerjoin(linked, linked.id == t.authorization_ref)
+        .where(t.company_id == company_id)
+    )
+    branches: list[Any] = []
+    for branch, table in ((authorizations, a), (followers, t)):
+        if card_ids is not None:
+            branch = branch.where(table.card_id.in_(card_ids))
+        if date_from is not None:
+            branch = branch.where(table.created_at >= date_from)
+        if date_to is not None:
+            branch = branch.where(table.created_at < date_to)
+        if merchant:
+            branch = branch.where(func.lower(table.merchant_name).contains(merchant.lower()))
+        branches.append(branch)
+    authorizations, followers = branches[0], branches[1]
+    if approved is not None:
+        authorizations = authorizations.where(a.approved.is_(approved))
+    elif not include_declined:
+        authorizations = authorizations.where(a.approved.is_(True))
+    chosen = []
+    if types is None or "authorization" in types:
+        chosen.append(authorizations)
+    kinds = [k for k in TransactionKind if types is None or k.value in types]
+    if kinds and approved is None:
+        chosen.append(followers.where(t.kind.in_(kinds)))
+    if not chosen:
+        chosen.append(authorizations.where(false()))
+    rows = union_all(*chosen).subquery("history")
+    stmt = select(rows).order_by(rows.c.created_at.desc(), rows.c.id)
+    return listing(session, stmt, page, updated=rows.c.created_at, ident=rows.c.id)

@@ -168,6 +168,34 @@ def post_status(
         )
 
 
+def post_card_change(
+    session: Session,
+    spend: Spend,
+    company: Company,
+    *,
+    base_delta: Decimal,
+    amount_delta: Decimal,
+    kind: str,
+) -> None:
+    """Book what changed on a card purchase after it was booked: a capture for more or less than
+    was approved (`capture`), or money back (`refund`, a credit spend's own journal). On the
+    spend's date, or the first open day."""
+    posting = replace(
+        _posting(session, spend, open_day(company, spend.spend_date)),
+        amount=abs(base_delta),
+        original_amount=abs(amount_delta),
+        tax=Decimal(0),
+    )
+    ledger_service.post_card_change(
+        session,
+        posting,
+        more=base_delta > 0,
+        expense_account=_expense_account(session, spend),
+        accounts=accounts_of(company),
+        kind=kind,
+    )
+
+
 def post_tax_learnt(session: Session, spend: Spend, company: Company) -> None:
     """An approved spend's tax became known (its receipt was read): move it from the expense to
     the tax account, on the spend's date or the next open day."""

@@ -27,7 +27,8 @@ class LedgerLine(Base):
     journal_id: Mapped[uuid.UUID]
     line_no: Mapped[int]
     spend_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("spend.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # approval | reimbursement | tax
+    # approval | reimbursement | tax | capture (a capture changed a booked card purchase) | refund
+    kind: Mapped[str] = mapped_column(String(16))
     entry_date: Mapped[date]
     account: Mapped[str] = mapped_column(String(32))
     debit: Mapped[Decimal]

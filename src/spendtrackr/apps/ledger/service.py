@@ -176,6 +176,24 @@ def post_approval(
     )
 
 
+def post_card_change(
+    session: Session,
+    posting: Posting,
+    *,
+    more: bool,
+    expense_account: str | None,
+    accounts: Accounts,
+    kind: str,
+) -> uuid.UUID:
+    """A card purchase booked already changed: captured for `more` (expense debited, card
+    liability credited by the difference) or less, refunded or voided (the reverse)."""
+    expense = expense_account or accounts.default_expense
+    debit, credit = (
+        (expense, accounts.card_liability) if more else (accounts.card_liability, expense)
+    )
+    return _journal(session, posting, kind, debit, credit)
+
+
 def post_tax_reclass(
     session: Session, posting: Posting, *, expense_account: str | None, accounts: Accounts
 ) -> uuid.UUID:

@@ -44,6 +44,7 @@ class Facts:
     user_role: str = "employee"
     team_ids: frozenset[uuid.UUID] = frozenset()
     has_receipt: bool = False
+    mcc: str | None = None  # a card purchase's merchant category code
     # The budgets the spend counts in: the least any would have left after it (None: none
     # covers it), whether it takes one past its amount, and the name of a hard one it does.
     budget_remaining: Decimal | None = None
@@ -117,6 +118,9 @@ def compile_condition(cond: Condition) -> Predicate:
     if cond.source_in is not None:
         sources = frozenset(cond.source_in)
         checks.append(lambda f: f.source in sources)
+    if cond.mcc_in is not None:
+        codes = frozenset(cond.mcc_in)
+        checks.append(lambda f: f.mcc in codes)
     if cond.receipt_missing is not None:
         missing = cond.receipt_missing
         checks.append(lambda f: (not f.has_receipt) == missing)

@@ -49,6 +49,13 @@ class Condition(BaseModel):
     user_role_in: Annotated[list[Role], Field(min_length=1, max_length=MAX_LIST)] | None = None
     team_in: Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_LIST)] | None = None
     source_in: Annotated[list[Source], Field(min_length=1, max_length=MAX_LIST)] | None = None
+    mcc_in: (
+        Annotated[
+            list[Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]],
+            Field(min_length=1, max_length=MAX_LIST),
+        ]
+        | None
+    ) = None
     receipt_missing: StrictBool | None = None
     budget_exceeded: StrictBool | None = None
     budget_remaining_lt: Amount | None = None

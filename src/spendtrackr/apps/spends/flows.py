@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from datetime import date
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -254,6 +255,7 @@ def facts_for(
         user_role=submitter.role,
         team_ids=team_ids,
         has_receipt=has_receipt,
+        mcc=spend.mcc,
         **(budgets_service.facts(session, spend) if company.budget_count else {}),
     )
 
@@ -588,3 +590,136 @@ def learn_tax(session: Session, spend: Spend, tax: Decimal) -> None:
     )
     if spend.status is not SpendStatus.pending:
         ledger_flows.post_tax_learnt(session, spend, company)
+
+
+# --- a card purchase after its authorization --------------------------------------------------
+
+
+def card_captured(
+    session: Session,
+    *,
+    spend_id: uuid.UUID,
+    company: Company,
+    amount: Decimal,
+    billed: tuple[Decimal, str],
+) -> None:
+    """The purchase cleared for `amount` in all (its currency; `billed` on the card): that is
+    the spend's amount now, priced again from what the card was billed. A spend booked already
+    is booked again for the difference."""
+    spend = spends_service.get_spend_or_404(
+        session, company_id=company.id, spend_id=spend_id, for_update=True
+    )
+    before_amount, before_base = spend.amount, spend.base_amount
+    spend.amount = amount
+    price(session, spend, company.base_currency, billed=billed)
+    if (spend.amount, spend.base_amount) == (before_amount, before_base):
+        return
+    session.flush()
+    audit.record_change(
+        session,
+        spend,
+        "spend.updated",
+        actor_id=None,
+        metadata={
+            "changes": {
+                "amount": [before_amount, spend.amount],
+                "base_amount": [before_base, spend.base_amount],
+            },
+            "from": "card_capture",
+        },
+    )
+    booked = spend.status in (SpendStatus.approved, SpendStatus.reimbursed)
+    if booked and spend.base_amount != before_base:
+        ledger_flows.post_card_change(
+            session,
+            spend,
+            company,
+            base_delta=spend.base_amount - before_base,
+            amount_delta=spend.amount - before_amount,
+            kind="capture",
+        )
+
+
+def card_voided(session: Session, *, spend_id: uuid.UUID, company: Company, on: date) -> None:
+    """The authorization was reversed in full before any capture: the purchase did not happen.
+    A pending spend is cancelled; one approved already is credited in full."""
+    spend = spends_service.get_spend_or_404(
+        session, company_id=company.id, spend_id=spend_id, for_update=True
+    )
+    if spend.status == SpendStatus.pending:
+        approvals_service.close_open_steps(session, company_id=company.id, spend_id=spend.id)
+        _transition(session, spend, SpendStatus.cancelled, actor_id=None, company=company)
+    elif spend.status in (SpendStatus.approved, SpendStatus.reimbursed):
+        card_refunded(
+            session,
+            company=company,
+            holder_id=spend.user_id,
+            card_id=spend.card_id,
+            purchase_id=spend.id,
+            amount=spend.amount,
+            currency=spend.currency,
+            billed=(spend.base_amount, spend.base_currency),
+            merchant=spend.description,
+            mcc=spend.mcc,
+            on=on,
+        )
+
+
+def card_refunded(
+    session: Session,
+    *,
+    company: Company,
+    holder_id: uuid.UUID,
+    card_id: uuid.UUID | None,
+    purchase_id: uuid.UUID | None,
+    amount: Decimal,
+    currency: str,
+    billed: tuple[Decimal, str],
+    merchant: str,
+    mcc: str | None,
+    on: date,
+) -> uuid.UUID:
+    """Money back to a card (`amount` in the purchase's currency; `billed` on the card): a
+    credit spend (negative amounts), approved, in the purchase's category, vendor and team, so
+    that reports, budgets and the ledger net it off. Its id."""
+    purchase = (
+        spends_service.get_spend_or_404(session, company_id=company.id, spend_id=purchase_id)
+        if purchase_id is not None
+        else None
+    )
+    credit = Spend(
+        id=uuid.uuid4(),
+        company_id=company.id,
+        user_id=holder_id,
+        amount=amount,
+        currency=currency,
+        spend_date=on,
+        description=f"Refund: {merchant}"[:1000],
+        source=SpendSource.card,
+        card_id=card_id,
+        mcc=mcc,
+        refund_of=purchase.id if purchase is not None else None,
+        category_id=purchase.category_id if purchase is not None else None,
+        vendor_id=purchase.vendor_id if purchase is not None else None,
+        team_id=purchase.team_id if purchase is not None else None,
+        status=SpendStatus.approved,
+        decided_at=utcnow(),
+        system_flags=["refund"],
+        policy_flags=[],
+        policy_result={},
+    )
+    price(session, credit, company.base_currency, billed=billed)
+    credit.amount, credit.base_amount = -credit.amount, -credit.base_amount
+    spends_service.add_spend(session, credit)
+    spends_service.record_status(
+        session, credit, SpendStatus.pending, SpendStatus.approved, actor_id=None
+    )
+    ledger_flows.post_card_change(
+        session,
+        credit,
+        company,
+        base_delta=credit.base_amount,
+        amount_delta=credit.amount,
+        kind="refund",
+    )
+    return credit.id

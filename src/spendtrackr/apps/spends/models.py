@@ -93,6 +93,10 @@ class Spend(Entity):
     )
     team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("team.id"), active_history=True)
     card_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("card.id"))
+    mcc: Mapped[str | None] = mapped_column(String(4))  # a card purchase's merchant code
+    # A card refund is a credit: a spend of a negative amount, approved, pointing at the purchase
+    # it gives money back for (none when the network could not link it).
+    refund_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("spend.id"))
     # Flags the system raised (possible_duplicate, receipt_amount_mismatch) and those the
     # policies raised; a re-evaluation replaces only the latter.
     system_flags: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -68,6 +68,11 @@ class SpendRead(Schema):
     vendor_id: uuid.UUID | None
     team_id: uuid.UUID | None
     card_id: uuid.UUID | None
+    mcc: str | None = Field(default=None, description="A card purchase's merchant category code")
+    refund_of: uuid.UUID | None = Field(
+        default=None,
+        description="A card refund: a credit (negative amount) for the purchase it names",
+    )
     flags: list[str]
     policy_result: PolicyResult
     approvals: list[ApprovalRead] = Field(default_factory=list)
