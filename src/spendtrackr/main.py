@@ -32,6 +32,8 @@ from spendtrackr.apps.ledger.routes import router as ledger_router
 from spendtrackr.apps.notifications.routes import preferences as notification_preferences
 from spendtrackr.apps.notifications.routes import router as notifications_router
 from spendtrackr.apps.notifications.routes import unsubscribe as unsubscribe_router
+from spendtrackr.apps.payouts.routes import bank_account as bank_account_router
+from spendtrackr.apps.payouts.routes import router as payouts_router
 from spendtrackr.apps.policies.routes import router as policies_router
 from spendtrackr.apps.rates.routes import router as rates_router
 from spendtrackr.apps.receipts.extractors import build_extractor
@@ -189,6 +191,8 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     card_transactions_router,
     reports_router,
     budgets_router,
+    payouts_router,
+    bank_account_router,
     ledger_router,
     accounting_router,
     notifications_router,

@@ -17,6 +17,7 @@ from spendtrackr.apps.notifications.models import (
     NotificationDefault,
     NotificationPreference,
 )
+from spendtrackr.apps.payouts.models import BankAccount, Payout, PayoutLine
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.rates.models import ExchangeRate
 from spendtrackr.apps.receipts.models import Receipt
@@ -34,6 +35,7 @@ __all__ = [
     "AuditChainHead",
     "AuditLog",
     "AuthSession",
+    "BankAccount",
     "Base",
     "Budget",
     "Card",
@@ -53,6 +55,8 @@ __all__ = [
     "Notification",
     "NotificationDefault",
     "NotificationPreference",
+    "Payout",
+    "PayoutLine",
     "Policy",
     "ProcessedEvent",
     "Receipt",

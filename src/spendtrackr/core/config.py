@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     # Outbound webhooks. Endpoint secrets are kept encrypted with this key (derived from
     # JWT_SECRET when unset): changing it makes them unreadable until each endpoint's is rotated.
     webhook_secret_key: SecretStr | None = None
+    # Employees' bank details are encrypted with a key derived from this (default: JWT_SECRET;
+    # changing it makes the stored details unreadable: employees enter them again).
+    bank_data_key: SecretStr | None = None
     # Loopback, private and link-local destinations are refused (SSRF) unless this is set.
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
@@ -204,6 +207,15 @@ class Settings(BaseSettings):
         else:
             raw = self.jwt_secret.get_secret_value().encode()
         key = hmac.new(raw, b"spendtrackr webhook endpoint secrets", hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(key)
+
+    @property
+    def bank_key(self) -> bytes:
+        """A Fernet key for bank account numbers at rest."""
+        source = self.bank_data_key or self.jwt_secret
+        key = hmac.new(
+            source.get_secret_value().encode(), b"spendtrackr bank accounts", hashlib.sha256
+        ).digest()
         return base64.urlsafe_b64encode(key)
 
     @property

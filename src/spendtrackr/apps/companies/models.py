@@ -29,6 +29,9 @@ class Company(Entity):
     # The books are closed through this day (the end of a month): nothing dated on or before it
     # changes, and what must still be booked is booked on the day after.
     books_closed_through: Mapped[date | None]
+    # The accounts payouts are paid from: `{"sepa": {name, iban, bic}, "ach": {company_name,
+    # company_id, routing_number, bank_name}}` (PUT /payouts/settings).
+    payout_accounts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Whether directory sync may make someone an admin (off: it can grant any other role).
     directory_may_grant_admin: Mapped[bool] = mapped_column(default=False)
     # A step pending this long reminds its approvers (then daily); this long, it is escalated.

@@ -45,7 +45,13 @@ from spendtrackr.apps.users.permissions import Capability, can
 from spendtrackr.core.config import get_settings
 from spendtrackr.core.currency import quantize
 from spendtrackr.core.db import apply_changes, referenced, utcnow
-from spendtrackr.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from spendtrackr.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
 from spendtrackr.core.pagination import Page, SyncParams
 
 RATE_PLACES = Decimal("1e-10")  # as `Spend.fx_rate` keeps it
@@ -504,14 +510,28 @@ def reimburse_spend(session: Session, *, actor: User, spend_id: uuid.UUID) -> Sp
             "Nobody reimburses their own spend: another finance user or admin must do it",
             code="separation_of_duties",
         )
-    _transition(session, spend, SpendStatus.reimbursed, actor_id=actor.id)
+    if spend.payout_line_id is not None:
+        raise Conflict(
+            "The spend is in a payout batch: it is reimbursed when its line is paid",
+            code="in_payout",
+        )
+    _reimburse(session, spend, actor_id=actor.id)
+    return read_one(session, spend)
+
+
+def reimburse_paid(session: Session, *, spend: Spend, actor_id: uuid.UUID) -> None:
+    """A payout line holding the spend was paid: the spend is reimbursed."""
+    _reimburse(session, spend, actor_id=actor_id)
+
+
+def _reimburse(session: Session, spend: Spend, *, actor_id: uuid.UUID) -> None:
+    _transition(session, spend, SpendStatus.reimbursed, actor_id=actor_id)
     notifications.notify_owner(
         session,
         spend,
         kind="spend.reimbursed",
         message=f"Your spend {spends_service.describe(spend)} was reimbursed",
     )
-    return read_one(session, spend)
 
 
 # --- card spends ----------------------------------------------------------------------------

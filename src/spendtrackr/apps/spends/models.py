@@ -97,6 +97,9 @@ class Spend(Entity):
     # A card refund is a credit: a spend of a negative amount, approved, pointing at the purchase
     # it gives money back for (none when the network could not link it).
     refund_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("spend.id"))
+    # The payout line paying it back (an out-of-pocket spend in a batch not returned): a spend
+    # is in one batch at most, and is not reimbursed by hand meanwhile.
+    payout_line_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payout_line.id"))
     # Flags the system raised (possible_duplicate, receipt_amount_mismatch) and those the
     # policies raised; a re-evaluation replaces only the latter.
     system_flags: Mapped[list[str]] = mapped_column(JSON, default=list)
