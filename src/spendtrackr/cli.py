@@ -192,6 +192,7 @@ def worker(
                 ran += webhook_flows.work_once(factory, settings=settings, client=client)
                 ran += ledger_flows.run_export(factory, storage=storage)
                 ran += card_lifecycle.expire_holds(factory)
+                ran += receipt_flows.remind_missing_receipts(factory, settings=settings)
                 ran += approval_nudges.nudge_due(factory)
                 ran += notification_flows.send_digests(factory, settings=settings)
                 ran += notification_flows.send_emails(factory, settings=settings)

@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     # How long an approval holds its amount on the card without a capture, and how much more
     # than the hold a capture may take (tips, fuel), in percent of the hold.
     card_hold_days: int = Field(default=7, ge=1, le=90)
+    # A card purchase still without a receipt this long after it reminds its holder (once).
+    receipt_reminder_days: int = Field(default=3, ge=1, le=90)
     card_capture_tolerance_percent: Decimal = Field(default=Decimal(20), ge=0, le=100)
 
     # Email through SMTP; with no SMTP_HOST, notifications stay in the app.

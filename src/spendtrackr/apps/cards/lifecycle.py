@@ -155,9 +155,11 @@ def capture(
     tolerance = get_settings().card_capture_tolerance_percent
     ceiling = quantize(auth.billed_amount * (100 + tolerance) / 100, card.currency)
     if auth.captured + billed > ceiling:
+        money = partial(quantize, currency=card.currency)
         raise ValidationFailed(
-            f"captures would reach {auth.captured + billed} {card.currency}, more than the "
-            f"{tolerance}% over the authorized {auth.billed_amount} allowed ({ceiling})",
+            f"captures would reach {money(auth.captured + billed)} {card.currency}, more than "
+            f"the {tolerance}% over the authorized {money(auth.billed_amount)} allows "
+            f"({ceiling})",
             code="over_capture",
         )
     before = cards_service.usage_of(auth)
@@ -230,7 +232,8 @@ def reverse(
         return read_transaction(first, authorization_id=auth.authorization_id)
     if billed > held or billed <= 0:
         raise ValidationFailed(
-            f"the authorization holds {held} {card.currency}: a reversal of {billed} is more",
+            f"the authorization holds {quantize(held, card.currency)} {card.currency}: a "
+            f"reversal of {billed} is more",
             code="over_reversal",
         )
     before = cards_service.usage_of(auth)
@@ -305,7 +308,8 @@ def refund(
             )
         if auth.refunded + billed > auth.captured:
             raise ValidationFailed(
-                f"{auth.captured - auth.refunded} {card.currency} of the authorization is "
+                f"{quantize(auth.captured - auth.refunded, card.currency)} {card.currency} of "
+                "the authorization is "
                 f"captured and not refunded: a refund of {billed} is more",
                 code="over_refund",
             )

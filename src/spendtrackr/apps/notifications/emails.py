@@ -42,6 +42,8 @@ SUBJECTS: dict[str, str] = {
     "spend.reimbursed": "Your spend of {amount} was reimbursed",
     "receipt.amount_mismatch": "Your receipt does not match its spend",
     "receipt.unreadable": "Your receipt could not be read",
+    "receipt.unmatched": "Your receipt needs its card purchase",
+    "receipt.missing": "A card purchase is waiting for its receipt",
     "card.declined": "A purchase of {amount} was declined",
     "card.issued": "You have a new card",
     "card.frozen": "Your card was frozen",

@@ -24,6 +24,8 @@ KINDS: dict[str, bool] = {
     "spend.reimbursed": True,
     "receipt.amount_mismatch": True,
     "receipt.unreadable": True,
+    "receipt.unmatched": True,
+    "receipt.missing": True,
     "card.declined": True,
     "card.issued": True,
     "card.frozen": True,

@@ -18,8 +18,17 @@ class OcrStatus(StrEnum):
     failed = "failed"
 
 
+class MatchStatus(StrEnum):
+    """Where a receipt uploaded without a spend stands."""
+
+    matched = "matched"  # attached to the card spend it was found to belong to
+    unmatched = "unmatched"  # no card spend fits (yet)
+    ambiguous = "ambiguous"  # several fit as well: `candidates` lists them for a person
+
+
 class Receipt(Entity):
-    """A stored file attached to a spend, and its OCR job (the row is the job)."""
+    """A stored file, attached to a spend or uploaded on its own to be matched to one, and its
+    OCR job (the row is the job)."""
 
     __audit_entity__ = "receipt"
 
@@ -29,10 +38,11 @@ class Receipt(Entity):
         Index("ix_receipt_company_updated", "company_id", "updated_at", "id"),
         Index("ix_receipt_company_sha256", "company_id", "sha256"),
         Index("ix_receipt_ocr_queue", "ocr_status", "ocr_next_attempt_at"),
+        Index("ix_receipt_company_match", "company_id", "match_status"),
     )
 
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"))
-    spend_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("spend.id"))
+    spend_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("spend.id"))
     uploaded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"))
     content_type: Mapped[str] = mapped_column(String(32))
     size: Mapped[int]
@@ -50,3 +60,6 @@ class Receipt(Entity):
     ocr_engine: Mapped[str | None] = mapped_column(String(32))
     extracted: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     verified: Mapped[bool | None]
+    # Uploaded without a spend: how matching went (none for one uploaded to a spend).
+    match_status: Mapped[MatchStatus | None] = mapped_column(StrEnumType(MatchStatus, 10))
+    candidates: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from spendtrackr.apps.receipts import flows
 from spendtrackr.apps.receipts.models import OcrStatus
-from spendtrackr.apps.receipts.schemas import ReceiptRead
+from spendtrackr.apps.receipts.schemas import MatchRequest, ReceiptRead
 from spendtrackr.apps.receipts.service import EXTENSIONS
 from spendtrackr.apps.users.deps import CurrentUser
 from spendtrackr.core.db import SessionDep
@@ -50,11 +50,15 @@ def upload_receipt(
     storage: StorageDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="JPEG, PNG, WEBP or PDF")],
-    spend_id: Annotated[uuid.UUID, Form()],
+    spend_id: Annotated[uuid.UUID | None, Form()] = None,
 ) -> Response:
-    """Attach a receipt to a spend (its submitter, finance or admin). The type is read from the
-    bytes, not from the declared content type. OCR starts right after the response:
-    `ocr_status` goes pending -> processing -> done | failed."""
+    """Attach a receipt to a spend (its submitter, finance or admin), or upload it alone: once
+    read, it is matched to one of your card purchases without a receipt (same currency, amount
+    within tolerance, date within 3 days, the merchant's name alike); when several fit as well,
+    it waits with `match_status: ambiguous` and its `candidates` for `POST
+    /receipts/{id}/match`. The type is read from the bytes, not from the declared content type.
+    OCR starts right after the response: `ocr_status` goes pending -> processing -> done |
+    failed."""
     state = request.app.state  # the OCR that follows: its sessions, extractor and threads
     uploaded: list[ReceiptRead] = []
 
@@ -101,12 +105,33 @@ def list_receipts(
     page: SyncPageDep,
     spend_id: Annotated[uuid.UUID | None, Query()] = None,
     ocr_status: Annotated[OcrStatus | None, Query()] = None,
+    unmatched: Annotated[
+        bool | None,
+        Query(description="true: receipts uploaded alone and not attached yet (with candidates)"),
+    ] = None,
 ) -> Page[ReceiptRead]:
     """Receipts you uploaded (finance and admins: the company's), newest first, or by cursor
     (`updated_since`, `cursor`) in the order they changed (a receipt changes as it is read)."""
     return flows.list_receipts(
-        session, actor=user, spend_id=spend_id, ocr_status=ocr_status, page=page
+        session,
+        actor=user,
+        spend_id=spend_id,
+        ocr_status=ocr_status,
+        page=page,
+        unmatched=unmatched,
     )
+
+
+@router.post(
+    "/{receipt_id}/match", response_model=ReceiptRead, responses=errors(403, 404, 409, 422)
+)
+def match_receipt(
+    receipt_id: uuid.UUID, body: MatchRequest, session: SessionDep, user: CurrentUser
+) -> ReceiptRead:
+    """Attach a receipt uploaded alone to one of its uploader's spends (the uploader, finance,
+    admins): it is then checked against the spend as any receipt. 409 `already_matched`; 422
+    `invalid_spend`, `not_uploader_spend`."""
+    return flows.match_by_hand(session, actor=user, receipt_id=receipt_id, spend_id=body.spend_id)
 
 
 @router.get("/{receipt_id}", response_model=ReceiptRead, responses=errors(404))

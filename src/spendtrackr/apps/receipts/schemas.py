@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from spendtrackr.apps.receipts.models import OcrStatus
+from spendtrackr.apps.receipts.models import MatchStatus, OcrStatus
 from spendtrackr.core.currency import CurrencyCode
-from spendtrackr.core.schemas import Schema
+from spendtrackr.core.schemas import Schema, WriteSchema
 
 ReceiptAmount = Annotated[Decimal, Field(ge=0, le=Decimal("1e12"), max_digits=18, decimal_places=4)]
 
@@ -36,7 +36,9 @@ class ExtractedReceipt(BaseModel):
 
 class ReceiptRead(Schema):
     id: uuid.UUID
-    spend_id: uuid.UUID
+    spend_id: uuid.UUID | None = Field(
+        description="Null while a receipt uploaded alone is unmatched"
+    )
     content_type: str
     size: int
     sha256: str
@@ -44,9 +46,19 @@ class ReceiptRead(Schema):
     ocr_error: str | None
     extracted: dict[str, Any] | None
     verified: bool | None
+    match_status: MatchStatus | None = Field(
+        default=None,
+        description="Uploaded without a spend: `matched`, `unmatched` or `ambiguous` (then "
+        "`candidates` lists the card spends that fit, best first)",
+    )
+    candidates: list[uuid.UUID] = Field(default_factory=list)
     created_at: dt.datetime
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def file_url(self) -> str:
         return f"/receipts/{self.id}/file"
+
+
+class MatchRequest(WriteSchema):
+    spend_id: uuid.UUID

@@ -12,7 +12,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from spendtrackr.apps.audit import service as audit
-from spendtrackr.apps.receipts.models import OcrStatus, Receipt
+from spendtrackr.apps.receipts.models import MatchStatus, OcrStatus, Receipt
 from spendtrackr.apps.receipts.schemas import ExtractedReceipt, ReceiptRead
 from spendtrackr.core.db import force_index, get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import PayloadTooLarge, UnsupportedMediaType
@@ -149,7 +149,7 @@ def create_receipt(
     session: Session,
     *,
     company_id: uuid.UUID,
-    spend_id: uuid.UUID,
+    spend_id: uuid.UUID | None,
     uploaded_by: uuid.UUID,
     checked: CheckedFile,
     key: str,
@@ -165,6 +165,8 @@ def create_receipt(
         storage_key=key,
         ocr_status=OcrStatus.pending,
         ocr_next_attempt_at=utcnow(),
+        match_status=None if spend_id is not None else MatchStatus.unmatched,
+        candidates=[],
     )
     session.add(receipt)
     session.flush()
@@ -303,7 +305,7 @@ def load_claimed(session: Session, claim: Claim, *, for_update: bool = False) ->
 
 
 def mark_done(
-    receipt: Receipt, *, extracted: ExtractedReceipt, verified: bool, engine: str
+    receipt: Receipt, *, extracted: ExtractedReceipt, verified: bool | None, engine: str
 ) -> None:
     receipt.ocr_status = OcrStatus.done
     receipt.extracted = extracted.model_dump(mode="json")
@@ -350,8 +352,13 @@ def list_receipts(
     spend_id: uuid.UUID | None,
     ocr_status: OcrStatus | None,
     page: SyncParams,
+    unmatched: bool | None = None,
 ) -> Listed:
     stmt = select(Receipt).where(Receipt.company_id == company_id)
+    if unmatched is not None:
+        stmt = stmt.where(
+            Receipt.spend_id.is_(None) if unmatched else Receipt.spend_id.is_not(None)
+        )
     if uploaded_by is not None:
         stmt = stmt.where(Receipt.uploaded_by == uploaded_by)
     if spend_id is not None:

@@ -108,7 +108,8 @@ def to_read(
         steps.setdefault(step.spend_id, []).append(step)
     receipts: dict[uuid.UUID, list[ReceiptRead]] = {}
     for receipt in receipts_service.receipts_of(session, company_id=company_id, spend_ids=ids):
-        receipts.setdefault(receipt.spend_id, []).append(receipt)
+        if receipt.spend_id is not None:  # always: these are the spends' own
+            receipts.setdefault(receipt.spend_id, []).append(receipt)
     reads = []
     for spend in spends:
         # A page's rows are zipped with their columns' names: a Row's attribute access is

@@ -59,6 +59,8 @@ class Spend(Entity):
         Index("ix_spend_company_date", "company_id", "spend_date"),
         Index("ix_spend_company_category", "company_id", "category_id"),
         Index("ix_spend_company_vendor", "company_id", "vendor_id"),
+        # Card purchases still to be reminded of their receipt, oldest first.
+        Index("ix_spend_receipt_reminder", "source", "receipt_reminded_at", "created_at"),
     )
 
     # active_history on what the daily totals (`SpendTotal`) count: a change always knows the
@@ -100,6 +102,8 @@ class Spend(Entity):
     # The payout line paying it back (an out-of-pocket spend in a batch not returned): a spend
     # is in one batch at most, and is not reimbursed by hand meanwhile.
     payout_line_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payout_line.id"))
+    # When the holder of a card purchase without a receipt was reminded to add one.
+    receipt_reminded_at: Mapped[datetime | None]
     # Flags the system raised (possible_duplicate, receipt_amount_mismatch) and those the
     # policies raised; a re-evaluation replaces only the latter.
     system_flags: Mapped[list[str]] = mapped_column(JSON, default=list)

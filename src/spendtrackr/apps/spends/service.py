@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     bindparam,
+    exists,
     extract,
     false,
     func,
@@ -21,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.receipts.models import Receipt
 from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendSource, SpendStatus
 from spendtrackr.apps.spends.schemas import SpendFilters, SpendRead
@@ -347,3 +349,46 @@ def period_stats(session: Session, *, company_id: uuid.UUID, since: datetime) ->
         "pending": int(pending or 0),
         "to_reimburse": int(to_reimburse or 0),
     }
+
+
+def card_spends_without_receipt(
+    session: Session, *, company_id: uuid.UUID, user_id: uuid.UUID, around: date | None, days: int
+) -> list[Any]:
+    """The holder's card purchases without a receipt (dated within `days` of `around` when
+    given), as (id, amount, currency, spend_date, description) rows."""
+    s = Spend
+    stmt = select(s.id, s.amount, s.currency, s.spend_date, s.description).where(
+        s.company_id == company_id,
+        s.user_id == user_id,
+        s.source == SpendSource.card,
+        s.amount > 0,
+        s.status.in_((SpendStatus.pending, SpendStatus.approved, SpendStatus.reimbursed)),
+        ~exists().where(Receipt.company_id == company_id, Receipt.spend_id == s.id),
+    )
+    if around is not None:
+        stmt = stmt.where(
+            s.spend_date >= around - timedelta(days=days),
+            s.spend_date <= around + timedelta(days=days),
+        )
+    return list(session.execute(stmt.order_by(s.spend_date.desc()).limit(200)))
+
+
+def missing_receipts(session: Session, *, before: datetime, limit: int = 500) -> list[Spend]:
+    """Card purchases older than `before` without a receipt whose holder was not reminded yet."""
+    s = Spend
+    return list(
+        session.scalars(
+            select(s)
+            .where(
+                s.source == SpendSource.card,
+                s.receipt_reminded_at.is_(None),
+                s.created_at < before,
+                s.amount > 0,
+                s.status.in_((SpendStatus.pending, SpendStatus.approved, SpendStatus.reimbursed)),
+                ~exists().where(Receipt.company_id == s.company_id, Receipt.spend_id == s.id),
+            )
+            .order_by(s.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
