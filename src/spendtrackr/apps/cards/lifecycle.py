@@ -176,22 +176,8 @@ def capture(
             amount=auth.captured_amount,
             billed=(auth.captured, card.currency),
         )
-    transaction = CardTransaction(
-        id=uuid.uuid4(),
-        company_id=company.id,
-        card_id=card.id,
-        kind=TransactionKind.capture,
-        network_id=body.capture_id,
-        authorization_ref=auth.id,
-        amount=amount,
-        currency=body.currency,
-        billed_amount=billed,
-        billed_currency=card.currency,
-        merchant_name=auth.merchant_name,
-        merchant_country=auth.merchant_country,
-        mcc=auth.mcc,
-        spend_id=auth.spend_id,
-        created_at=now,
+    transaction = _following(
+        TransactionKind.capture, body.capture_id, card, auth, amount, body.currency, billed, now
     )
     again = partial(capture, session, company=company, body=body, now=now)
     return _record(session, card, transaction, again, body.authorization_id)
@@ -249,22 +235,8 @@ def reverse(
             company=company,
             on=now.astimezone(ZoneInfo(company.timezone)).date(),
         )
-    transaction = CardTransaction(
-        id=uuid.uuid4(),
-        company_id=company.id,
-        card_id=card.id,
-        kind=TransactionKind.reversal,
-        network_id=body.reversal_id,
-        authorization_ref=auth.id,
-        amount=amount,
-        currency=currency,
-        billed_amount=billed,
-        billed_currency=card.currency,
-        merchant_name=auth.merchant_name,
-        merchant_country=auth.merchant_country,
-        mcc=auth.mcc,
-        spend_id=auth.spend_id,
-        created_at=now,
+    transaction = _following(
+        TransactionKind.reversal, body.reversal_id, card, auth, amount, currency, billed, now
     )
     again = partial(reverse, session, company=company, body=body, now=now)
     return _record(session, card, transaction, again, body.authorization_id)
@@ -318,7 +290,14 @@ def refund(
         usage.add(cards_service.usage_of(auth) - before, at=auth.created_at)
     else:
         usage.add(-billed)
-    credit = spend_flows.card_refunded(
+    transaction = _following(
+        TransactionKind.refund, body.refund_id, card, auth, amount, body.currency, billed, now
+    )
+    if body.merchant_name is not None:
+        transaction.merchant_name = body.merchant_name
+    transaction.merchant_country = body.merchant_country or transaction.merchant_country
+    transaction.mcc = body.mcc or transaction.mcc
+    transaction.spend_id = spend_flows.card_refunded(
         session,
         company=company,
         holder_id=card.user_id,
@@ -327,49 +306,67 @@ def refund(
         amount=amount,
         currency=body.currency,
         billed=(billed, card.currency),
-        merchant=body.merchant_name or (auth.merchant_name if auth else ""),
-        mcc=body.mcc or (auth.mcc if auth else None),
+        merchant=transaction.merchant_name,
+        mcc=transaction.mcc,
         on=now.astimezone(ZoneInfo(company.timezone)).date(),
-    )
-    transaction = CardTransaction(
-        id=uuid.uuid4(),
-        company_id=company.id,
-        card_id=card.id,
-        kind=TransactionKind.refund,
-        network_id=body.refund_id,
-        authorization_ref=auth.id if auth is not None else None,
-        amount=amount,
-        currency=body.currency,
-        billed_amount=billed,
-        billed_currency=card.currency,
-        merchant_name=body.merchant_name or (auth.merchant_name if auth else ""),
-        merchant_country=body.merchant_country or (auth.merchant_country if auth else None),
-        mcc=body.mcc or (auth.mcc if auth else None),
-        spend_id=credit,
-        created_at=now,
     )
     again = partial(refund, session, company=company, body=body, now=now)
     return _record(session, card, transaction, again, body.authorization_id)
 
 
+def _following(
+    kind: TransactionKind,
+    network_id: str,
+    card: Card,
+    auth: CardAuthorization | None,
+    amount: Decimal,
+    currency: str,
+    billed: Decimal,
+    now: datetime,
+) -> CardTransaction:
+    """An event after `auth` (none: a refund to the card alone), with its merchant."""
+    return CardTransaction(
+        id=uuid.uuid4(),
+        company_id=card.company_id,
+        card_id=card.id,
+        kind=kind,
+        network_id=network_id,
+        authorization_ref=auth.id if auth is not None else None,
+        amount=amount,
+        currency=currency,
+        billed_amount=billed,
+        billed_currency=card.currency,
+        merchant_name=auth.merchant_name if auth is not None else "",
+        merchant_country=auth.merchant_country if auth is not None else None,
+        mcc=auth.mcc if auth is not None else None,
+        spend_id=auth.spend_id if auth is not None else None,
+        created_at=now,
+    )
+
+
+_SHOWN = (
+    "id",
+    "card_id",
+    "network_id",
+    "amount",
+    "currency",
+    "billed_amount",
+    "billed_currency",
+    "merchant_name",
+    "merchant_country",
+    "mcc",
+    "spend_id",
+    "created_at",
+)
+
+
 def read_transaction(t: CardTransaction, *, authorization_id: str | None) -> CardTransactionRead:
     return CardTransactionRead(
-        id=t.id,
+        **{name: getattr(t, name) for name in _SHOWN},
         type=t.kind.value,
-        card_id=t.card_id,
-        network_id=t.network_id,
         authorization_id=authorization_id,
-        amount=t.amount,
-        currency=t.currency,
-        billed_amount=t.billed_amount,
-        billed_currency=t.billed_currency,
-        merchant_name=t.merchant_name,
-        merchant_country=t.merchant_country,
-        mcc=t.mcc,
         approved=None,
         decline_reason=None,
-        spend_id=t.spend_id,
-        created_at=t.created_at,
     )
 
 
