@@ -3,7 +3,7 @@
 from spendtrackr.apps.apikeys.models import ApiKey
 from spendtrackr.apps.approvals.models import ApprovalStep, Delegation
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
-from spendtrackr.apps.auth.models import RefreshToken
+from spendtrackr.apps.auth.models import RefreshToken, SsoConfig, SsoLogin
 from spendtrackr.apps.budgets.models import Budget
 from spendtrackr.apps.cards.models import Card, CardAuthorization, CardTransaction, CardUsage
 from spendtrackr.apps.catalog.models import Category, Vendor
@@ -63,6 +63,8 @@ __all__ = [
     "RefreshToken",
     "Spend",
     "SpendTotal",
+    "SsoConfig",
+    "SsoLogin",
     "Team",
     "TeamMember",
     "User",

@@ -121,7 +121,8 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None
     email_from: str = "SpendTrackr <no-reply@spendtrackr.invalid>"
     email_locale: str = "en_US"  # amounts and dates in emails, until a person sets their own
-    # Where links in emails point (the web app, or this API for a client of its own).
+    # Where links in emails point (the web app, or this API for a client of its own), and where
+    # an identity provider sends people back after SSO (`<PUBLIC_URL>/auth/sso/callback`).
     public_url: str = "http://127.0.0.1:8000"
     email_batch: int = Field(default=50, ge=1, le=1000)
 
@@ -209,6 +210,14 @@ class Settings(BaseSettings):
         else:
             raw = self.jwt_secret.get_secret_value().encode()
         key = hmac.new(raw, b"spendtrackr webhook endpoint secrets", hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(key)
+
+    @property
+    def sso_key(self) -> bytes:
+        """A Fernet key for the companies' OpenID client secrets at rest."""
+        key = hmac.new(
+            self.jwt_secret.get_secret_value().encode(), b"spendtrackr sso secrets", hashlib.sha256
+        ).digest()
         return base64.urlsafe_b64encode(key)
 
     @property

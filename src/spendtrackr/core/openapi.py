@@ -17,6 +17,7 @@ _DESCRIPTIONS = {
     415: "Unsupported media type",
     422: "Invalid input",
     429: "Rate limited",
+    502: "An outside service this call depends on (an identity provider) did not answer well",
     503: "A dependency is unavailable (`database_unavailable`), or the server is busy "
     "(`overloaded`); retry after `Retry-After` seconds",
 }

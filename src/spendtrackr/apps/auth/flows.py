@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.auth import service as auth_service
+from spendtrackr.apps.auth.models import SsoConfig
 from spendtrackr.apps.auth.schemas import SignupRequest, SignupResult, TokenPair
 from spendtrackr.apps.companies import flows as companies_flows
 from spendtrackr.apps.companies import service as companies_service
@@ -20,7 +21,7 @@ from spendtrackr.apps.users.models import AuthSession, Role, User
 from spendtrackr.apps.users.schemas import MeUpdate, UserRead
 from spendtrackr.core.config import Settings
 from spendtrackr.core.db import utcnow
-from spendtrackr.core.errors import BadRequest, Conflict, Unauthorized
+from spendtrackr.core.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from spendtrackr.core.security import Passwords, Tokens
 
 
@@ -49,7 +50,7 @@ def _tokens_for(
     )
 
 
-def _new_session(session: Session, ctx: AuthContext, user: User) -> TokenPair:
+def new_session(session: Session, ctx: AuthContext, user: User) -> TokenPair:
     auth_session = users_service.start_session(
         session, user=user, ttl=timedelta(days=ctx.settings.refresh_token_days)
     )
@@ -104,7 +105,7 @@ def signup(session: Session, ctx: AuthContext, body: SignupRequest) -> SignupRes
         password=body.password,
         starter_workspace=body.starter_workspace,
     )
-    tokens = _new_session(session, ctx, user)
+    tokens = new_session(session, ctx, user)
     return SignupResult(
         **tokens.model_dump(),
         company=CompanyRead.model_validate(company),
@@ -159,8 +160,22 @@ def login(
             },
         )
     user = active[0]
+    if not password_allowed(session, user):
+        raise Forbidden(
+            "This company signs in through its identity provider: use /auth/sso/start",
+            code="sso_required",
+        )
     audit.record_change(session, user, "auth.login_succeeded", actor_id=user.id)
-    return _new_session(session, ctx, user)
+    return new_session(session, ctx, user)
+
+
+def password_allowed(session: Session, user: User) -> bool:
+    """Whether this user may log in with a password: admins always may (the way back in when
+    the provider is down); others unless the company requires SSO."""
+    if user.role is Role.admin:
+        return True
+    config = session.get(SsoConfig, user.company_id)
+    return config is None or not config.sso_required
 
 
 def refresh(session: Session, ctx: AuthContext, *, token: str) -> TokenPair:
@@ -218,7 +233,7 @@ def accept_invite(session: Session, ctx: AuthContext, *, token: str, password: s
     user = users_service.consume_invite(
         session, token=token, hash_password=lambda email: ctx.passwords.hash(password, email=email)
     )
-    return _new_session(session, ctx, user)
+    return new_session(session, ctx, user)
 
 
 def read_me(session: Session, user: User) -> UserRead:

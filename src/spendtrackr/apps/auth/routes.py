@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
-from spendtrackr.apps.auth import flows
+from spendtrackr.apps.auth import flows, sso
 from spendtrackr.apps.auth.schemas import (
     AcceptInviteRequest,
     LoginRequest,
@@ -16,12 +17,15 @@ from spendtrackr.apps.auth.schemas import (
     RefreshRequest,
     SignupRequest,
     SignupResult,
+    SsoConfigRead,
+    SsoConfigWrite,
+    SsoExchange,
     TokenPair,
     UserRead,
 )
-from spendtrackr.apps.users.deps import CurrentUser
+from spendtrackr.apps.users.deps import AdminUser, CurrentUser
 from spendtrackr.core.db import SessionDep
-from spendtrackr.core.deps import LimiterDep, PasswordsDep, SettingsDep, TokensDep
+from spendtrackr.core.deps import LimiterDep, NowDep, PasswordsDep, SettingsDep, TokensDep
 from spendtrackr.core.errors import Unauthorized, ValidationFailed
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.ratelimit import RateLimiter
@@ -174,3 +178,70 @@ def update_me(
 ) -> UserRead:
     """Change your name, or your password (with `current_password`; other sessions are revoked)."""
     return flows.update_me(session, ctx, user=user, session_id=request.state.session_id, body=body)
+
+
+# --- single sign-on -------------------------------------------------------------------------------
+
+
+@me.put("/auth/sso", response_model=SsoConfigRead, responses=errors(403, 422))
+def put_sso(
+    body: SsoConfigWrite, session: SessionDep, actor: AdminUser, settings: SettingsDep
+) -> SsoConfigRead:
+    """The company's OpenID Connect provider (admins): issuer, client id and secret (kept
+    encrypted), the email domains that may sign in, the role of people created at their first
+    sign-in (`create_users`), `sso_required` (no password login but for admins), and a
+    `frontend_url` to hand the sign-in to. Register `<PUBLIC_URL>/auth/sso/callback` as the
+    redirect URI at the provider. 422 `invalid_issuer` when its discovery document cannot be
+    read."""
+    return sso.put_config(session, actor=actor, body=body, key=settings.sso_key)
+
+
+@me.get("/auth/sso", response_model=SsoConfigRead, responses=errors(403, 404))
+def get_sso(session: SessionDep, actor: AdminUser) -> SsoConfigRead:
+    return sso.get_config(session, actor=actor)
+
+
+@public.get(
+    "/sso/start", status_code=302, response_class=RedirectResponse, responses=errors(404, 502)
+)
+def sso_start(
+    session: SessionDep,
+    settings: SettingsDep,
+    company: Annotated[
+        str, Query(min_length=1, max_length=320, description="The company's id, or your email")
+    ],
+) -> RedirectResponse:
+    """Start a sign-in through the company's provider: a redirect to it (authorization code with
+    PKCE, state and nonce)."""
+    url = sso.start(session, company=company, public_url=settings.public_url, key=settings.sso_key)
+    return RedirectResponse(url, status_code=302)
+
+
+@public.get("/sso/callback", response_model=TokenPair, responses=errors(400, 401, 403, 404))
+def sso_callback(
+    session: SessionDep,
+    ctx: AuthCtx,
+    settings: SettingsDep,
+    now: NowDep,
+    state: Annotated[str, Query(min_length=1, max_length=200)],
+    code: Annotated[str | None, Query(max_length=2000)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Where the provider sends the browser back: the same token pair as `/auth/login`, or, with
+    a `frontend_url`, a redirect there carrying a one-time `code`. 400 `invalid_state` (unknown,
+    used or expired), 401 `invalid_id_token`, 403 `email_unverified`, `domain_not_allowed`,
+    `sso_no_account`, `account_disabled`."""
+    signed = sso.callback(
+        session, ctx, state=state, code=code, error=error, key=settings.sso_key, now=now
+    )
+    if signed.frontend_redirect is not None:
+        return RedirectResponse(signed.frontend_redirect, status_code=302)
+    assert signed.tokens is not None
+    return Response(signed.tokens.model_dump_json(), media_type="application/json")
+
+
+@public.post("/sso/exchange", response_model=TokenPair, responses=errors(400, 422))
+def sso_exchange(body: SsoExchange, session: SessionDep, ctx: AuthCtx, now: NowDep) -> TokenPair:
+    """Trade the one-time code a front end received for the token pair (once, within two
+    minutes)."""
+    return sso.exchange(session, ctx, code=body.code, now=now)
