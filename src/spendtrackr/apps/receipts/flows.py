@@ -49,40 +49,29 @@ def upload(
     """Attach a file to a spend: its submitter, or finance/admin; or, without a spend, keep it to
     be matched to one of the uploader's card purchases once read. The row and the file are
     created together: a failed request removes the file it stored."""
-    if spend_id is None:
-        checked = receipts_service.inspect_upload(source, max_bytes=max_bytes)
-        key = receipts_service.storage_key(actor.company_id, checked.sha256)
-        receipts_service.store_file(session, storage, key=key, source=source)
-        receipt = receipts_service.create_receipt(
-            session,
-            company_id=actor.company_id,
-            spend_id=None,
-            uploaded_by=actor.id,
-            checked=checked,
-            key=key,
-        )
-        return ReceiptRead.model_validate(receipt)
-    try:
-        spend = spend_flows.visible_spend(session, actor, spend_id, for_update=True)
-    except NotFound:
-        raise NotFound(SPEND_NOT_FOUND) from None
-    if spend.user_id != actor.id and not can(actor.role, Capability.manage_cards):
-        raise Forbidden(
-            "Only the spend's submitter, finance or an admin can attach receipts",
-            code="not_submitter",
-        )
+    spend = None
+    if spend_id is not None:
+        try:
+            spend = spend_flows.visible_spend(session, actor, spend_id, for_update=True)
+        except NotFound:
+            raise NotFound(SPEND_NOT_FOUND) from None
+        if spend.user_id != actor.id and not can(actor.role, Capability.manage_cards):
+            raise Forbidden(
+                "Only the spend's submitter, finance or an admin can attach receipts",
+                code="not_submitter",
+            )
     checked = receipts_service.inspect_upload(source, max_bytes=max_bytes)
     key = receipts_service.storage_key(actor.company_id, checked.sha256)
     receipts_service.store_file(session, storage, key=key, source=source)
     receipt = receipts_service.create_receipt(
         session,
         company_id=actor.company_id,
-        spend_id=spend.id,
+        spend_id=spend_id,
         uploaded_by=actor.id,
         checked=checked,
         key=key,
     )
-    if receipts_service.sha_seen_before(
+    if spend is not None and receipts_service.sha_seen_before(
         session, company_id=actor.company_id, sha256=checked.sha256, exclude=receipt.id
     ):
         spends_service.add_system_flag(spend, "possible_duplicate")
