@@ -39,6 +39,7 @@ from spendtrackr.apps.rates.routes import router as rates_router
 from spendtrackr.apps.receipts.extractors import build_extractor
 from spendtrackr.apps.receipts.routes import router as receipts_router
 from spendtrackr.apps.reports.routes import router as reports_router
+from spendtrackr.apps.scim import routes as scim_routes
 from spendtrackr.apps.spends.routes import router as spends_router
 from spendtrackr.apps.teams.routes import router as teams_router
 from spendtrackr.apps.users.deps import get_current_user
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.extractor = build_extractor(settings)
 
     handlers.install(app)
+    scim_routes.install(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -173,6 +175,8 @@ PUBLIC_ROUTERS: tuple[APIRouter, ...] = (
     events_router,
     # Signed for one person and one kind of email, followed from a mail client.
     unsubscribe_router,
+    # Identity providers, with the company's SCIM token.
+    scim_routes.router,
 )
 USER_ROUTERS: tuple[APIRouter, ...] = (
     me_router,
@@ -203,5 +207,6 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     event_feed,
     api_keys_router,
     rates_router,
+    scim_routes.token_router,
 )
 ROUTERS = PUBLIC_ROUTERS + USER_ROUTERS

@@ -21,6 +21,7 @@ from spendtrackr.apps.payouts.models import BankAccount, Payout, PayoutLine
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.rates.models import ExchangeRate
 from spendtrackr.apps.receipts.models import Receipt
+from spendtrackr.apps.scim.models import ScimResource, ScimToken
 from spendtrackr.apps.spends.models import Spend, SpendTotal
 from spendtrackr.apps.teams.models import Team
 from spendtrackr.apps.users.models import AuthSession, TeamMember, User, UserInvite
@@ -61,6 +62,8 @@ __all__ = [
     "ProcessedEvent",
     "Receipt",
     "RefreshToken",
+    "ScimResource",
+    "ScimToken",
     "Spend",
     "SpendTotal",
     "SsoConfig",

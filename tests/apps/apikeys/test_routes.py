@@ -150,6 +150,7 @@ def _concrete(path: str) -> str:
 PUBLIC = {
     "/auth/",
     "/card-network/",
+    "/scim/v2/",
     "/events/webhook",
     "/notifications/unsubscribe",
     "/healthz",

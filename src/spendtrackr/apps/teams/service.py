@@ -74,7 +74,7 @@ def update_team(
     session: Session,
     *,
     company_id: uuid.UUID,
-    actor_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
     team_id: uuid.UUID,
     changes: dict[str, object],
 ) -> Team:
@@ -88,7 +88,7 @@ def update_team(
 
 
 def delete_team(
-    session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID, team: Team
+    session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID | None, team: Team
 ) -> None:
     try:
         with session.begin_nested():
