@@ -174,6 +174,48 @@ def _taken(
         raise ScimError(409, f"{what} {key!r} is taken", "uniqueness")
 
 
+def _insert(
+    session: Session,
+    company: Company,
+    kind: str,
+    entity_id: uuid.UUID,
+    key: str,
+    resource: Resource[Any],
+    base_url: str,
+) -> dict[str, Any]:
+    """Keep a new resource as the provider wrote it (under its user's or team's id)."""
+    now = utcnow()
+    row = ScimResource(
+        id=entity_id,
+        company_id=company.id,
+        kind=kind,
+        key=key,
+        external_id=resource.external_id,
+        body=_stored(resource),
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    session.add(row)
+    session.flush()
+    return render(row, base_url, Context.RESOURCE_CREATION_RESPONSE)
+
+
+def _rewrite(
+    session: Session,
+    row: ScimResource,
+    key: str,
+    resource: Resource[Any],
+    base_url: str,
+    ctx: Context,
+) -> dict[str, Any]:
+    """Keep a replaced or patched resource: a new version (`updated_at` follows the change)."""
+    row.key, row.external_id, row.body = key, resource.external_id, _stored(resource)
+    row.version += 1
+    session.flush()
+    return render(row, base_url, ctx)
+
+
 # --- listing -------------------------------------------------------------------------------------
 
 _FILTER = re.compile(r'^\s*([A-Za-z.]+)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$', re.IGNORECASE)
@@ -319,20 +361,7 @@ def create_user(session: Session, company: Company, payload: Any, base_url: str)
         )
     if user.active is False:
         _apply_user(session, company, person, user)
-    row = ScimResource(
-        id=person.id,
-        company_id=company.id,
-        kind="User",
-        key=key,
-        external_id=user.external_id,
-        body=_stored(user),
-        created_at=utcnow(),
-        updated_at=utcnow(),
-        version=1,
-    )
-    session.add(row)
-    session.flush()
-    return render(row, base_url, Context.RESOURCE_CREATION_RESPONSE)
+    return _insert(session, company, "User", person.id, key, user, base_url)
 
 
 def _save_user(
@@ -349,11 +378,7 @@ def _save_user(
     _taken(session, company, "User", key, row.id)
     person = users_service.get_user_or_404(session, company_id=company.id, user_id=row.id)
     _apply_user(session, company, person, user)
-    row.key, row.external_id, row.body = key, user.external_id, _stored(user)
-    row.version += 1
-    row.updated_at = utcnow()
-    session.flush()
-    return render(row, base_url, ctx)
+    return _rewrite(session, row, key, user, base_url, ctx)
 
 
 def replace_user(
@@ -466,20 +491,7 @@ def create_group(session: Session, company: Company, payload: Any, base_url: str
     except AppError as exc:
         raise ScimError(409, exc.detail, "uniqueness") from None
     _apply_group(session, company, team, group)
-    row = ScimResource(
-        id=team.id,
-        company_id=company.id,
-        kind="Group",
-        key=name,
-        external_id=group.external_id,
-        body=_stored(group),
-        created_at=utcnow(),
-        updated_at=utcnow(),
-        version=1,
-    )
-    session.add(row)
-    session.flush()
-    return render(row, base_url, Context.RESOURCE_CREATION_RESPONSE)
+    return _insert(session, company, "Group", team.id, name, group, base_url)
 
 
 def _save_group(
@@ -492,11 +504,7 @@ def _save_group(
         _apply_group(session, company, team, group)
     except AppError as exc:
         raise ScimError(409, exc.detail, "uniqueness") from None
-    row.key, row.external_id, row.body = name, group.external_id, _stored(group)
-    row.version += 1
-    row.updated_at = utcnow()
-    session.flush()
-    return render(row, base_url, ctx)
+    return _rewrite(session, row, name, group, base_url, ctx)
 
 
 def replace_group(
