@@ -55,6 +55,7 @@ from spendtrackr.core.logging import configure_logging
 from spendtrackr.core.middleware import RequestContextMiddleware, UploadRoutes
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.ratelimit import RateLimiter
+from spendtrackr.core.replica import ReadReplica
 from spendtrackr.core.security import Passwords, Tokens
 from spendtrackr.core.storage import LocalStorage
 from spendtrackr.sessions import session_factory
@@ -88,7 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # of a name no route has reaches them all, now rather than in a client's first request.
         with contextlib.suppress(NoMatchFound):
             app.url_path_for("spendtrackr:build-routes")
+        if app.state.read_replica is not None:
+            app.state.read_replica.start()
         yield
+        if app.state.read_replica is not None:
+            app.state.read_replica.stop()
         app.state.cache.close()
         app.state.engine.dispose()
 
@@ -114,6 +119,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ocr_threads = anyio.CapacityLimiter(settings.ocr_in_process_threads)
     app.state.probe_threads = anyio.CapacityLimiter(1)  # /readyz: never a route's thread
     app.state.cache = build_cache(settings.redis_url, settings.redis_timeout_seconds)
+    app.state.read_replica = None
+    if settings.database_read_url:
+        replica_engine = build_engine(settings, settings.database_read_url)
+        app.state.read_replica = ReadReplica(
+            replica_engine,
+            session_factory(replica_engine, settings),
+            app.state.cache,
+            max_lag_seconds=settings.database_read_max_lag_seconds,
+        )
     app.state.limiter = RateLimiter(settings)
     app.state.passwords = Passwords(settings)
     app.state.tokens = Tokens(settings)

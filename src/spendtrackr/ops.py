@@ -40,13 +40,19 @@ def _probe(state: Any) -> dict[str, Any]:
         checks["redis"] = "ok" if state.cache.ping() else "unavailable"
     else:
         checks["redis"] = "not_configured"
+    replica = state.read_replica
+    if replica is not None:
+        # Read by the replica monitor, not here: a replica away only sends reads to the primary.
+        checks["read_replica"] = "ok" if replica.usable() else "unavailable"
+        checks["read_replica_lag_seconds"] = replica.lag
     return checks
 
 
 @router.get("/readyz", responses={503: {"description": "The database is unreachable"}})
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers. Redis down is reported as `degraded` but stays ready:
-    the API works without it (idempotency falls back to the database, rate limits fail open)."""
+    """Ready when the database answers. Redis or the read replica down is reported as
+    `degraded` but stays ready: the API works without them (idempotency falls back to the
+    database, rate limits fail open, reads go to the primary)."""
     # In a thread of its own, never a route's: a check that waited for a route thread could
     # take the last one from a request that holds the database (SQLite's single writer) and
     # needs a thread to finish, and both would wait out the busy timeout.
@@ -55,7 +61,7 @@ async def readyz(request: Request) -> JSONResponse:
     ready = checks["database"] == "ok"
     status = (
         "ok"
-        if ready and checks["redis"] != "unavailable"
+        if ready and "unavailable" not in (checks["redis"], checks.get("read_replica"))
         else ("degraded" if ready else "unavailable")
     )
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)

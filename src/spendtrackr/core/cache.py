@@ -25,6 +25,8 @@ class Cache(Protocol):
     backend: str
 
     def set_nx(self, key: str, value: str, ttl_seconds: int) -> bool: ...
+    def set(self, key: str, value: str, ttl_seconds: float) -> None: ...
+    def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
     def ping(self) -> bool: ...
     def close(self) -> None: ...
@@ -49,6 +51,14 @@ class MemoryCache:
             if len(self._data) > 100_000:  # bounded: drop what has expired
                 self._data = {k: v for k, v in self._data.items() if v[1] > now}
             return True
+
+    def set(self, key: str, value: str, ttl_seconds: float) -> None:
+        with self._lock:
+            self._data[key] = (value, time.monotonic() + ttl_seconds)
+
+    def exists(self, key: str) -> bool:
+        current = self._data.get(key)
+        return current is not None and current[1] > time.monotonic()
 
     def delete(self, key: str) -> None:
         with self._lock:
@@ -83,6 +93,20 @@ class RedisCache:
     def set_nx(self, key: str, value: str, ttl_seconds: int) -> bool:
         try:
             return bool(self._client.set(key, value, nx=True, ex=ttl_seconds))
+        except redis.RedisError as exc:
+            self._warn(exc)
+            raise CacheUnavailable(str(exc)) from exc
+
+    def set(self, key: str, value: str, ttl_seconds: float) -> None:
+        try:
+            self._client.set(key, value, px=max(1, int(ttl_seconds * 1000)))
+        except redis.RedisError as exc:
+            self._warn(exc)
+            raise CacheUnavailable(str(exc)) from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            return bool(self._client.exists(key))
         except redis.RedisError as exc:
             self._warn(exc)
             raise CacheUnavailable(str(exc)) from exc

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     db_echo: bool = False
 
+    # A MySQL/MariaDB replica of DATABASE_URL for lists, reports, exports and the event feed
+    # (core/replica.py): used while it lags at most DATABASE_READ_MAX_LAG_SECONDS; a user who
+    # wrote reads the primary for a few seconds after. Unset: everything reads the primary.
+    database_read_url: str | None = None
+    database_read_max_lag_seconds: float = Field(default=2.0, ge=0, le=300)
+
     redis_url: str | None = None
     redis_timeout_seconds: float = Field(default=0.5, gt=0)
 
@@ -183,6 +189,17 @@ class Settings(BaseSettings):
                     "JWT_SECRET must be set to a random value of at least 32 characters "
                     "when ENVIRONMENT=production"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _replica_of_mysql(self) -> Settings:
+        if self.database_read_url and (
+            self.is_sqlite or not self.database_read_url.startswith(("mysql", "mariadb"))
+        ):
+            raise ValueError(
+                "DATABASE_READ_URL must be a MySQL/MariaDB replica of a MySQL/MariaDB "
+                "DATABASE_URL (SQLite has no replicas)"
+            )
         return self
 
     def deprecations(self) -> list[str]:

@@ -211,8 +211,9 @@ def size_thread_pool(settings: Settings) -> None:
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
 
 
-def build_engine(settings: Settings) -> Engine:
-    url = settings.database_url
+def build_engine(settings: Settings, url: str | None = None) -> Engine:
+    """The engine on `DATABASE_URL`, or on `url` (the read replica's) with the same pool."""
+    url = url or settings.database_url
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -312,6 +313,10 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 REQUEST_SCOPED = "request_scoped"  # session.info flag: this session is the request's transaction
+# session.info keys linking a request's transaction on the primary and its reads on a replica
+# (`use_replica`): both end with the request.
+REPLICA = "replica"
+PRIMARY = "primary"
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -336,12 +341,24 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         except BaseException as exc:
             await _end_in_thread(session, exc)
             raise
-        if session.in_transaction():
+        replica: Session | None = session.info.get(REPLICA)
+        if session.in_transaction() or (replica is not None and replica.in_transaction()):
             await _end_in_thread(session, None)
-        else:
-            session.close()  # no transaction, no connection: nothing to send
+        else:  # no transaction, no connection: nothing to send
+            session.close()
+            if replica is not None:
+                replica.close()
     finally:
         slots.release()
+
+
+def use_replica(session: Session, replica_sessions: sessionmaker[Session]) -> Session:
+    """A session on the read replica for this request, which ends with `session`'s."""
+    replica = replica_sessions()
+    replica.info[REQUEST_SCOPED] = True
+    replica.info[PRIMARY] = session
+    session.info[REPLICA] = replica
+    return replica
 
 
 async def _take_slot(slots: anyio.Semaphore, timeout: float) -> None:
@@ -368,9 +385,13 @@ async def _take_slot(slots: anyio.Semaphore, timeout: float) -> None:
 
 
 def commit_request(session: Session) -> None:
-    """Commit the request's transaction from the route's thread, as it returns successfully."""
+    """Commit the request's transaction from the route's thread, as it returns successfully
+    (given the replica's session, the primary's too: its session check)."""
     if session.info.get(REQUEST_SCOPED):
         session.commit()
+        primary: Session | None = session.info.get(PRIMARY)
+        if primary is not None:
+            primary.commit()
 
 
 async def _end_in_thread(session: Session, error: BaseException | None) -> None:
@@ -385,6 +406,7 @@ async def _end_in_thread(session: Session, error: BaseException | None) -> None:
 
 
 def _end_transaction(session: Session, error: BaseException | None) -> None:
+    replica: Session | None = session.info.pop(REPLICA, None)
     try:
         if error is None or (isinstance(error, AppError) and error.keep_writes):
             session.commit()
@@ -392,6 +414,8 @@ def _end_transaction(session: Session, error: BaseException | None) -> None:
             session.rollback()
     finally:
         session.close()
+        if replica is not None:
+            replica.close()  # reads only: closing rolls back what is left
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -348,3 +348,30 @@ def test_bad_authorization_bodies_are_422(
     assert (
         client.post("/card-network/authorizations", json=payload, headers=secret).status_code == 422
     )
+
+
+def test_the_holder_hears_of_repeated_declines_once_per_reason_and_interval(
+    client: TestClient, setup: tuple[Actor, Actor, dict[str, str]], clock: Any
+) -> None:
+    admin, holder, secret = setup
+    card = issue_card(client, admin, holder, [{"amount": "50", "interval": "daily"}])
+
+    def declined() -> list[str]:
+        items = client.get("/notifications", headers=holder.headers).json()["items"]
+        return [n["message"] for n in items if n["kind"] == "card.declined"]
+
+    for amount in ("60", "70", "80"):  # a merchant retrying, or a card at its limit
+        assert authorize(client, secret, card["id"], amount)["approved"] is False
+    assert len(declined()) == 1
+    assert "60.00 USD" in declined()[0]
+    # Another reason is news.
+    client.post(f"/cards/{card['id']}/freeze", headers=admin.headers)
+    assert authorize(client, secret, card["id"], "10")["decline_reason"] == "card_frozen"
+    assert len(declined()) == 2
+    # Every decline is in the card's history all the same.
+    history = client.get(f"/cards/{card['id']}/transactions", headers=holder.headers).json()
+    assert sum(1 for t in history["items"] if t.get("decline_reason")) == 4
+    # Ten minutes on, the same reason is told again.
+    clock.now += cards_service.DECLINE_NOTICE_INTERVAL
+    assert authorize(client, secret, card["id"], "10")["approved"] is False
+    assert len(declined()) == 3

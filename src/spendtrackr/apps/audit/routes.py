@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 
 from spendtrackr.apps.audit import flows, service
 from spendtrackr.apps.audit.schemas import AuditEntryRead, DeepResult, MismatchRead, VerifyResult
-from spendtrackr.apps.users.deps import FinanceUser
+from spendtrackr.apps.users.deps import FinanceUser, ReadSession
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, SyncPageDep
@@ -23,7 +23,7 @@ Text = Annotated[str | None, Query(max_length=64)]
 
 @router.get("", response_model=Page[AuditEntryRead])
 def list_audit_logs(
-    session: SessionDep,
+    session: ReadSession,
     actor: FinanceUser,
     page: SyncPageDep,
     dates: DateRangeDep,

@@ -472,7 +472,7 @@ def _record(
         )
         assert existing is not None
         return _answer_retry(existing, body)
-    if reason is not None:
+    if reason is not None and cards_service.decline_notice_due(card.id, reason, now):
         shown = f"{quantize(amount, body.currency)} {body.currency}"
         notifications.notify(
             session,

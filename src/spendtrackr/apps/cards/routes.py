@@ -22,7 +22,7 @@ from spendtrackr.apps.cards.schemas import (
     ReversalRequest,
 )
 from spendtrackr.apps.companies.deps import CardNetworkCompany
-from spendtrackr.apps.users.deps import CardManager, CurrentUser
+from spendtrackr.apps.users.deps import CardManager, CurrentUser, ReadSession
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import NowDep, SettingsDep
 from spendtrackr.core.idempotency import IdempotencyDep
@@ -233,7 +233,7 @@ def _history(
 )
 def card_transactions(
     card_id: uuid.UUID,
-    session: SessionDep,
+    session: ReadSession,
     user: CurrentUser,
     page: SyncPageDep,
     type_: Types = None,
@@ -258,7 +258,7 @@ transactions = APIRouter(
 
 @transactions.get("", response_model=Page[CardTransactionRead], responses=errors(404))
 def list_card_transactions(
-    session: SessionDep,
+    session: ReadSession,
     user: CurrentUser,
     page: SyncPageDep,
     card_id: uuid.UUID | None = None,

@@ -334,6 +334,23 @@ def note_decision(company_id: uuid.UUID, card_id: uuid.UUID, *, declined: bool) 
         _declining.discard((company_id, card_id))
 
 
+# A card's holder hears of its declines once per reason every ten minutes (per process): a
+# merchant retrying, or a card at its limit, would otherwise fill their inbox, and every
+# decline would read their preferences and write a notification. Each decline is still
+# recorded with its reason (the card's transactions).
+DECLINE_NOTICE_INTERVAL = timedelta(minutes=10)
+_decline_noticed: LruCache[tuple[uuid.UUID, str], datetime] = LruCache(10_000)
+
+
+def decline_notice_due(card_id: uuid.UUID, reason: str, now: datetime) -> bool:
+    """Whether this decline is the one its holder is told of (and note that it is)."""
+    last = _decline_noticed.get((card_id, reason))
+    if last is not None and timedelta(0) <= now - last < DECLINE_NOTICE_INTERVAL:
+        return False
+    _decline_noticed.put((card_id, reason), now)
+    return True
+
+
 class LimitUsage:
     """What a card has had approved in the windows holding `now`, for one authorization decided
     under the card's lock (`FOR UPDATE`: every approval of the card is counted under it, so the

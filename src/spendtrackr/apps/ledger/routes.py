@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
 from spendtrackr.apps.ledger import flows as ledger_flows
@@ -22,7 +22,7 @@ from spendtrackr.apps.ledger.schemas import (
     MarkExported,
     PeriodsRead,
 )
-from spendtrackr.apps.users.deps import AdminUser, FinanceUser
+from spendtrackr.apps.users.deps import AdminUser, FinanceUser, ReadSession, ReadSessions
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import NowDep, StorageDep
 from spendtrackr.core.errors import Conflict
@@ -46,7 +46,7 @@ Layout = Annotated[
 
 
 def _export(
-    request: Request,
+    sessions: ReadSessions,
     user: FinanceUser,
     dates: DateRangeDep,
     only_unexported: bool,
@@ -59,7 +59,7 @@ def _export(
         date_to=dates.date_to,
         only_unexported=only_unexported,
     )
-    lines = ledger_service.iter_lines(request.app.state.session_factory, f)
+    lines = ledger_service.iter_lines(sessions, f)
     if as_json:
         return StreamingResponse(
             ledger_service.json_stream(lines, layout), media_type="application/json"
@@ -80,7 +80,7 @@ Unexported = Annotated[bool, Query(description="Only lines not yet marked export
     responses={200: {"content": {"text/csv": {}, "application/json": {}}}, **errors(422)},
 )
 def accounting_export(
-    request: Request,
+    sessions: ReadSessions,
     user: FinanceUser,
     dates: DateRangeDep,
     only_unexported: Unexported = False,
@@ -91,7 +91,7 @@ def accounting_export(
     layout or one an accounting system imports as it is (`?format=qbo|xero|netsuite`). Lines
     have stable ids, so exporting twice is safe."""
     layout = "journal" if format in ("csv", "json") else format
-    return _export(request, user, dates, only_unexported, layout, as_json=format == "json")
+    return _export(sessions, user, dates, only_unexported, layout, as_json=format == "json")
 
 
 @router.get(
@@ -100,7 +100,7 @@ def accounting_export(
     responses={200: {"content": {"application/json": {}}}, **errors(422)},
 )
 def accounting_export_json(
-    request: Request,
+    sessions: ReadSessions,
     user: FinanceUser,
     dates: DateRangeDep,
     only_unexported: Unexported = False,
@@ -109,7 +109,7 @@ def accounting_export_json(
     """The same lines as JSON (`{"items": [...]}`): the journal's fields, or the chosen
     layout's columns as keys."""
     layout = "journal" if format in ("csv", "json") else format
-    return _export(request, user, dates, only_unexported, layout, as_json=True)
+    return _export(sessions, user, dates, only_unexported, layout, as_json=True)
 
 
 @router.post("/exports/accounting/mark-exported", response_model=Marked, responses=errors(422))
@@ -124,7 +124,7 @@ def mark_exported(body: MarkExported, session: SessionDep, user: FinanceUser) ->
 
 @router.get("/ledger-lines", response_model=Page[LedgerLineRead], responses=errors(422))
 def list_ledger_lines(
-    session: SessionDep,
+    session: ReadSession,
     user: FinanceUser,
     dates: DateRangeDep,
     page: SyncPageDep,
@@ -165,7 +165,7 @@ def request_export(body: ExportCreate, session: SessionDep, user: FinanceUser) -
 
 
 @router.get("/exports", response_model=Page[ExportRead])
-def list_exports(session: SessionDep, user: FinanceUser, page: PageDep) -> Page[ExportRead]:
+def list_exports(session: ReadSession, user: FinanceUser, page: PageDep) -> Page[ExportRead]:
     total, rows = ledger_service.list_exports(session, company_id=user.company_id, page=page)
     return Page(total=total, items=[ExportRead.model_validate(e) for e in rows])
 

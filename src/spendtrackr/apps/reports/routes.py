@@ -6,8 +6,7 @@ from fastapi import APIRouter, Query
 
 from spendtrackr.apps.reports import flows
 from spendtrackr.apps.reports.schemas import GroupBy, SpendStatus, SpendSummary
-from spendtrackr.apps.users.deps import CurrentUser
-from spendtrackr.core.db import SessionDep
+from spendtrackr.apps.users.deps import CurrentUser, ReadSession
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import (
@@ -19,7 +18,7 @@ router = APIRouter(route_class=JSONRoute, tags=["reports"], responses=errors(401
 
 @router.get("/reports/spend-summary", response_model=SpendSummary, responses=errors(422))
 def spend_summary(
-    session: SessionDep,
+    session: ReadSession,
     user: CurrentUser,
     group_by: Annotated[GroupBy, Query()],
     dates: DateRangeDep,

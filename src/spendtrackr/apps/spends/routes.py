@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from spendtrackr.apps.spends import flows
 from spendtrackr.apps.spends.models import SpendStatus
 from spendtrackr.apps.spends.schemas import SpendCreate, SpendFilters, SpendRead, SpendUpdate
-from spendtrackr.apps.users.deps import CardManager, CurrentUser
+from spendtrackr.apps.users.deps import CardManager, CurrentUser, ReadSession
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
@@ -41,7 +41,7 @@ def submit_spend(
 
 @router.get("", response_model=Page[SpendRead], responses=errors(422))
 def list_spends(
-    session: SessionDep,
+    session: ReadSession,
     user: CurrentUser,
     page: SyncPageDep,
     dates: DateRangeDep,

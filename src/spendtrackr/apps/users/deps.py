@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from spendtrackr.apps.apikeys import service as apikeys_service
 from spendtrackr.apps.apikeys.scopes import ROUTES as API_KEY_ROUTES
@@ -17,10 +18,11 @@ from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.users.models import AuthSession, Role, User
 from spendtrackr.apps.users.permissions import Capability, can
 from spendtrackr.core.config import Settings
-from spendtrackr.core.db import SessionDep, id_param
+from spendtrackr.core.db import SessionDep, id_param, use_replica
 from spendtrackr.core.deps import LimiterDep, NowDep, SettingsDep, TokensDep
 from spendtrackr.core.errors import Forbidden, Unauthorized
 from spendtrackr.core.ratelimit import RateLimiter
+from spendtrackr.core.replica import ReadReplica
 from spendtrackr.core.security import InvalidToken
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -72,7 +74,24 @@ def get_current_user(
         raise Unauthorized("Session is no longer valid", code="invalid_token")
     request.state.session_id = claims.session_id
     limiter.check("api", settings.rate_limit_api_user, str(user.id))
+    _route_reads(request, session, user.id)
     return user
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _route_reads(request: Request, session: Session, principal: uuid.UUID) -> None:
+    """With a read replica: whether this request's `ReadSession` may be the replica's (a read
+    by a caller who has not written lately), or, for a write, pin the caller to the primary
+    once it commits (core/replica.py)."""
+    replica: ReadReplica | None = request.app.state.read_replica
+    if replica is None:
+        return
+    if request.method in _SAFE_METHODS:
+        request.state.read_replica = replica.routes_to_replica(principal)
+    else:
+        event.listen(session, "after_commit", lambda _s: replica.pin(principal), once=True)
 
 
 def _api_key_principal(
@@ -100,6 +119,7 @@ def _api_key_principal(
         raise Forbidden(f"This API key lacks the {needed.value} scope", code="insufficient_scope")
     limiter.check("api_key", settings.rate_limit_api_key, str(key.id))
     audit.label_actor(session, key.id, f"api_key:{key.id}")
+    _route_reads(request, session, key.id)
     return User(
         id=key.id,
         company_id=key.company_id,
@@ -113,6 +133,29 @@ def _api_key_principal(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_read_session(request: Request, user: CurrentUser, session: SessionDep) -> Session:
+    """Where a list, report or feed reads: the read replica when one is configured, healthy and
+    the caller has not written lately (decided by `get_current_user`), else the request's own
+    transaction. No I/O here: opening a session sends nothing."""
+    if getattr(request.state, "read_replica", False):
+        return use_replica(session, request.app.state.read_replica.sessions)
+    return session
+
+
+async def get_read_sessions(request: Request, user: CurrentUser) -> sessionmaker[Session]:
+    """Sessions for a read that outlives the route (a streamed export), on the same database
+    `get_read_session` would pick."""
+    if getattr(request.state, "read_replica", False):
+        sessions: sessionmaker[Session] = request.app.state.read_replica.sessions
+        return sessions
+    primary: sessionmaker[Session] = request.app.state.session_factory
+    return primary
+
+
+ReadSession = Annotated[Session, Depends(get_read_session)]
+ReadSessions = Annotated[sessionmaker[Session], Depends(get_read_sessions)]
 
 
 def require(capability: Capability) -> Callable[[User], Awaitable[User]]:

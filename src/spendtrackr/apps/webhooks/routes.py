@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from spendtrackr.apps.users.deps import AdminUser, FinanceUser
+from spendtrackr.apps.users.deps import AdminUser, FinanceUser, ReadSession
 from spendtrackr.apps.webhooks import flows
 from spendtrackr.apps.webhooks.models import ALL, TYPES
 from spendtrackr.apps.webhooks.schemas import (
@@ -134,7 +134,7 @@ def retry_delivery(delivery_id: uuid.UUID, session: SessionDep, actor: AdminUser
 
 @feed.get("", response_model=EventPage, responses=errors(422))
 def list_events(
-    session: SessionDep,
+    session: ReadSession,
     actor: FinanceUser,
     settings: SettingsDep,
     now: NowDep,
