@@ -31,7 +31,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench import ceiling
+from bench import ceiling, extras
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "lua"
@@ -129,6 +129,9 @@ def server_env(database_url: str, redis_url: str) -> dict[str, str]:
         RATE_LIMIT_LOGIN_EMAIL="100000000/minute",
         STORAGE_PATH=str(ROOT / "bench" / "results" / "tmp" / "receipts"),
         OCR_IN_PROCESS="false",
+        # The outbox relay's scenario delivers to a receiver on loopback.
+        WEBHOOK_ALLOW_PRIVATE="true",
+        WEBHOOK_SECRET_KEY="bench-webhook-key-" + "w" * 32,
     )
     return env
 
@@ -380,6 +383,8 @@ TWENTY_RULES = [
 
 @dataclass
 class Tenant:
+    admin_token: str
+    company_id: str
     finance_token: str
     employee_token: str
     employee_email: str
@@ -440,6 +445,8 @@ def prepare_tenant(base: str, admin_email: str, password: str) -> Tenant:
         ).json()["items"]
     ]
     return Tenant(
+        admin["Authorization"].removeprefix("Bearer "),
+        finance["company_id"],
         finance_token,
         login(employees[1]["email"]),
         employees[1]["email"],
@@ -588,7 +595,9 @@ def main() -> int:
     url, _ = fresh_database(opts.database, "spendtrackr_bench", keep=False)
     env = server_env(url, opts.redis)
     sh("redis-cli", "-n", opts.redis.rsplit("/", 1)[-1], "flushdb")
-    seed(url, opts.spends, env)
+    with extras.timed() as loaded:
+        seed(url, opts.spends, env)
+    run.extra["bulk_load"] = {f"{opts.spends:,} spends": loaded}
     servers: list[Server] = []
     try:
         api = Server(
@@ -623,6 +632,27 @@ def main() -> int:
         base = f"http://127.0.0.1:{opts.port}"
         admin_email = f"admin@bench{opts.spends}.spendtrackr.example"
         tenant = prepare_tenant(base, admin_email, "demo-password-1234")
+        # A customer's webhook endpoint, subscribed to everything: the load below fills its
+        # outbox, which the relay scenario drains afterwards.
+        receiver = Server(
+            "receiver",
+            [
+                sys.executable,
+                "-c",
+                f"from bench.extras import serve_receiver; serve_receiver({opts.port + 3})",
+            ],
+            env,
+            opts.port + 3,
+        )
+        servers.append(receiver)
+        httpx.post(
+            f"{base}/webhook-endpoints",
+            json={"url": f"http://127.0.0.1:{opts.port + 3}/hook"},
+            headers={"Authorization": f"Bearer {tenant.admin_token}"},
+            timeout=30,
+        ).raise_for_status()
+        cursor_base, cursor_token = base, tenant.finance_token
+        cursor_tenant = (url, admin_email)
         large: tuple[Server, str] | None = None
         if opts.large:
             large_url, created = fresh_database(opts.database, "spendtrackr_bench_large", keep=True)
@@ -630,7 +660,13 @@ def main() -> int:
                 console.print(
                     f"[bold]building the {opts.large_spends:,}-spend tenant (once; kept for later runs)[/bold]"
                 )
-                seed(large_url, opts.large_spends, env)
+                with extras.timed() as loaded:
+                    seed(large_url, opts.large_spends, env)
+                run.extra["bulk_load"][f"{opts.large_spends:,} spends"] = loaded
+                large_email = f"admin@bench{opts.large_spends}.spendtrackr.example"
+                run.extra["bulk_load_invariants"] = extras.load_invariants(
+                    large_url, env, large_email
+                )
             large_server = Server(
                 "api-large",
                 [
@@ -649,8 +685,37 @@ def main() -> int:
             large_email = f"admin@bench{opts.large_spends}.spendtrackr.example"
             finance_large = _finance_token(large_base, large_email)
             large = (large_server, finance_large)
+            cursor_base, cursor_token = large_base, finance_large
+            cursor_tenant = (large_url, large_email)
             run.extra["explain_1m"] = explain(large_url, large_email)
         run.extra["explain_100k"] = explain(url, admin_email)
+        cursors = extras.cursor_paths(cursor_tenant[0], env, cursor_tenant[1])
+        cursor_size = "1M" if large else f"{opts.spends // 1000}k"
+        budget: dict[str, str] = {}
+
+        def add_budget() -> None:
+            response = httpx.post(
+                f"{base}/budgets",
+                json={
+                    "name": "bench: the company, hard",
+                    "amount": "1000000000",
+                    "period": "monthly",
+                    "mode": "hard",
+                },
+                headers={"Authorization": f"Bearer {tenant.admin_token}"},
+                timeout=30,
+            )
+            response.raise_for_status()
+            budget["id"] = response.json()["id"]
+
+        def drop_budget() -> None:
+            httpx.delete(
+                f"{base}/budgets/{budget.pop('id')}",
+                headers={"Authorization": f"Bearer {tenant.admin_token}"},
+                timeout=30,
+            ).raise_for_status()
+
+        hooks = {"POST /spends (20 rules, a hard budget)": (add_budget, drop_budget)}
 
         def scenarios() -> list[tuple[str, str, str, dict[str, str], int]]:
             finance = {"BENCH_TOKEN": tenant.finance_token}
@@ -664,6 +729,16 @@ def main() -> int:
                 ),
                 (
                     "POST /spends (20 rules)",
+                    f"{base}/spends",
+                    "post_spend.lua",
+                    {
+                        "BENCH_TOKEN": tenant.employee_token,
+                        "BENCH_CATEGORIES": ",".join(tenant.category_ids),
+                    },
+                    opts.connections,
+                ),
+                (
+                    "POST /spends (20 rules, a hard budget)",
                     f"{base}/spends",
                     "post_spend.lua",
                     {
@@ -707,6 +782,16 @@ def main() -> int:
                     },
                     16,
                 ),
+                *[
+                    (
+                        f"cursor page, {where} ({cursor_size})",
+                        cursor_base,
+                        "get.lua",
+                        {"BENCH_TOKEN": cursor_token, "BENCH_PATHS": path},
+                        8,
+                    )
+                    for where, path in cursors.items()
+                ],
                 (
                     "POST /auth/login",
                     base,
@@ -747,6 +832,9 @@ def main() -> int:
             console.print(f"[bold]round {round_no + 1}/{opts.rounds}[/bold]")
             results = []
             for name, target, script, extra, conns in scenarios():
+                before_after = hooks.get(name)
+                if before_after:
+                    before_after[0]()
                 wrk(
                     name,
                     target,
@@ -773,6 +861,8 @@ def main() -> int:
                     result.app_cpu_ms = round((server.cpu_seconds() - app_before) * per_request, 2)
                     if db_pid:
                         result.db_cpu_ms = round((cpu_seconds(db_pid) - db_before) * per_request, 2)
+                if before_after:
+                    before_after[1]()
                 results.append(result)
                 console.print(
                     f"  {name}: {result.requests_per_s:.0f} req/s, p99 {result.p99_ms:.1f} ms, "
@@ -789,7 +879,7 @@ def main() -> int:
                 {
                     s.name: round(max(s.worker_rss_mb() or [0]), 1)
                     for s in servers
-                    if s.name != "floor"
+                    if s.name not in ("floor", "receiver")
                 }
             )
         if large:
@@ -800,6 +890,11 @@ def main() -> int:
         run.extra["audit_chain_after_load"] = _audit_check(base, tenant.finance_token)
         run.extra["idempotency_race"] = _idempotency_race(base, url, tenant)
         run.extra["policy_engine_evals_per_s"] = round(engine_microbench())
+        console.print("[bold]the outbox relay, the audit chain's appends[/bold]")
+        run.extra["outbox_relay"] = extras.relay(env)
+        run.extra["audit_chain_appends_one_company"] = extras.chain_appends(
+            env, uuid.UUID(tenant.company_id)
+        )
         if db_pid and run.rounds:
             try:
                 run.extra["ceiling"] = ceilings(
