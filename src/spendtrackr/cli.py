@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -164,39 +165,73 @@ def create_superuser(
         typer.echo(f"created company {company_row.name} ({company_row.id}) with admin {user.email}")
 
 
+QUEUES = ("ocr", "webhooks", "exports", "holds", "reminders", "emails", "sweep")
+
+
 @app.command()
 def worker(
     once: Annotated[bool, typer.Option(help="Run the due jobs once and exit")] = False,
     batch: Annotated[int, typer.Option(min=1, max=100, help="Jobs claimed at a time")] = 10,
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle")] = 2.0,
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated queues this worker runs (default: all): "
+            + ", ".join(QUEUES)
+            + ". Run a pool of workers per queue to scale one kind of work on its own."
+        ),
+    ] = ",".join(QUEUES),
 ) -> None:
-    """Run the background work: receipt OCR jobs, webhook deliveries, export files, approval
-    reminders and escalations, card holds past CARD_HOLD_DAYS, and emails (when SMTP_HOST is
-    set). Several
-    workers can share it (rows are claimed with FOR UPDATE SKIP LOCKED); OCR jobs stuck in
-    `processing` are taken over after OCR_STALE_SECONDS, webhook deliveries after
-    WEBHOOK_LEASE_SECONDS, exports after 15 minutes; stored files that nothing refers to are
-    swept after STORAGE_ORPHAN_GRACE_SECONDS."""
+    """Run the background work: receipt OCR jobs (`ocr`), webhook deliveries (`webhooks`),
+    export files (`exports`), card holds past CARD_HOLD_DAYS (`holds`), approval reminders and
+    escalations and missing-receipt reminders (`reminders`), digests and emails when SMTP_HOST
+    is set (`emails`), and stored files that nothing refers to, after
+    STORAGE_ORPHAN_GRACE_SECONDS (`sweep`). Several workers can share any queue (rows are
+    claimed with FOR UPDATE SKIP LOCKED); OCR jobs stuck in `processing` are taken over after
+    OCR_STALE_SECONDS, webhook deliveries after WEBHOOK_LEASE_SECONDS, exports after 15
+    minutes."""
+    chosen = {q.strip() for q in queues.split(",") if q.strip()}
+    unknown = sorted(chosen - set(QUEUES))
+    if unknown or not chosen:
+        raise typer.BadParameter(
+            f"unknown queues: {', '.join(unknown) or '(none given)'}; known: {', '.join(QUEUES)}",
+            param_hint="--queues",
+        )
     settings = get_settings()
     configure_logging(settings.log_level, json_logs=settings.log_json)
     storage = LocalStorage(settings.storage_path)
     extractor = build_extractor(settings)
-    typer.echo(f"worker started with the {extractor.name} extractor")
+    typer.echo(
+        f"worker started on {', '.join(q for q in QUEUES if q in chosen)} "
+        f"with the {extractor.name} extractor"
+    )
     last_sweep = 0.0
     with open_sessions(settings) as factory, webhook_flows.http_client(settings) as client:
-        try:
-            while True:
-                ran = receipt_flows.work_once(
+        jobs: dict[str, list[Callable[[], int]]] = {
+            "ocr": [
+                lambda: receipt_flows.work_once(
                     factory, storage=storage, extractor=extractor, settings=settings, batch=batch
                 )
-                ran += webhook_flows.work_once(factory, settings=settings, client=client)
-                ran += ledger_flows.run_export(factory, storage=storage)
-                ran += card_lifecycle.expire_holds(factory)
-                ran += receipt_flows.remind_missing_receipts(factory, settings=settings)
-                ran += approval_nudges.nudge_due(factory)
-                ran += notification_flows.send_digests(factory, settings=settings)
-                ran += notification_flows.send_emails(factory, settings=settings)
-                if time.monotonic() - last_sweep > 600:
+            ],
+            "webhooks": [
+                lambda: webhook_flows.work_once(factory, settings=settings, client=client)
+            ],
+            "exports": [lambda: ledger_flows.run_export(factory, storage=storage)],
+            "holds": [lambda: card_lifecycle.expire_holds(factory)],
+            "reminders": [
+                lambda: receipt_flows.remind_missing_receipts(factory, settings=settings),
+                lambda: approval_nudges.nudge_due(factory),
+            ],
+            "emails": [
+                lambda: notification_flows.send_digests(factory, settings=settings),
+                lambda: notification_flows.send_emails(factory, settings=settings),
+            ],
+        }
+        runs = [job for queue in QUEUES if queue in chosen for job in jobs.get(queue, [])]
+        try:
+            while True:
+                ran = sum(job() for job in runs)
+                if "sweep" in chosen and time.monotonic() - last_sweep > 600:
                     last_sweep = time.monotonic()
                     grace = settings.storage_orphan_grace_seconds
                     receipt_flows.sweep_orphan_files(factory, storage=storage, grace_seconds=grace)

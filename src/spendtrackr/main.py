@@ -73,6 +73,12 @@ budgets, summaries and the ledger compare and add up base amounts. Budgets cap a
 category's or the company's spend per period (`/budgets`); each company keeps its own ledger
 accounts and closes its books month by month (`/accounting`): a write dated in closed books is a
 409 `period_closed`.
+
+Consistency: a deployment may serve lists, reports, exports and the event feed from a read
+replica. Such a read is at most a few seconds old (the replica's allowed lag plus two seconds),
+and never older than your own writes: after a write by your user or API key, your reads go to
+the primary for that long. Single resources (`GET /spends/{id}`...), the session check and
+every write always use the primary.
 """
 
 

@@ -174,3 +174,18 @@ def test_orphan_files_are_swept(queued_app: FastAPI) -> None:
     assert removed == 1
     assert not state.storage.exists("ffffffffffffffffffffffffffffffff/ab/orphan")
     assert len(list(state.storage.keys_older_than(0))) == 1  # the receipt's file stays
+
+
+def test_a_worker_runs_only_the_queues_it_is_given(queued_app: FastAPI, worker_env: None) -> None:
+    with TestClient(queued_app) as client:
+        admin, ids = _queue(client, 2)
+        others = CliRunner().invoke(cli, ["worker", "--once", "--queues", "webhooks,emails"])
+        assert others.exit_code == 0, others.output
+        assert "worker started on webhooks, emails" in others.output
+        assert _statuses(client, admin, ids) == {"pending"}  # OCR is not its queue
+        ocr = CliRunner().invoke(cli, ["worker", "--once", "--queues", "ocr"])
+        assert ocr.exit_code == 0, ocr.output
+        assert _statuses(client, admin, ids) == {"done"}
+    wrong = CliRunner().invoke(cli, ["worker", "--once", "--queues", "ocr,mail"])
+    assert wrong.exit_code == 2
+    assert "unknown queues: mail" in wrong.output
