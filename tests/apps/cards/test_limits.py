@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from spendtrackr.apps.cards import flows as cards_flows
+from spendtrackr.apps.cards import service as cards_service
 from spendtrackr.apps.cards.models import Card, CardUsage
 from tests.conftest import Clock
 from tests.factories import (
@@ -260,3 +262,73 @@ def test_forty_concurrent_authorizations_approve_exactly_ten(
     spends = client.get(f"/spends?user_id={holder.id}&limit=200", headers=admin.headers).json()
     assert spends["total"] == 10
     assert sum(float(s["amount"]) for s in spends["items"]) == 50.0
+
+
+def test_with_its_usage_row_in_place_a_burst_is_decided_by_one_update_each(
+    app: FastAPI, client: TestClient, live_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a card has its usage row, approvals take no lock on the card: each counts itself
+    with the usage row's conditional UPDATE (`cards.service.reserve`), and the limit holds
+    exactly under a burst; a purchase the UPDATE finds over the limit is decided again under
+    the card's lock, which declines it."""
+    admin = signup(client)
+    holder = create_user(client, admin)
+    secret = webhook_secret(client, admin)
+    card = issue_card(client, admin, holder, [{"amount": "50.00", "interval": "daily"}])
+    assert authorize(client, secret, card["id"], "5.00")["approved"] is True  # writes the row
+    locked: list[str] = []
+    real_lock = cards_service.lock_card_with_usage
+
+    def lock(session: Any, *, company_id: uuid.UUID, card_id: uuid.UUID) -> Any:
+        locked.append(str(card_id))
+        return real_lock(session, company_id=company_id, card_id=card_id)
+
+    monkeypatch.setattr(cards_service, "lock_card_with_usage", lock)
+    assert authorize(client, secret, card["id"], "5.00")["approved"] is True
+    assert locked == []  # approved without the card's lock
+
+    def attempt(i: int) -> dict[str, Any]:
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            return authorize(http, secret, card["id"], "5.00", authorization_id=f"row-{i}")
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(attempt, range(40)))
+    assert sum(r["approved"] for r in results) == 8  # 10.00 used before, 40.00 left
+    with app.state.session_factory() as session:
+        row = session.get(CardUsage, uuid.UUID(card["id"]))
+        assert row is not None
+        assert row.daily_used == Decimal("50.00") == row.all_time_used
+    spends = client.get(f"/spends?user_id={holder.id}&limit=200", headers=admin.headers).json()
+    assert spends["total"] == 10
+
+
+def test_an_approval_the_update_finds_over_the_limit_is_undone_and_declined(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As when another authorization took the room between the unlocked read and the UPDATE:
+    the unlocked decision is made to see room it does not have."""
+    admin = signup(client)
+    holder = create_user(client, admin)
+    secret = webhook_secret(client, admin)
+    card = issue_card(client, admin, holder, [{"amount": "50.00", "interval": "daily"}])
+    assert authorize(client, secret, card["id"], "45.00")["approved"] is True
+    real = cards_flows.decline_reason
+    calls: list[str | None] = []
+
+    def stale_first(*args: Any) -> str | None:
+        reason = None if not calls else real(*args)
+        calls.append(reason)
+        return reason
+
+    monkeypatch.setattr(cards_flows, "decline_reason", stale_first)
+    result = authorize(client, secret, card["id"], "10.00")
+    assert result == {
+        "approved": False,
+        "decline_reason": "spending_limit_exceeded:daily",
+        "spend_id": None,
+    }
+    assert calls == [None, "spending_limit_exceeded:daily"]  # the UPDATE refused, then locked
+    spends = client.get(f"/spends?user_id={holder.id}&limit=200", headers=admin.headers).json()
+    assert [s["amount"] for s in spends["items"]] == ["45.00"]  # the undone spend is gone
+    history = client.get(f"/cards/{card['id']}/transactions", headers=admin.headers).json()
+    assert sorted(t["amount"] for t in history["items"]) == ["10.00", "45.00"]

@@ -322,7 +322,9 @@ def authorize(
 
     A card that declined last time is first checked without its lock (a decline needs none),
     and a decline there skips the policies and the search for a first answer: a retry fails to
-    record, as above.
+    record, as above. A card with its usage row in place is approved without the card's lock:
+    the usage row's conditional UPDATE is the only place its authorizations wait for each other
+    (`_approve_with_one_update`); the locked path decides what that cannot.
     """
     company_id = company.id
     declining = cards_service.declining(company_id, body.card_id)
@@ -363,6 +365,11 @@ def authorize(
         if (retried := _first_answer(session, company_id, body)) is not None:
             return retried
     else:
+        fast = _approve_with_one_update(
+            session, company, body, amount, billed, category_id, card_currency, now, tz
+        )
+        if fast is not None:
+            return fast
         holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
 
     vendor_id = _vendor_id(session, company_id, body.merchant_name)
@@ -410,6 +417,73 @@ def authorize(
     else:
         usage.declined()
     return _record(session, card, body, amount, billed, category_id, reason, spend_id, now)
+
+
+def _approve_with_one_update(
+    session: Session,
+    company: Company,
+    body: AuthorizationRequest,
+    amount: Decimal,
+    billed: Decimal,
+    category_id: uuid.UUID | None,
+    card_currency: str,
+    now: datetime,
+    tz: ZoneInfo,
+) -> AuthorizationResult | None:
+    """An approval that waits for the card's other authorizations only from its usage row's
+    conditional UPDATE (`cards.service.reserve`) to its commit.
+
+    The card, its usage and holder are read unlocked; what the answer depends on besides the
+    limits (status, holder, controls, policies) is decided from them, as a decline without the
+    lock is (a status change waits for this transaction: the spend's and the authorization's
+    foreign keys share-lock the card row until the commit). The spend and the authorization are
+    written, and last the usage row is moved, if and only if every limit still allows it. None:
+    the locked path decides instead (a usage row to add up, an unusual purchase, or a limit the
+    UPDATE found passed: then this attempt is rolled back whole first)."""
+    company_id = company.id
+    card, usage_row, _holder = cards_service.card_usage_and_holder(
+        session, company_id=company_id, card_id=body.card_id
+    )
+    if not cards_service.reservable(usage_row, now=now, tz=tz):
+        return None
+    holder = users_service.active_user(session, company_id=company_id, user_id=card.user_id)
+    if holder is None or (card_currency != body.currency and body.billing_amount is None):
+        return None
+    purchase = spend_flows.card_purchase(
+        session,
+        holder=holder,
+        fields={
+            "amount": amount,
+            "currency": body.currency,
+            "spend_date": now.astimezone(tz).date(),
+            "description": body.merchant_name,
+            "category_id": category_id,
+            "mcc": body.mcc,
+            "vendor_id": _vendor_id(session, company_id, body.merchant_name),
+            "card_id": body.card_id,
+        },
+        base_currency=company.base_currency,
+        billed=(billed, card_currency),
+    )
+    if purchase is None:
+        return None
+    decision = spend_flows.decide_card_spend(
+        session, holder=holder, purchase=purchase, company=company
+    )
+    usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
+    if decline_reason(card, holder, body, billed, category_id, decision, usage) is not None:
+        return None
+    spend_flows.create_card_spend(
+        session, holder=holder, spend=purchase, decision=decision, company=company
+    )
+    answer = _record(session, card, body, amount, billed, category_id, None, purchase.id, now)
+    if answer.spend_id != purchase.id:
+        return answer  # a retry decided concurrently: undone whole, the first answer given
+    if not cards_service.reserve(session, card, billed, now=now, tz=tz):
+        session.rollback()
+        return None
+    cards_service.note_decision(company_id, card.id, declined=False)
+    return answer
 
 
 def _first_answer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -23,7 +24,9 @@ from sqlalchemy import (
     null,
     select,
     union_all,
+    update,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, aliased
 
 from spendtrackr.apps.audit import service as audit
@@ -290,6 +293,89 @@ _LOCK_WITH_USAGE = _CARD_WITH_USAGE.with_for_update()
 # Unlocked, the holder comes in the same round trip (whether they are active is a reason to
 # decline); locked, a join would lock the holder's row too.
 _CARD_WITH_USAGE_AND_HOLDER = _CARD_WITH_USAGE.add_columns(User).join(User, User.id == Card.user_id)
+
+
+def reservable(row: CardUsage | None, *, now: datetime, tz: ZoneInfo) -> bool:
+    """Whether `reserve` can count an approval in this usage row (as last read, unlocked): the
+    row exists and each window is either the current one or ended before the row was last
+    written (then nothing was approved in the current one). Otherwise (no row yet, or windows
+    moved with the company's time zone) a total is added up under the card's lock."""
+    if row is None:
+        return False
+    for interval in WINDOWS:
+        start = window_start(interval, now, tz)
+        if getattr(row, f"{interval}_start") != start and not row.updated_at < cast(
+            datetime, start
+        ):
+            return False
+    return True
+
+
+_USAGE = cast(Table, CardUsage.__table__)
+
+
+def _start(interval: str) -> Any:
+    # Parameter names must differ from the columns an UPDATE sets.
+    return bindparam(f"s_{interval}", type_=_USAGE.c[f"{interval}_start"].type)
+
+
+def _window_used(interval: str) -> Any:
+    """A window's total in the current window, in SQL: the row's when its window is the
+    current one (`:s_<interval>`), else nothing yet."""
+    if interval == "all_time":
+        return _USAGE.c.all_time_used
+    current = _USAGE.c[f"{interval}_start"] == _start(interval)
+    return case((current, _USAGE.c[f"{interval}_used"]), else_=literal(0))
+
+
+@functools.cache
+def _reserve_statement(limited: tuple[str, ...]) -> Any:
+    """Count `:billed` in every window of one card's usage row, if the windows are as
+    `reservable` saw them and each of `limited` (a limit's interval, one per limit, its amount
+    `:limit_<i>`) stays within its amount: one conditional UPDATE, built once per shape.
+
+    The new totals are assigned before the window starts they read (MySQL assigns left to
+    right, with the values already assigned)."""
+    billed = bindparam("billed", type_=_USAGE.c.all_time_used.type)
+    conditions = [_USAGE.c.card_id == id_param("b_card_id")]
+    for interval in WINDOWS:
+        start = _start(interval)
+        conditions.append((_USAGE.c[f"{interval}_start"] == start) | (_USAGE.c.updated_at < start))
+    for i, interval in enumerate(limited):
+        limit = bindparam(f"limit_{i}", type_=_USAGE.c.all_time_used.type)
+        conditions.append(_window_used(interval) + billed <= limit)
+    now = bindparam("now", type_=_USAGE.c.updated_at.type)
+    assignments: list[tuple[Any, Any]] = [
+        (_USAGE.c[f"{interval}_used"], _window_used(interval) + billed) for interval in WINDOWS
+    ]
+    assignments += [(_USAGE.c[f"{interval}_start"], _start(interval)) for interval in WINDOWS]
+    assignments.append((_USAGE.c.all_time_used, _USAGE.c.all_time_used + billed))
+    # Concurrent requests reach the row in any order, each with the clock read before.
+    assignments.append(
+        (_USAGE.c.updated_at, case((_USAGE.c.updated_at > now, _USAGE.c.updated_at), else_=now))
+    )
+    return update(_USAGE).where(*conditions).ordered_values(*assignments)
+
+
+def reserve(session: Session, card: Card, billed: Decimal, *, now: datetime, tz: ZoneInfo) -> bool:
+    """Count an approval of `billed` in the card's usage row, if every limit of the card allows
+    it, in one statement: the row's lock is taken there and held to the commit, the only span in
+    which concurrent authorizations of the card wait for each other. False: a limit would be
+    passed, or the row changed shape since it was read (the caller decides under the card's
+    lock instead)."""
+    limits = [
+        (str(item["interval"]), Decimal(str(item["amount"])))
+        for item in card.spending_limits
+        if item["interval"] != "per_authorization"
+    ]
+    params: dict[str, Any] = {"b_card_id": card.id, "billed": billed, "now": now}
+    for interval in WINDOWS:
+        params[f"s_{interval}"] = window_start(interval, now, tz)
+    for i, (_interval, amount) in enumerate(limits):
+        params[f"limit_{i}"] = amount
+    statement = _reserve_statement(tuple(interval for interval, _amount in limits))
+    result = cast(CursorResult[Any], session.execute(statement, params))
+    return result.rowcount == 1
 
 
 def lock_card_with_usage(
