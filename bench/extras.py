@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 
 import spendtrackr.models  # noqa: F401 - every table mapped, for the foreign keys
+from spendtrackr.apps.audit import flows as audit_flows
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.audit.models import AuditLog
 from spendtrackr.apps.ledger.models import LedgerLine
@@ -184,13 +185,16 @@ def cursor_paths(url: str, env: dict[str, str], admin_email: str) -> dict[str, s
 
 def load_invariants(url: str, env: dict[str, str], admin_email: str) -> dict[str, Any]:
     """What a bulk-loaded tenant must hold: its audit chain verifies from the first entry to
-    the last, each spend's journal balances, and the daily totals equal the spends."""
+    the last, every spend, decided step and journal matches the digest its entry recorded
+    (`GET /audit-logs/verify?deep=true`), each spend's journal balances, and the daily totals
+    equal the spends."""
     settings = settings_for({**env, "DATABASE_URL": url})
     started = time.perf_counter()
     with open_sessions(settings) as factory, session_scope(factory) as session:
         company_id = session.scalar(select(User.company_id).where(User.email == admin_email))
         assert company_id is not None
         chain = audit.verify_chain(session, company_id=company_id)
+        deep = audit_flows.verify_deep(session, company_id=company_id)
         unbalanced = session.execute(
             text(
                 "SELECT COUNT(*) FROM (SELECT spend_id FROM ledger_line WHERE company_id = :c "
@@ -217,6 +221,8 @@ def load_invariants(url: str, env: dict[str, str], admin_email: str) -> dict[str
         )
     return {
         "audit_chain_valid": chain.valid,
+        "rows_checked_against_their_digests": deep.checked,
+        "digest_mismatches": len(deep.mismatches),
         "audit_entries": entries,
         "ledger_lines": lines,
         "unbalanced_journals": unbalanced,

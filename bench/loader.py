@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, cast
 
@@ -289,6 +290,55 @@ def build_large(
     return tenant
 
 
+# MySQL string literal escapes (as the server reads them with its default sql_mode).
+_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "'": "\\'", '"': '\\"', "\0": "\\0", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z"}
+)
+
+
+def _quoted(value: Any) -> str:
+    return "'" + str(value).translate(_ESCAPES) + "'"
+
+
+_LITERALS: dict[type, Callable[[Any], str]] = {
+    str: _quoted,
+    uuid.UUID: lambda v: "'" + v.hex + "'",  # MariaDB's UUID type and MySQL's CHAR(32) read it
+    int: str,
+    bool: lambda v: "1" if v else "0",
+    Decimal: lambda v: format(v, "f"),
+    float: repr,
+    datetime: lambda v: "'" + v.isoformat(" ") + "'",
+    date: lambda v: "'" + v.isoformat() + "'",
+}
+
+
+def _insert_literal(
+    session: Session, table: Table, rows: list[dict[str, Any]], chunk: int = 1000
+) -> None:
+    """The rows as multi-row INSERTs of literal values, made here: the driver's own escaping of
+    each value (a chain of calls per value) was a third of the load's Python time. Each value
+    still goes through its column type's bind processor first, as SQLAlchemy would send it."""
+    dialect = session.get_bind().dialect
+    columns = [c for c in table.columns if c.name in rows[0]]
+    processors = [c.type.bind_processor(dialect) for c in columns]
+    names = ", ".join(f"`{c.name}`" for c in columns)
+    cursor = session.connection().connection.cursor()
+    try:
+        for start in range(0, len(rows), chunk):
+            values = []
+            for row in rows[start : start + chunk]:
+                cells = []
+                for column, process in zip(columns, processors, strict=True):
+                    value = row[column.name]
+                    if process is not None:
+                        value = process(value)
+                    cells.append("NULL" if value is None else _LITERALS[type(value)](value))
+                values.append("(" + ",".join(cells) + ")")
+            cursor.execute(f"INSERT INTO `{table.name}` ({names}) VALUES " + ",".join(values))
+    finally:
+        cursor.close()
+
+
 def _write(
     factory: sessionmaker[Session],
     company_id: uuid.UUID,
@@ -298,8 +348,11 @@ def _write(
 ) -> None:
     """One batch in one transaction: its rows, its totals, and the chain head moved past it."""
     with session_scope(factory) as session:
+        mysql = session.get_bind().dialect.name in ("mysql", "mariadb")
         for table, rows in tables:
-            if rows:
+            if rows and mysql:
+                _insert_literal(session, table, rows)
+            elif rows:
                 session.execute(insert(table), rows)
         totals.write(session, deltas)
         session.execute(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -246,3 +247,37 @@ def test_an_expired_key_runs_again(app: FastAPI, idem_client: TestClient) -> Non
     assert again.json()["name"] == "New"
     names = {v["name"] for v in idem_client.get("/vendors", headers=admin.headers).json()["items"]}
     assert names == {"Old", "New"}
+
+
+def test_a_retry_after_the_books_closed_replays_the_first_answer(
+    client: TestClient, clock: Any
+) -> None:
+    """The retry of a committed submission runs again under the lock (its row is written last)
+    and is refused (its day was closed meanwhile): the first answer is replayed, not the 409."""
+    clock.now = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    admin = signup(client)
+    headers = {**admin.headers, "Idempotency-Key": f"late-{uuid.uuid4()}"}
+    body = {"amount": "10.00", "currency": "USD", "spend_date": "2026-11-30"}
+    first = client.post("/spends", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    closed = client.post("/accounting/periods/2026-11/close", headers=admin.headers)
+    assert closed.status_code == 200, closed.text
+    assert client.post("/spends", json=body, headers=admin.headers).status_code == 409
+    again = client.post("/spends", json=body, headers=headers)
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["idempotent-replayed"] == "true"
+    assert client.get("/spends", headers=admin.headers).json()["total"] == 1
+
+
+def test_a_retry_that_runs_again_is_undone_whole(idem_client: TestClient, app: FastAPI) -> None:
+    """Its work (a second vendor, and its audit entry) is rolled back with its INSERT of the
+    key's row, which the first request holds."""
+    admin = signup(idem_client)
+    headers = {**admin.headers, "Idempotency-Key": "again"}
+    first = idem_client.post("/_test/idempotent-vendors", json={"name": "Once"}, headers=headers)
+    again = idem_client.post("/_test/idempotent-vendors", json={"name": "Once"}, headers=headers)
+    assert again.json() == first.json()
+    assert idem_client.get("/vendors", headers=admin.headers).json()["total"] == 1
+    entries = idem_client.get("/audit-logs?action=vendor.created", headers=admin.headers).json()
+    assert entries["total"] == 1
+    assert idem_client.get("/audit-logs/verify", headers=admin.headers).json()["valid"] is True

@@ -1,11 +1,13 @@
 """Idempotency-Key handling, usable by any POST route.
 
 The guarantee is a unique row (company, caller, key) holding the request's fingerprint and the
-stored response, written in the request's own transaction: the claim is inserted first, so a
-concurrent duplicate blocks on the unique index until the first request commits (then it replays)
-or rolls back (then it runs). A Redis `SET NX` lock is the fast path that answers concurrent
-duplicates with `409 idempotency_in_progress` without touching the database. Without Redis the
-constraint alone still guarantees exactly one effect.
+stored response, written in the request's own transaction. A Redis `SET NX` lock answers
+concurrent duplicates with `409 idempotency_in_progress` without touching the database; while it
+is held, the row is inserted once, answer included, after the request's work (a retry of a
+committed request fails that INSERT, is rolled back whole and replays the first answer). Without
+Redis the claim is inserted first, so a concurrent duplicate blocks on the unique index until the
+first request commits (then it replays) or rolls back (then it runs): the constraint alone still
+guarantees exactly one effect.
 """
 
 from __future__ import annotations
@@ -121,6 +123,11 @@ class IdempotentRequest:
             pass  # the database constraint below is the guarantee
         else:
             _release_after_transaction(session, self.cache, lock)
+            answered = self._answer_last(
+                session, company_id, caller, produce, adapter, status_code, stored_type
+            )
+            if answered is not None:
+                return answered
 
         # Claim first: a new key (the usual case) costs one INSERT and no lookup. A taken one
         # fails on the unique index, after the request holding it has committed (InnoDB waits
@@ -140,6 +147,52 @@ class IdempotentRequest:
         session.execute(
             _ANSWER, {"record": record_id, "status_code": status_code, "response_body": stored}
         )
+        return _json(body, status_code)
+
+    def _answer_last(
+        self,
+        session: Session,
+        company_id: uuid.UUID,
+        caller: str,
+        produce: Callable[[], Any],
+        adapter: TypeAdapter[Any],
+        status_code: int,
+        stored_type: Any,
+    ) -> Response | None:
+        """With the lock held no duplicate runs beside this request, so the key's row is
+        written once, with the answer, after `produce`: one statement instead of a claim and
+        an answer. A retry of a request that committed before finds its row taken at that
+        INSERT (or, if `produce` now refuses, looks for it): this attempt is then rolled back
+        whole and the first answer replayed, so the first request's effect stays the only one.
+        None: the row found had expired (it is gone now); claim the key as usual."""
+        try:
+            result = produce()
+        except AppError:
+            session.rollback()
+            found = self._find(session, company_id, caller)
+            if found is not None:
+                return self._replay(found)
+            raise
+        body = adapter.dump_json(result)
+        stored = body if stored_type is None else _adapter(stored_type).dump_json(result)
+        try:
+            session.execute(
+                _CLAIM,
+                {
+                    "id": uuid.uuid4(),
+                    "company_id": company_id,
+                    "caller": caller,
+                    "key": self.key,
+                    "fingerprint": self.fingerprint,
+                    "created_at": utcnow(),
+                    "status_code": status_code,
+                    "response_body": stored,
+                },
+            )
+        except IntegrityError:
+            session.rollback()
+            found = self._find(session, company_id, caller)
+            return None if found is None else self._replay(found)
         return _json(body, status_code)
 
     def _claim(self, session: Session, company_id: uuid.UUID, caller: str) -> uuid.UUID | None:
