@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from sqlalchemy import Select, and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from spendtrackr.core.db import force_index
 from spendtrackr.core.deps import NowDep, SettingsDep
 from spendtrackr.core.errors import ValidationFailed
 from spendtrackr.core.lru import LruCache
@@ -196,19 +197,34 @@ def listing(
     updated: Any,
     ident: Any,
     count_key: Hashable | None = None,
+    keyset_index: str | None = None,
 ) -> Listed:
-    """`stmt` (ordered for offset pages) by offset, or by cursor when asked."""
+    """`stmt` (ordered for offset pages) by offset, or by cursor when asked (through
+    `keyset_index` if given, see `keyset_page`)."""
     if params.by_cursor:
-        return keyset_page(session, stmt, updated=updated, ident=ident, params=params)
+        return keyset_page(
+            session, stmt, updated=updated, ident=ident, params=params, index=keyset_index
+        )
     total, rows = paginate(session, stmt, params.page, count_key=count_key)
     return Listed(total=total, rows=rows)
 
 
 def keyset_page(
-    session: Session, stmt: Select[Any], *, updated: Any, ident: Any, params: SyncParams
+    session: Session,
+    stmt: Select[Any],
+    *,
+    updated: Any,
+    ident: Any,
+    params: SyncParams,
+    index: str | None = None,
 ) -> Listed:
     """A page of `stmt` in `(updated, ident)` order after the cursor. Rows changed at or after
-    `params.settled_before` wait for a later call."""
+    `params.settled_before` wait for a later call.
+
+    `index` (company, updated, ident) is forced on MySQL/MariaDB when the caller knows nothing
+    narrower filters the rows: with ORDER BY ... LIMIT, MariaDB reads that index by the company
+    alone (`ref`) rather than from the cursor on (`range`), and a page in the middle of a 1M
+    tenant read half a million entries (110 ms instead of under one)."""
     stmt = (
         stmt.order_by(None)
         .order_by(updated.asc(), ident.asc())
@@ -218,7 +234,12 @@ def keyset_page(
         stmt = stmt.where(updated >= params.updated_since)
     if params.cursor is not None:
         at, last = params.cursor
-        stmt = stmt.where(or_(updated > at, and_(updated == at, ident > last)))
+        # `updated >= at` says the same as the OR, as a range the index can start from: with the
+        # OR alone, MariaDB read the index from the company's first row up to the cursor (half
+        # a million entries for a page in the middle of a 1M tenant).
+        stmt = stmt.where(updated >= at, or_(updated > at, and_(updated == at, ident > last)))
+    if index is not None:
+        stmt = force_index(stmt, updated.class_, index)
     result = session.execute(stmt.limit(params.limit + 1))
     rows = list(result.scalars() if len(stmt.column_descriptions) == 1 else result)
     more = len(rows) > params.limit

@@ -130,6 +130,12 @@ class SpendTotal(Base):
     A group whose spends all moved away keeps its row with zeros."""
 
     __tablename__ = "spend_total"
+    __table_args__ = (
+        # A company-wide budget adds up a range of days over every group of one dimension; in
+        # the primary key the group comes before the day, so that read scanned all of the
+        # company's days (14 ms of MariaDB's time for each submission on the 100k tenant).
+        Index("ix_spend_total_company_dimension_date", "company_id", "dimension", "spend_date"),
+    )
 
     company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("company.id"), primary_key=True)
     dimension: Mapped[str] = mapped_column(String(8), primary_key=True)

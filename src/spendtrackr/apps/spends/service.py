@@ -189,8 +189,17 @@ def list_spends(
     # chain head's position is the version of the data the total depends on.
     version = audit.head_seq(session, company_id=company_id)
     count_key = ("spends", company_id, version, scope, filters.model_dump_json())
+    # The whole company, unfiltered (an integration syncing every change): nothing narrower
+    # than the company and the cursor picks the rows.
+    whole = scope.everything and filters == SpendFilters()
     return listing(
-        session, stmt, page, updated=Spend.updated_at, ident=Spend.id, count_key=count_key
+        session,
+        stmt,
+        page,
+        updated=Spend.updated_at,
+        ident=Spend.id,
+        count_key=count_key,
+        keyset_index="ix_spend_company_updated" if whole else None,
     )
 
 
