@@ -30,6 +30,7 @@ from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.notifications import service as notifications
 from spendtrackr.apps.policies import engine
 from spendtrackr.apps.spends import flows as spend_flows
+from spendtrackr.apps.spends.models import Spend
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import User
 from spendtrackr.apps.users.permissions import Capability, can
@@ -372,25 +373,11 @@ def authorize(
             return fast
         holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
 
-    vendor_id = _vendor_id(session, company_id, body.merchant_name)
     decision: engine.Decision | None = None
     purchase = None
     if holder is not None and (card_currency == body.currency or body.billing_amount is not None):
-        purchase = spend_flows.card_purchase(
-            session,
-            holder=holder,
-            fields={
-                "amount": amount,
-                "currency": body.currency,
-                "spend_date": now.astimezone(tz).date(),
-                "description": body.merchant_name,
-                "category_id": category_id,
-                "mcc": body.mcc,
-                "vendor_id": vendor_id,
-                "card_id": body.card_id,
-            },
-            base_currency=company.base_currency,
-            billed=(billed, card_currency),
+        purchase = _purchase(
+            session, holder, company, body, amount, (billed, card_currency), category_id, now, tz
         )
         if purchase is not None:
             decision = spend_flows.decide_card_spend(
@@ -417,6 +404,36 @@ def authorize(
     else:
         usage.declined()
     return _record(session, card, body, amount, billed, category_id, reason, spend_id, now)
+
+
+def _purchase(
+    session: Session,
+    holder: User,
+    company: Company,
+    body: AuthorizationRequest,
+    amount: Decimal,
+    billed: tuple[Decimal, str],
+    category_id: uuid.UUID | None,
+    now: datetime,
+    tz: ZoneInfo,
+) -> Spend | None:
+    """The spend the purchase would be (not written); None without a rate for what was billed."""
+    return spend_flows.card_purchase(
+        session,
+        holder=holder,
+        fields={
+            "amount": amount,
+            "currency": body.currency,
+            "spend_date": now.astimezone(tz).date(),
+            "description": body.merchant_name,
+            "category_id": category_id,
+            "mcc": body.mcc,
+            "vendor_id": _vendor_id(session, company.id, body.merchant_name),
+            "card_id": body.card_id,
+        },
+        base_currency=company.base_currency,
+        billed=billed,
+    )
 
 
 def _approve_with_one_update(
@@ -449,21 +466,8 @@ def _approve_with_one_update(
     holder = users_service.active_user(session, company_id=company_id, user_id=card.user_id)
     if holder is None or (card_currency != body.currency and body.billing_amount is None):
         return None
-    purchase = spend_flows.card_purchase(
-        session,
-        holder=holder,
-        fields={
-            "amount": amount,
-            "currency": body.currency,
-            "spend_date": now.astimezone(tz).date(),
-            "description": body.merchant_name,
-            "category_id": category_id,
-            "mcc": body.mcc,
-            "vendor_id": _vendor_id(session, company_id, body.merchant_name),
-            "card_id": body.card_id,
-        },
-        base_currency=company.base_currency,
-        billed=(billed, card_currency),
+    purchase = _purchase(
+        session, holder, company, body, amount, (billed, card_currency), category_id, now, tz
     )
     if purchase is None:
         return None
