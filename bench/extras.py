@@ -68,7 +68,7 @@ def relay(env: dict[str, str], seconds: float = 30.0) -> dict[str, Any]:
     settings = settings_for(env)
     with open_sessions(settings) as factory, webhook_flows.http_client(settings) as client:
         with session_scope(factory) as session:
-            before = _succeeded(session)
+            before = _deliveries(session, DeliveryStatus.succeeded)
         started = time.perf_counter()
         rounds = 0
         while time.perf_counter() - started < seconds:
@@ -77,12 +77,8 @@ def relay(env: dict[str, str], seconds: float = 30.0) -> dict[str, Any]:
                 break
         elapsed = time.perf_counter() - started
         with session_scope(factory) as session:
-            delivered = _succeeded(session) - before
-            waiting = session.scalar(
-                select(func.count())
-                .select_from(WebhookDelivery)
-                .where(WebhookDelivery.status == DeliveryStatus.pending)
-            )
+            delivered = _deliveries(session, DeliveryStatus.succeeded) - before
+            waiting = _deliveries(session, DeliveryStatus.pending)
     return {
         "delivered": delivered,
         "seconds": round(elapsed, 1),
@@ -93,12 +89,12 @@ def relay(env: dict[str, str], seconds: float = 30.0) -> dict[str, Any]:
     }
 
 
-def _succeeded(session: Any) -> int:
+def _deliveries(session: Any, status: DeliveryStatus) -> int:
     return int(
         session.scalar(
             select(func.count())
             .select_from(WebhookDelivery)
-            .where(WebhookDelivery.status == DeliveryStatus.succeeded)
+            .where(WebhookDelivery.status == status)
         )
         or 0
     )

@@ -140,6 +140,22 @@ def _replicated(pair: tuple[int, int], table: str, row_id: str) -> bool:
         )
 
 
+def _changed_on_replica(
+    client: TestClient, pair: tuple[int, int], actor: Any, *, written: str, on_replica: str
+) -> None:
+    """A spend `actor` submits as `written`, replicated, then described `on_replica` on the
+    replica only: a list that shows `on_replica` was read from the replica."""
+    spend = submit_spend(client, actor, amount="42.00", description=written)
+    _wait_until(lambda: _replicated(pair, "spend", spend["id"]), "the spend to replicate")
+    changed = _on_replica(
+        pair,
+        "UPDATE spend SET description = %s WHERE id = %s",
+        on_replica,
+        spend["id"].replace("-", ""),
+    )
+    assert changed == 1
+
+
 def _descriptions(client: TestClient, actor: Any) -> set[str]:
     response = client.get("/spends", headers=actor.headers)
     assert response.status_code == 200, response.text
@@ -153,13 +169,9 @@ def test_reads_go_to_the_replica_unless_the_caller_just_wrote(
     admin = signup(client)
     employee = create_user(client, admin, role="employee")
     finance = create_user(client, admin, role="finance")
-    spend = submit_spend(client, employee, amount="42.00", description="as written")
-    _wait_until(lambda: _replicated(pair, "spend", spend["id"]), "the spend to replicate")
-    marked = _on_replica(
-        pair, "UPDATE spend SET description = 'as the replica has it' WHERE id = %s",
-        spend["id"].replace("-", ""),
-    )  # fmt: skip
-    assert marked == 1
+    _changed_on_replica(
+        client, pair, employee, written="as written", on_replica="as the replica has it"
+    )
 
     # Finance has not written: its list is the replica's.
     assert _descriptions(client, finance) == {"as the replica has it"}
@@ -196,11 +208,7 @@ def test_a_replica_that_stops_applying_is_not_read(
     replica: ReadReplica = client.app.state.read_replica  # type: ignore[attr-defined]
     admin = signup(client)
     finance = create_user(client, admin, role="finance")
-    spend = submit_spend(client, admin, amount="10.00", description="primary")
-    _wait_until(lambda: _replicated(pair, "spend", spend["id"]), "the spend to replicate")
-    _on_replica(
-        pair, "UPDATE spend SET description = 'replica' WHERE id = %s", spend["id"].replace("-", "")
-    )
+    _changed_on_replica(client, pair, admin, written="primary", on_replica="replica")
     assert _descriptions(client, finance) == {"replica"}
     assert client.get("/readyz").json()["checks"]["read_replica"] == "ok"
 

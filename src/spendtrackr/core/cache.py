@@ -47,14 +47,18 @@ class MemoryCache:
             current = self._data.get(key)
             if current is not None and current[1] > now:
                 return False
-            self._data[key] = (value, now + ttl_seconds)
-            if len(self._data) > 100_000:  # bounded: drop what has expired
-                self._data = {k: v for k, v in self._data.items() if v[1] > now}
+            self._put(key, value, ttl_seconds, now)
             return True
 
     def set(self, key: str, value: str, ttl_seconds: float) -> None:
         with self._lock:
-            self._data[key] = (value, time.monotonic() + ttl_seconds)
+            self._put(key, value, ttl_seconds, time.monotonic())
+
+    def _put(self, key: str, value: str, ttl_seconds: float, now: float) -> None:
+        """Under the lock. Bounded: past 100,000 keys, what has expired is dropped."""
+        self._data[key] = (value, now + ttl_seconds)
+        if len(self._data) > 100_000:
+            self._data = {k: v for k, v in self._data.items() if v[1] > now}
 
     def exists(self, key: str) -> bool:
         current = self._data.get(key)

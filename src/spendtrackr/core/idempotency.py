@@ -168,40 +168,40 @@ class IdempotentRequest:
         try:
             result = produce()
         except AppError:
-            session.rollback()
-            found = self._find(session, company_id, caller)
-            if found is not None:
-                return self._replay(found)
+            if (first := self._first_answer_instead(session, company_id, caller)) is not None:
+                return first
             raise
         body = adapter.dump_json(result)
         stored = body if stored_type is None else _adapter(stored_type).dump_json(result)
-        try:
-            session.execute(
-                _CLAIM,
-                {
-                    "id": uuid.uuid4(),
-                    "company_id": company_id,
-                    "caller": caller,
-                    "key": self.key,
-                    "fingerprint": self.fingerprint,
-                    "created_at": utcnow(),
-                    "status_code": status_code,
-                    "response_body": stored,
-                },
-            )
-        except IntegrityError:
-            session.rollback()
-            found = self._find(session, company_id, caller)
-            return None if found is None else self._replay(found)
-        return _json(body, status_code)
+        if self._claim(session, company_id, caller, answer=(status_code, stored)) is not None:
+            return _json(body, status_code)
+        return self._first_answer_instead(session, company_id, caller)
 
-    def _claim(self, session: Session, company_id: uuid.UUID, caller: str) -> uuid.UUID | None:
-        """Insert the key's row; its id, or None when the key is already taken.
+    def _first_answer_instead(
+        self, session: Session, company_id: uuid.UUID, caller: str
+    ) -> Response | None:
+        """This attempt undone whole, and the first request's answer replayed; None when the
+        key has no row (or had an expired one, now gone)."""
+        session.rollback()
+        found = self._find(session, company_id, caller)
+        return None if found is None else self._replay(found)
+
+    def _claim(
+        self,
+        session: Session,
+        company_id: uuid.UUID,
+        caller: str,
+        *,
+        answer: tuple[int, bytes] | None = None,
+    ) -> uuid.UUID | None:
+        """Insert the key's row (with its `answer`, status and body, when it is known); its id,
+        or None when the key is already taken.
 
         A plain INSERT, no savepoint: a duplicate key fails only its own statement (InnoDB and
         SQLite roll back the statement, not the transaction, and a Core statement does not put
         the session in the failed-flush state), so the transaction goes on to replay."""
         record_id = uuid.uuid4()
+        status_code, response_body = answer or (None, None)
         try:
             session.execute(
                 _CLAIM,
@@ -212,6 +212,8 @@ class IdempotentRequest:
                     "key": self.key,
                     "fingerprint": self.fingerprint,
                     "created_at": utcnow(),
+                    "status_code": status_code,
+                    "response_body": response_body,
                 },
             )
         except IntegrityError:
