@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.routing import NoMatchFound
 
-from spendtrackr import ops
+from spendtrackr import ops, web
 from spendtrackr.apps.apikeys.routes import router as api_keys_router
 from spendtrackr.apps.approvals.routes import delegations as delegations_router
 from spendtrackr.apps.approvals.routes import router as approvals_router
@@ -43,6 +43,7 @@ from spendtrackr.apps.scim import routes as scim_routes
 from spendtrackr.apps.spends.routes import router as spends_router
 from spendtrackr.apps.teams.routes import router as teams_router
 from spendtrackr.apps.users.deps import get_current_user
+from spendtrackr.apps.users.routes import people as people_router
 from spendtrackr.apps.users.routes import router as users_router
 from spendtrackr.apps.webhooks.routes import deliveries as webhook_deliveries
 from spendtrackr.apps.webhooks.routes import endpoints as webhook_endpoints
@@ -161,7 +162,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes + 64 * 1024,
-        accepts_upload=UploadRoutes(r for router in ROUTERS for r in router.routes),
+        accepts_upload=UploadRoutes(
+            r for router in (*ROUTERS, *web.ROUTERS) for r in router.routes
+        ),
     )
 
     docs.install(
@@ -177,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
+    web.install(app)
     # Everything below is authenticated by default: the dependency sits on the parent router.
     api = APIRouter(dependencies=[Depends(get_current_user)])
     for router in USER_ROUTERS:
@@ -202,6 +206,7 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     me_router,
     companies_router,
     users_router,
+    people_router,
     teams_router,
     vendors,
     categories,

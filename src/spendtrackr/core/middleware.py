@@ -31,6 +31,12 @@ _SECURITY_HEADERS = [
     (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+# The web app's forms check the Origin header (CSRF): under `no-referrer` a browser sends
+# `Origin: null` with every form; `same-origin` sends ours, and still nothing to other sites.
+_WEB_SECURITY_HEADERS = [
+    (b"referrer-policy", b"same-origin") if name == b"referrer-policy" else (name, value)
+    for name, value in _SECURITY_HEADERS
+]
 _API_ONLY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"cache-control", b"no-store"),
@@ -38,6 +44,22 @@ _API_ONLY_HEADERS = [
 _DOC_PAGE_HEADERS = [
     (b"content-security-policy", docs.CSP.encode()),
     (b"cache-control", b"no-cache"),
+]
+# The web app (`spendtrackr.web`): its own scripts and styles only, never inline, nothing from
+# another origin; a receipt image may be shown from a blob while it uploads.
+WEB_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+_WEB_PAGE_HEADERS = [
+    (b"content-security-policy", WEB_CSP.encode()),
+    (b"cache-control", b"no-store"),  # pages show a person's own data
+]
+# Static files are named by their content's hash (`?v=`): a changed file is a new URL.
+_WEB_STATIC_HEADERS = [
+    (b"content-security-policy", WEB_CSP.encode()),
+    (b"cache-control", b"public, max-age=31536000, immutable"),
 ]
 _ASSET_HEADERS = [(b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")]
 
@@ -100,9 +122,14 @@ class RequestContextMiddleware:
             else self.max_body_bytes
         )
         extra_headers = [(b"x-request-id", request_id.encode())]
-        extra_headers += _SECURITY_HEADERS
+        web = path == "/app" or path.startswith("/app/")
+        extra_headers += _WEB_SECURITY_HEADERS if web else _SECURITY_HEADERS
         if path in docs.PAGES:
             extra_headers += _DOC_PAGE_HEADERS
+        elif path.startswith("/app/static/"):
+            extra_headers += _WEB_STATIC_HEADERS
+        elif web:
+            extra_headers += _WEB_PAGE_HEADERS
         elif path.startswith(docs.ASSETS):
             extra_headers += _ASSET_HEADERS  # cached by their ETag, not `no-store`
         else:

@@ -15,8 +15,17 @@ from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.policies import engine, service
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.policies.rules import RequireApprovalAction, Rule
-from spendtrackr.apps.policies.schemas import EvaluateRequest, PolicyUpdate
+from spendtrackr.apps.policies.schemas import (
+    DryRunItem,
+    DryRunRead,
+    EvaluateRequest,
+    MatchedRuleRead,
+    PolicyDryRun,
+    PolicyUpdate,
+)
 from spendtrackr.apps.rates import service as rates_service
+from spendtrackr.apps.receipts import service as receipts_service
+from spendtrackr.apps.spends import service as spends_service
 from spendtrackr.apps.spends.models import Spend
 from spendtrackr.apps.teams import service as teams_service
 from spendtrackr.apps.users import service as users_service
@@ -150,3 +159,93 @@ def dry_run(session: Session, *, actor: User, body: EvaluateRequest) -> engine.D
         **budget_facts,
     )
     return engine.evaluate(facts, service.active_rules(session, company_id=actor.company_id))
+
+
+def dry_run_draft(session: Session, *, actor: User, body: PolicyDryRun) -> DryRunRead:
+    """What the company's policies would decide for its latest spends with a draft policy: added
+    beside the active ones, or replacing one (`policy_id`). Nothing is written. Budgets are left
+    out: the spends already count in them, so their conditions would be judged on totals that
+    include the very spend being judged."""
+    check_references(session, actor.company_id, body.rules)
+    kept = [
+        p
+        for p in service.active_policies(session, company_id=actor.company_id)
+        if p.id != body.policy_id
+    ]
+    draft_id = body.policy_id or uuid.UUID(int=0)
+    rules = engine.compile_rules(
+        [
+            engine.PolicyRule(
+                policy_id=p.id, policy_name=p.name, index=i, rule=Rule.model_validate(r)
+            )
+            for p in kept
+            for i, r in enumerate(p.rules)
+        ]
+        + [
+            engine.PolicyRule(policy_id=draft_id, policy_name=body.name, index=i, rule=rule)
+            for i, rule in enumerate(body.rules)
+        ]
+    )
+    spends = spends_service.recent(session, company_id=actor.company_id, limit=body.limit)
+    submitters = {
+        u.id: u
+        for u in users_service.by_ids(
+            session, company_id=actor.company_id, ids=list({s.user_id for s in spends})
+        )
+    }
+    teams = (
+        users_service.team_ids_for(session, list(submitters)) if engine.uses_teams(rules) else {}
+    )
+    with_receipt = {
+        r.spend_id
+        for r in receipts_service.receipts_of(
+            session, company_id=actor.company_id, spend_ids=[s.id for s in spends]
+        )
+    }
+    items = []
+    for spend in spends:
+        submitter = submitters[spend.user_id]
+        team_ids = frozenset(teams.get(submitter.id, ()))
+        if spend.team_id in team_ids:
+            team_ids = frozenset({spend.team_id})
+        facts = engine.Facts(
+            amount=spend.base_amount,
+            currency=spend.currency,
+            source=spend.source,
+            category_id=spend.category_id,
+            vendor_id=spend.vendor_id,
+            user_role=submitter.role,
+            team_ids=team_ids,
+            has_receipt=spend.id in with_receipt,
+            mcc=spend.mcc,
+        )
+        decision = engine.evaluate(facts, rules)
+        items.append(
+            DryRunItem(
+                spend_id=spend.id,
+                spend_date=spend.spend_date,
+                description=spend.description,
+                amount=str(quantize(spend.amount, spend.currency)),
+                currency=spend.currency,
+                base_amount=str(quantize(spend.base_amount, spend.base_currency)),
+                status=str(spend.status),
+                outcome_then=(spend.policy_result or {}).get("outcome"),
+                outcome=decision.outcome,
+                flags=list(decision.flags),
+                approvers=list(decision.approvers),
+                block_reason=decision.block_reason,
+                matched_rules=[
+                    MatchedRuleRead.model_validate(m, from_attributes=True)
+                    for m in decision.matched_rules
+                ],
+            )
+        )
+    outcomes = dict.fromkeys(("approved", "pending", "blocked"), 0)
+    for item in items:
+        outcomes[item.outcome] += 1
+    return DryRunRead(
+        evaluated=len(items),
+        changed=sum(1 for i in items if i.outcome_then is not None and i.outcome != i.outcome_then),
+        outcomes=outcomes,
+        items=items,
+    )

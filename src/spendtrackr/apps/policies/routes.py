@@ -8,8 +8,10 @@ from fastapi import APIRouter
 from spendtrackr.apps.policies import flows, service
 from spendtrackr.apps.policies.schemas import (
     DecisionRead,
+    DryRunRead,
     EvaluateRequest,
     PolicyCreate,
+    PolicyDryRun,
     PolicyRead,
     PolicyUpdate,
 )
@@ -50,6 +52,16 @@ def evaluate(body: EvaluateRequest, session: SessionDep, user: FinanceUser) -> D
     return DecisionRead.model_validate(
         {**asdict(decision), "matched_rules": [asdict(m) for m in decision.matched_rules]}
     )
+
+
+@router.post("/dry-run", response_model=DryRunRead, responses=errors(422))
+def dry_run(body: PolicyDryRun, session: SessionDep, user: FinanceUser) -> DryRunRead:
+    """Try draft rules on the company's latest spends (`limit`, default 50) before saving them:
+    each spend's outcome with the draft beside the active policies (or in place of `policy_id`'s
+    rules), next to what it got at submission, and how many would change. Nothing is written.
+    The rules are validated as `POST /policies` validates them (422 with the reason). Budget
+    conditions are not judged here (the spends already count in the budgets)."""
+    return flows.dry_run_draft(session, actor=user, body=body)
 
 
 @router.get("/{policy_id}", response_model=PolicyRead, responses=errors(404))

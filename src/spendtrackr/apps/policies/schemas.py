@@ -73,3 +73,37 @@ class DecisionRead(Schema):
     flags: list[str]
     matched_rules: list[MatchedRuleRead]
     block_reason: str | None
+
+
+class PolicyDryRun(WriteSchema):
+    rules: Rules
+    policy_id: uuid.UUID | None = Field(
+        default=None,
+        description="The policy these rules would replace (default: a new policy beside the "
+        "active ones)",
+    )
+    name: Name = "Draft"
+    limit: int = Field(default=50, ge=1, le=200, description="How many of the latest spends")
+
+
+class DryRunItem(Schema):
+    spend_id: uuid.UUID
+    spend_date: date
+    description: str
+    amount: str
+    currency: str
+    base_amount: str
+    status: str = Field(description="The spend's status now")
+    outcome_then: str | None = Field(description="What the policies decided at its submission")
+    outcome: str = Field(description="What they would decide with the draft")
+    flags: list[str]
+    approvers: list[str]
+    block_reason: str | None
+    matched_rules: list[MatchedRuleRead]
+
+
+class DryRunRead(Schema):
+    evaluated: int
+    changed: int = Field(description="Spends whose outcome would differ from the one they got")
+    outcomes: dict[str, int] = Field(description="How many would be approved, pending, blocked")
+    items: list[DryRunItem]

@@ -148,6 +148,10 @@ def _active(company_id: uuid.UUID | BindParameter[Any], *columns: Any) -> Select
 _ACTIVE_VERSIONS = _active(id_param("company_id"), Policy.id, Policy.updated_at)
 
 
+def active_policies(session: Session, *, company_id: uuid.UUID) -> list[Policy]:
+    return list(session.scalars(_active(company_id, Policy)))
+
+
 def active_rules(session: Session, *, company_id: uuid.UUID) -> tuple[engine.CompiledRule, ...]:
     """The company's active rules, compiled. Every submission and card purchase asks: the
     policies' ids and versions are read, and their rules are loaded, validated and compiled only

@@ -401,3 +401,15 @@ def missing_receipts(session: Session, *, before: datetime, limit: int = 500) ->
             .with_for_update(skip_locked=True)
         )
     )
+
+
+def recent(session: Session, *, company_id: uuid.UUID, limit: int) -> list[Spend]:
+    """The company's latest spends by submission (refunds left out: no policy decides them)."""
+    return list(
+        session.scalars(
+            select(Spend)
+            .where(Spend.company_id == company_id, Spend.refund_of.is_(None))
+            .order_by(Spend.created_at.desc(), Spend.id.desc())
+            .limit(limit)
+        )
+    )

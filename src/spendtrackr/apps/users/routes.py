@@ -1,4 +1,4 @@
-"""Company users, managed by admins (`/admin/users`)."""
+"""Company users, managed by admins (`/admin/users`); their names, for everyone (`/users/names`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from spendtrackr.apps.users import flows, service
-from spendtrackr.apps.users.deps import AdminUser
+from spendtrackr.apps.users.deps import AdminUser, CurrentUser
 from spendtrackr.apps.users.models import Role
-from spendtrackr.apps.users.schemas import UserCreate, UserCreated, UserRead, UserUpdate
+from spendtrackr.apps.users.schemas import (
+    PeopleNames,
+    PersonName,
+    UserCreate,
+    UserCreated,
+    UserRead,
+    UserUpdate,
+)
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import PasswordsDep, SettingsDep
 from spendtrackr.core.openapi import errors
@@ -91,3 +98,24 @@ def delete_user(user_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> Me
     """Soft delete: the user is deactivated and their tokens revoked; history is kept."""
     service.delete_user(session, company_id=actor.company_id, actor_id=actor.id, user_id=user_id)
     return Message(message="Deleted successfully")
+
+
+# Every signed-in user: the names a client shows for the people a spend or a step mentions.
+people = APIRouter(route_class=JSONRoute, tags=["users"], responses=errors(401))
+
+
+@people.get("/users/names", response_model=PeopleNames, responses=errors(422))
+def people_names(
+    session: SessionDep,
+    user: CurrentUser,
+    ids: Annotated[list[uuid.UUID] | None, Query(alias="id", max_length=100)] = None,
+) -> PeopleNames:
+    """Names of the people of your company: those with the given `id`s (up to 100; unknown ids
+    and other companies' are left out), or, without ids, the active people by name (up to
+    500): what a client shows for a spend's submitter or an approver, and offers when a card
+    is issued. Any signed-in user."""
+    if ids:
+        found = service.names(session, company_id=user.company_id, ids=list(dict.fromkeys(ids)))
+    else:
+        found = service.directory(session, company_id=user.company_id, limit=500)
+    return PeopleNames(items=[PersonName(id=i, full_name=n) for i, n in found.items()])

@@ -49,3 +49,12 @@ class MeUpdate(UpdateSchema):
     full_name: Name | None = None
     current_password: str | None = Field(default=None, max_length=1024)
     new_password: Password | None = None
+
+
+class PersonName(Schema):
+    id: uuid.UUID
+    full_name: str
+
+
+class PeopleNames(Schema):
+    items: list[PersonName]

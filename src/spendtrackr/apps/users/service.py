@@ -470,3 +470,22 @@ def names(session: Session, *, company_id: uuid.UUID, ids: list[uuid.UUID]) -> d
         select(User.id, User.full_name).where(User.company_id == company_id, User.id.in_(ids))
     )
     return {row.id: row.full_name for row in rows}
+
+
+def directory(session: Session, *, company_id: uuid.UUID, limit: int) -> dict[uuid.UUID, str]:
+    """The company's active people by name."""
+    rows = session.execute(
+        select(User.id, User.full_name)
+        .where(User.company_id == company_id, User.is_active.is_(True))
+        .order_by(User.full_name, User.id)
+        .limit(limit)
+    )
+    return {row.id: row.full_name for row in rows}
+
+
+def by_ids(session: Session, *, company_id: uuid.UUID, ids: list[uuid.UUID]) -> list[User]:
+    if not ids:
+        return []
+    return list(
+        session.scalars(select(User).where(User.company_id == company_id, User.id.in_(ids)))
+    )

@@ -1,0 +1,89 @@
+"""The approvals inbox: the steps waiting for me, each with its spend; approve or reject one
+(with a comment), or approve several at once."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from spendtrackr.web.api import ApiError
+from spendtrackr.web.core import WebDep, WebRoute, form_of
+from spendtrackr.web.spends import categories_of, names_of
+
+router = APIRouter(route_class=WebRoute, prefix="/app", include_in_schema=False)
+
+
+DONE = {"approved": "Approved", "rejected": "Rejected"}
+
+
+@router.get("/approvals")
+async def inbox(web: WebDep, done: str | None = None, n: int = 0) -> Response:
+    if done == "bulk":
+        return await _inbox(web, done=f"Approved {n}")
+    return await _inbox(web, done=DONE.get(done or ""))
+
+
+async def _inbox(
+    web: WebDep, *, done: str | None = None, failed: str | None = None, status: int = 200
+) -> Response:
+    steps = await web.api.get("/approvals", status="pending", limit=100)
+    spends = await web.gather(*(web.api.get(f"/spends/{s['spend_id']}") for s in steps["items"]))
+    by_id = {s["id"]: s for s in spends}
+    people, categories = await web.gather(
+        names_of(web, {s["user_id"] for s in spends}), categories_of(web)
+    )
+    rows = [{"step": step, "spend": by_id[step["spend_id"]]} for step in steps["items"]]
+    return web.render(
+        "approvals.html.j2",
+        status=status,
+        title="Approvals",
+        rows=rows,
+        total=steps.get("total") or 0,
+        people=people,
+        categories=categories,
+        done=done,
+        failed=failed,
+    )
+
+
+@router.post("/approvals/{approval_id}")
+async def decide(
+    request: Request,
+    web: WebDep,
+    approval_id: uuid.UUID,
+    decision: Annotated[str, Form(pattern="^(approve|reject)$")],
+    comment: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    await form_of(request)
+    if decision == "reject" and not comment.strip():
+        return await _inbox(web, failed="Say why in the comment to reject", status=422)
+    body = {"approved": decision == "approve", "comment": comment.strip() or None}
+    try:
+        await web.api.post(f"/approvals/{approval_id}/decision", body)
+    except ApiError as exc:
+        if exc.status not in (403, 409):
+            raise
+        return await _inbox(web, failed=exc.detail, status=exc.status)
+    return web.redirect(f"/app/approvals?done={'approved' if body['approved'] else 'rejected'}")
+
+
+@router.post("/approvals")
+async def approve_many(request: Request, web: WebDep) -> Response:
+    """Bulk approve: each selected step is decided on its own (one refused, say decided by
+    someone else meanwhile, does not stop the others)."""
+    form = await request.form()
+    await form_of(request)
+    chosen = [str(v) for v in form.getlist("approval_id")][:100]
+    approved, refused = 0, []
+    for approval_id in chosen:
+        try:
+            await web.api.post(f"/approvals/{uuid.UUID(approval_id)}/decision", {"approved": True})
+            approved += 1
+        except (ApiError, ValueError) as exc:
+            refused.append(getattr(exc, "detail", str(exc)))
+    if refused:
+        return await _inbox(web, done=f"Approved {approved}", failed="; ".join(refused))
+    return web.redirect(f"/app/approvals?done=bulk&n={approved}")
