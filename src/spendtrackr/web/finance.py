@@ -4,14 +4,13 @@ budgets; and the month's accounting export."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from spendtrackr.core.db import utcnow
 from spendtrackr.web.api import ApiError
 from spendtrackr.web.core import Formats, WebDep, WebRoute
 
@@ -50,7 +49,7 @@ def month_bounds(month: str) -> tuple[date, date]:
 async def dashboard(
     web: WebDep, month: Annotated[str | None, Query(pattern=MONTH)] = None
 ) -> Response:
-    today = utcnow().date()
+    today = datetime.now(UTC).date()
     month = month or today.strftime("%Y-%m")
     first, last = month_bounds(month)
     year_start = (first.replace(day=1) - timedelta(days=335)).replace(day=1)

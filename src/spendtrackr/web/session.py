@@ -20,14 +20,13 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from fastapi import Request
 from starlette.responses import Response
 
 from spendtrackr.core.config import Settings
-from spendtrackr.core.db import utcnow
 from spendtrackr.core.errors import Forbidden
 from spendtrackr.core.security import InvalidToken, Tokens
 
@@ -147,7 +146,7 @@ def access_token(request: Request, who: Viewer) -> tuple[str, bool]:
         company_id=who.company_id,
         session_id=who.session_id,
         role=who.role,
-        now=utcnow(),
+        now=datetime.now(UTC),
     )
     return minted, True
 

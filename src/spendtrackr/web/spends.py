@@ -4,12 +4,12 @@ its receipt read by OCR, and the receipt files themselves."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from starlette.responses import Response
 
-from spendtrackr.core.db import utcnow
 from spendtrackr.web import session
 from spendtrackr.web.api import ApiError
 from spendtrackr.web.core import WebDep, WebRoute, form_of
@@ -103,7 +103,7 @@ async def new_spend(web: WebDep) -> Response:
         "spend_new.html.j2",
         title="New spend",
         categories=categories,
-        values={"spend_date": utcnow().date().isoformat()},
+        values={"spend_date": datetime.now(UTC).date().isoformat()},
         error=None,
         base_currency=await _base_currency(web),
         idempotency_key=uuid.uuid4().hex,

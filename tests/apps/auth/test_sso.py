@@ -25,8 +25,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from sqlalchemy import select
 
 from spendtrackr.apps.auth import sso
+from spendtrackr.apps.auth.models import SsoLogin
 from tests.factories import PASSWORD, Actor, create_user, login, signup
 
 HERE = Path(__file__).resolve().parents[2] / "oidc"
@@ -100,7 +102,17 @@ def sign_in(client: TestClient, company: str, email: str) -> tuple[Any, str, str
     callback. Returns our callback's response, and the state and code it was called with."""
     start = client.get(f"/auth/sso/start?company={company}", follow_redirects=False)
     assert start.status_code == 302, start.text
-    url = start.headers["location"]
+    state, code = through_provider(client, start.headers["location"], email)
+    return (
+        client.get(f"/auth/sso/callback?state={state}&code={code}", follow_redirects=False),
+        state,
+        code,
+    )
+
+
+def through_provider(client: TestClient, url: str, email: str) -> tuple[str, str]:
+    """The provider's login and consent pages, up to its redirect to our callback: the state
+    and code it carries."""
     callback_prefix = sso.redirect_uri(client.app.state.settings.public_url)  # type: ignore[attr-defined]
     with httpx.Client(timeout=10, follow_redirects=False) as browser:
         for _ in range(20):
@@ -122,12 +134,7 @@ def sign_in(client: TestClient, company: str, email: str) -> tuple[Any, str, str
         else:
             raise AssertionError("the provider never sent the browser back")
     query = parse_qs(urlparse(url).query)
-    state, code = query["state"][0], query["code"][0]
-    return (
-        client.get(f"/auth/sso/callback?state={state}&code={code}", follow_redirects=False),
-        state,
-        code,
-    )
+    return query["state"][0], query["code"][0]
 
 
 def test_a_person_signs_in_through_the_provider(
@@ -329,3 +336,64 @@ def test_configuration_is_for_admins_and_checks_the_issuer(
     assert client.get("/auth/sso", headers=admin.headers).status_code == 404
     unknown = client.get("/auth/sso/start?company=nobody@nowhere.com", follow_redirects=False)
     assert (unknown.status_code, unknown.json()["code"]) == (404, "sso_not_configured")
+
+
+def test_the_web_app_signs_in_through_the_provider(
+    app: FastAPI, client: TestClient, provider: tuple[str, RSAKey]
+) -> None:
+    issuer, _ = provider
+    admin = signup(client)
+    configure(client, admin, issuer, frontend_url="http://testserver/app/sso/done")
+    email = f"web-{uuid.uuid4().hex[:8]}@{DOMAIN}"
+    made = client.post(
+        "/admin/users", json={"email": email, "full_name": "Wendy Web"}, headers=admin.headers
+    )
+    assert made.status_code == 201, made.text
+    browser = TestClient(app, follow_redirects=False)
+
+    start = browser.get(f"/app/sso/start?email={email}")  # the sign-in page's SSO form
+    assert start.status_code == 303, start.text
+    assert start.headers["location"].startswith(issuer)
+    state, code = through_provider(browser, start.headers["location"], email)
+    back = browser.get(f"/auth/sso/callback?state={state}&code={code}")
+    assert back.status_code == 302, back.text
+    assert back.headers["location"].startswith("http://testserver/app/sso/done?code=")
+    done = browser.get(back.headers["location"])
+    assert done.status_code == 303
+    assert done.headers["location"] == "/app"
+    page = browser.get("/app/spends")
+    assert page.status_code == 200
+    assert "Wendy Web" in page.text
+    # An email whose company has no SSO is told so on the sign-in page.
+    nowhere = browser.get("/app/sso/start?email=someone@no-sso.example")
+    assert nowhere.status_code == 404
+    assert "Email" in nowhere.text
+
+
+def test_an_email_finds_its_own_company_when_several_allow_the_domain(
+    client: TestClient, provider: tuple[str, RSAKey]
+) -> None:
+    issuer, _ = provider
+    shared = f"shared-{uuid.uuid4().hex[:8]}.example"
+    first, second = signup(client), signup(client)
+    for admin in (first, second):
+        configure(client, admin, issuer, allowed_domains=[shared])
+    made = client.post(
+        "/admin/users",
+        json={"email": f"sam@{shared}", "full_name": "Sam"},
+        headers=second.headers,
+    )
+    assert made.status_code == 201
+    mine = client.get(f"/auth/sso/start?company=sam@{shared}", follow_redirects=False)
+    assert mine.status_code == 302
+    login = next(
+        row
+        for row in client.app.state.session_factory().scalars(select(SsoLogin))  # type: ignore[attr-defined]
+        if row.company_id == uuid.UUID(second.company_id)
+    )
+    assert login is not None
+    stranger = client.get(f"/auth/sso/start?company=new@{shared}", follow_redirects=False)
+    assert stranger.status_code == 409
+    assert stranger.json()["code"] == "company_required"
+    only_one = client.get(f"/auth/sso/start?company=x@{DOMAIN}.invalid", follow_redirects=False)
+    assert only_one.status_code == 404

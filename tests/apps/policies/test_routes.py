@@ -428,3 +428,92 @@ def test_require_approval_without_an_approver_means_the_manager(client: TestClie
     spend = submit_spend(client, employee, amount="150")
     assert spend["status"] == "pending"
     assert spend["approvals"][0]["approver_id"] == manager.id
+
+
+def test_a_draft_is_tried_on_the_latest_spends(client: TestClient) -> None:
+    admin = signup(client)
+    manager = create_user(client, admin, role="manager")
+    employee = create_user(client, admin, manager_id=manager.id)
+    big = create_policy(
+        client,
+        admin,
+        [
+            {
+                "condition": {"amount_gt": 100},
+                "action": {"type": "require_approval", "approver": "manager"},
+            }
+        ],
+    )
+    for amount in ("50.00", "150.00", "500.00"):
+        answer = client.post(
+            "/spends",
+            json={
+                "amount": amount,
+                "currency": "USD",
+                "spend_date": "2026-11-05",
+                "description": f"spend {amount}",
+            },
+            headers=employee.headers,
+        )
+        assert answer.status_code == 201
+    block_over_400 = [
+        {"condition": {"amount_gt": 400}, "action": {"type": "block", "reason": "Too much"}}
+    ]
+
+    added = client.post(
+        "/policies/dry-run", json={"rules": block_over_400, "name": "Cap"}, headers=admin.headers
+    )
+    assert added.status_code == 200, added.text
+    body = added.json()
+    assert (body["evaluated"], body["changed"]) == (3, 1)
+    assert body["outcomes"] == {"approved": 1, "pending": 1, "blocked": 1}
+    by_amount = {i["amount"]: i for i in body["items"]}
+    assert by_amount["500.00"]["outcome_then"] == "pending"
+    assert by_amount["500.00"]["outcome"] == "blocked"
+    assert by_amount["500.00"]["block_reason"] == "Too much"
+    assert by_amount["150.00"]["approvers"] == ["manager"]
+    assert [m["policy_name"] for m in by_amount["150.00"]["matched_rules"]] == ["Policy"]
+
+    # In place of the existing policy: only the cap is left.
+    replaced = client.post(
+        "/policies/dry-run",
+        json={"rules": block_over_400, "policy_id": big["id"], "limit": 2},
+        headers=admin.headers,
+    ).json()
+    assert replaced["evaluated"] == 2  # the latest two
+    assert {i["amount"]: i["outcome"] for i in replaced["items"]} == {
+        "500.00": "blocked",
+        "150.00": "approved",
+    }
+    assert replaced["changed"] == 2
+
+    # Validated as a saved policy would be; nothing is written either way.
+    unknown = client.post(
+        "/policies/dry-run",
+        json={
+            "rules": [
+                {
+                    "condition": {"category_in": [str(uuid.uuid4())]},
+                    "action": {"type": "auto_approve"},
+                }
+            ]
+        },
+        headers=admin.headers,
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["code"] == "invalid_category"
+    assert (
+        client.post("/policies/dry-run", json={"rules": "x"}, headers=admin.headers).status_code
+        == 422
+    )
+    assert (
+        client.post(
+            "/policies/dry-run", json={"rules": block_over_400}, headers=employee.headers
+        ).status_code
+        == 403
+    )
+    statuses = sorted(
+        s["status"] for s in client.get("/spends", headers=admin.headers).json()["items"]
+    )
+    assert statuses == ["approved", "pending", "pending"]
+    assert len(client.get("/policies", headers=admin.headers).json()["items"]) == 1

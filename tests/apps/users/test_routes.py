@@ -319,3 +319,23 @@ def test_pagination(client: TestClient) -> None:
     ids = [u["id"] for u in first["items"] + second["items"]]
     assert len(set(ids)) == 4
     assert ids[:3] == list(reversed(created))  # newest first
+
+
+def test_names_of_the_companys_people_for_everyone(client: TestClient) -> None:
+    admin = signup(client)
+    employee = create_user(client, admin)
+    manager = create_user(client, admin, role="manager")
+    stranger = create_user(client, signup(client))
+    named = client.get(
+        f"/users/names?id={manager.id}&id={stranger.id}&id={manager.id}", headers=employee.headers
+    )
+    assert named.status_code == 200, named.text
+    assert named.json() == {"items": [{"id": manager.id, "full_name": "A manager"}]}
+
+    client.patch(f"/admin/users/{manager.id}", json={"is_active": False}, headers=admin.headers)
+    directory = client.get("/users/names", headers=employee.headers).json()["items"]
+    assert [p["full_name"] for p in directory] == ["A employee", "Ada Admin"]  # active, by name
+    assert client.get("/users/names?id=nope", headers=employee.headers).status_code == 422
+    too_many = "&".join(f"id={uuid.uuid4()}" for _ in range(101))
+    assert client.get(f"/users/names?{too_many}", headers=employee.headers).status_code == 422
+    assert client.get("/users/names").status_code == 401

@@ -39,6 +39,7 @@ ROUTES: dict[tuple[str, str], Scope | None] = {
     ("POST", "/exports/accounting/mark-exported"): Scope.exports_write,
     ("GET", "/admin/users"): Scope.users_read,
     ("GET", "/admin/users/{user_id}"): Scope.users_read,
+    ("GET", "/users/names"): Scope.users_read,
     ("GET", "/teams"): Scope.users_read,
     ("GET", "/teams/{team_id}"): Scope.users_read,
     ("GET", "/audit-logs"): Scope.audit_read,

@@ -202,7 +202,7 @@ def get_sso(session: SessionDep, actor: AdminUser) -> SsoConfigRead:
 
 
 @public.get(
-    "/sso/start", status_code=302, response_class=RedirectResponse, responses=errors(404, 502)
+    "/sso/start", status_code=302, response_class=RedirectResponse, responses=errors(404, 409, 502)
 )
 def sso_start(
     session: SessionDep,
@@ -212,7 +212,9 @@ def sso_start(
     ],
 ) -> RedirectResponse:
     """Start a sign-in through the company's provider: a redirect to it (authorization code with
-    PKCE, state and nonce)."""
+    PKCE, state and nonce). `company` is the company's id or the person's email: the company
+    where that email has an account and SSO, else the one company allowing its domain (409
+    `company_required` when several do; 404 `sso_not_configured` when none)."""
     url = sso.start(session, company=company, public_url=settings.public_url, key=settings.sso_key)
     return RedirectResponse(url, status_code=302)
 

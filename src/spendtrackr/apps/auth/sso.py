@@ -36,7 +36,14 @@ from spendtrackr.apps.companies import service as companies_service
 from spendtrackr.apps.users import service as users_service
 from spendtrackr.apps.users.models import Role, User
 from spendtrackr.core.db import utcnow
-from spendtrackr.core.errors import AppError, BadRequest, Forbidden, NotFound, ValidationFailed
+from spendtrackr.core.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
 
 LOGIN_TTL = timedelta(minutes=10)
 EXCHANGE_TTL = timedelta(minutes=2)
@@ -224,14 +231,26 @@ def get_config(session: Session, *, actor: User) -> SsoConfigRead:
 
 
 def _config_for(session: Session, company: str) -> SsoConfig:
-    """The config of `company`: a company id, or an email whose domain a company allows."""
+    """The config of `company`: a company id, or an email. An email picks the company where it
+    has an account and SSO is set up; else the one company that allows its domain (when several
+    do, the person must name theirs: 409 `company_required`)."""
     config: SsoConfig | None = None
     if "@" in company:
-        domain = company.rsplit("@", 1)[1].lower()
-        for candidate in session.scalars(select(SsoConfig)):
-            if domain in candidate.allowed_domains:
-                config = candidate
-                break
+        accounts = users_service.accounts_for_email(session, company)
+        configs = [
+            c
+            for c in (session.get(SsoConfig, account.company_id) for account in accounts)
+            if c is not None
+        ]
+        if not configs:
+            domain = company.rsplit("@", 1)[1].lower()
+            configs = [c for c in session.scalars(select(SsoConfig)) if domain in c.allowed_domains]
+        if len(configs) > 1:
+            raise Conflict(
+                "Several companies sign in with this email; start with your company's id",
+                code="company_required",
+            )
+        config = configs[0] if configs else None
     else:
         try:
             config = session.get(SsoConfig, uuid.UUID(company))
