@@ -61,6 +61,18 @@ def company(live_server: str) -> dict[str, Any]:
     employee = user("employee", "Eli Employee", manager_id=manager["id"])
     finance = user("finance", "Fiona Finance")
     category = api.post("/categories", json={"name": "Meals"}, headers=admin).json()
+    budget = api.post(
+        "/budgets",
+        json={
+            "name": "Meals 2026",
+            "category_id": category["id"],
+            "period": "yearly",
+            "amount": "1000",
+            "mode": "soft",
+        },
+        headers=admin,
+    )
+    assert budget.status_code == 201, budget.text
     policy = api.post(
         "/policies",
         json={
@@ -81,6 +93,7 @@ def company(live_server: str) -> dict[str, Any]:
         "employee": employee["email"],
         "finance": finance["email"],
         "category": category["name"],
+        "employee_password_login": {"email": employee["email"], "password": PASSWORD},
     }
 
 
@@ -169,6 +182,7 @@ def test_submit_with_receipt_approve_and_export(
         receipt,
     )
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": dropped})
+    expect(page.get_by_role("img", name="Preview of receipt.png")).to_be_visible()
     use = page.get_by_role("button", name="Use these values")
     expect(use).to_be_visible(timeout=30_000)
     expect(page.locator("#ocr")).to_contain_text("Blue Bottle Coffee")
@@ -188,15 +202,38 @@ def test_submit_with_receipt_approve_and_export(
     expect(page.get_by_role("link", name="Blue Bottle Coffee")).to_be_visible()
     check_page(employee, "03-my-spends", weights)
 
-    # The manager approves it from the inbox with the keyboard: the first row has the focus.
+    # Another spend, sent by the API, waits beside it.
+    api = httpx.Client(base_url=live_server, timeout=30)
+    token = api.post("/auth/login", json=company["employee_password_login"]).json()
+    taxi = api.post(
+        "/spends",
+        json={
+            "amount": "30.00",
+            "currency": "USD",
+            "spend_date": "2026-11-21",
+            "description": "Taxi home",
+        },
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+    )
+    assert taxi.status_code == 201, taxi.text
+
+    # The manager decides both from the inbox with the keyboard alone.
     manager = sign_in(browser, live_server, company["manager"])
     page = manager.page
     page.goto(f"{live_server}/app/approvals")
+    expect(page.locator("tr[data-approval]")).to_have_count(2)
     row = page.locator("tr[data-approval]", has_text="Blue Bottle Coffee")
     expect(row).to_contain_text("Eli Employee")
     expect(row).to_contain_text("$8.37")
     check_page(manager, "04-approvals-inbox", weights)
-    row.focus()
+    page.locator("tr[data-approval]", has_text="Taxi home").focus()
+    page.keyboard.press("r")  # to the comment; Enter rejects with it
+    expect(page.get_by_label("Comment").first).to_be_focused()
+    page.keyboard.type("Personal trip")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Rejected")
+    expect(page.locator("tr[data-approval]")).to_have_count(1)
+    expect(page.locator("tr[data-approval]")).to_be_focused()  # the next one has the focus
     page.keyboard.press("a")
     expect(page.get_by_role("status")).to_contain_text("Approved")
     expect(page.get_by_text("Nothing waiting for you.")).to_be_visible()
@@ -215,6 +252,10 @@ def test_submit_with_receipt_approve_and_export(
     expect(page.locator(".stat").first).to_have_text("$8.37")
     expect(page.get_by_role("img", name="Spend by category, Nov 2026")).to_contain_text("Meals")
     expect(page.locator("#vendors").locator("..")).to_contain_text("No spends with a vendor")
+    budgets = page.locator("#budgets").locator("..")
+    expect(budgets).to_contain_text("Meals 2026")
+    expect(budgets).to_contain_text("$8.37")  # used of $1,000.00 this year
+    expect(budgets).to_contain_text("$991.63")  # left
     check_page(finance, "06-dashboard", weights)
     with page.expect_download() as download:
         page.get_by_role("button", name="Export Nov 2026").click()
@@ -252,6 +293,11 @@ def test_every_other_page_is_accessible_and_works_on_a_phone(
     page = admin.page
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     for name, path in (
+        ("07-phone-spends", "/app/spends?everyone=1"),
+        ("07-phone-spend", f"/app/spends/{spend.json()['id']}"),
+        ("07-phone-new-spend", "/app/spends/new"),
+        ("07-phone-approvals", "/app/approvals"),
+        ("07-phone-dashboard", "/app/dashboard?month=2026-11"),
         ("07-cards", "/app/cards"),
         ("08-admin-users", "/app/admin/users"),
         ("09-admin-policies", "/app/admin/policies"),

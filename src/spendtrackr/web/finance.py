@@ -3,10 +3,11 @@ budgets; and the month's accounting export."""
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
@@ -17,6 +18,7 @@ from spendtrackr.web.core import Formats, WebDep, WebRoute
 router = APIRouter(route_class=WebRoute, prefix="/app", include_in_schema=False)
 
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+SPENT = ["approved", "reimbursed"]  # what the company spent: not what waits, nor was refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +55,18 @@ async def dashboard(
     month = month or today.strftime("%Y-%m")
     first, last = month_bounds(month)
     year_start = (first.replace(day=1) - timedelta(days=335)).replace(day=1)
+
+    def spent(group_by: str, since: date) -> Coroutine[Any, Any, Any]:
+        return web.api.get(
+            "/reports/spend-summary", group_by=group_by, date_from=since, date_to=last, status=SPENT
+        )
+
     by_category, by_month, by_vendor, pending, budgets = await web.gather(
-        web.api.get("/reports/spend-summary", group_by="category", date_from=first, date_to=last),
-        web.api.get("/reports/spend-summary", group_by="month", date_from=year_start, date_to=last),
-        web.api.get("/reports/spend-summary", group_by="vendor", date_from=first, date_to=last),
+        spent("category", first),
+        spent("month", year_start),
+        spent("vendor", first),
         web.api.get("/spends", status="pending", limit=1),
-        web.api.get("/budgets", on=today.isoformat(), limit=50),
+        web.api.get("/budgets", on=min(today, last).isoformat(), limit=50),
     )
     categories = sorted(by_category["groups"], key=lambda g: -Decimal(g["base_total"]))
     named = [g for g in by_vendor["groups"] if g["key"]]  # spends without a vendor aside
@@ -78,6 +86,7 @@ async def dashboard(
         vendors=vendors,
         pending=pending.get("total") or 0,
         budgets=budgets["items"],
+        budgets_on=min(today, last),
     )
 
 

@@ -51,7 +51,7 @@ def spend_summary(
     group_by: GroupBy,
     date_from: date | None,
     date_to: date | None,
-    status: SpendStatus | None,
+    statuses: frozenset[SpendStatus] = frozenset(),
 ) -> SpendSummary:
     """Finance and admins: the whole company; managers: the spends they may read (their
     reports', their teams' members' and those made for their teams)."""
@@ -64,7 +64,7 @@ def spend_summary(
         group_by=group_by,
         date_from=date_from,
         date_to=date_to,
-        status=status,
+        statuses=statuses,
     )
     if group_by in ("month", "status"):
         labels = {r.key: r.key for r in rows if r.key is not None}

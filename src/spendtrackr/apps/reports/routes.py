@@ -22,15 +22,22 @@ def spend_summary(
     user: CurrentUser,
     group_by: Annotated[GroupBy, Query()],
     dates: DateRangeDep,
-    status: Annotated[SpendStatus | None, Query()] = None,
+    status: Annotated[
+        list[SpendStatus] | None,
+        Query(
+            description="Only spends in these statuses (repeat it: `status=approved&status="
+            "reimbursed` is what was spent)"
+        ),
+    ] = None,
 ) -> SpendSummary:
     """Count and exact total per group and currency (never added across currencies), by
-    `spend_date`. Finance and admins see the company; managers their teams and reports."""
+    `spend_date`, of every spend unless `status` narrows it. Finance and admins see the
+    company; managers their teams and reports."""
     return flows.spend_summary(
         session,
         actor=user,
         group_by=group_by,
         date_from=dates.date_from,
         date_to=dates.date_to,
-        status=status,
+        statuses=frozenset(status or ()),
     )

@@ -274,7 +274,7 @@ def summarize(
     group_by: str,
     date_from: date | None,
     date_to: date | None,
-    status: SpendStatus | None,
+    statuses: frozenset[SpendStatus] = frozenset(),
     from_totals: bool = True,
 ) -> list[SummaryRow]:
     """Count, total and base-currency total per group and currency: currencies are never added
@@ -290,7 +290,7 @@ def summarize(
             group_by=group_by,
             date_from=date_from,
             date_to=date_to,
-            status=None if status is None else status.value,
+            statuses=sorted(s.value for s in statuses),
         )
         return [_summary_row(group_by, tuple(row)) for row in rows]
     columns: list[Any]
@@ -309,9 +309,9 @@ def summarize(
     dialect = session.get_bind().dialect.name
     total = exact_sum(Spend.amount, dialect)
     base_total = exact_sum(Spend.base_amount, dialect)
-    stmt = _filtered(
-        company_id, scope, SpendFilters(status=status, date_from=date_from, date_to=date_to)
-    )
+    stmt = _filtered(company_id, scope, SpendFilters(date_from=date_from, date_to=date_to))
+    if statuses:
+        stmt = stmt.where(Spend.status.in_(sorted(statuses)))
     stmt = stmt.with_only_columns(
         *columns, Spend.currency, func.count(), total, base_total
     ).group_by(*columns, Spend.currency)

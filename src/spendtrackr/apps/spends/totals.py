@@ -248,7 +248,7 @@ def summarize(
     group_by: str,
     date_from: date | None,
     date_to: date | None,
-    status: str | None,
+    statuses: list[str],
 ) -> Iterable[Row[Any]]:
     """(group key..., currency, count, total, base total) per group and currency, from the
     totals, for `group_by` in category, vendor, team, month or status. Every spend has exactly
@@ -267,8 +267,8 @@ def summarize(
         conditions.append(t.spend_date >= date_from)
     if date_to is not None:
         conditions.append(t.spend_date <= date_to)
-    if status is not None:
-        conditions.append(t.status == status)
+    if statuses:
+        conditions.append(t.status.in_(statuses))
     count = func.sum(t.spend_count)
     stmt = (
         select(*columns, t.currency, count, func.sum(t.total), func.sum(t.base_total))

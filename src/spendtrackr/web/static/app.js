@@ -16,6 +16,7 @@ function setUpDropzone(zone) {
     data.append("file", file);
     data.append("csrf", csrf(form));
     out.textContent = "Uploading " + file.name + "…";
+    showPreview(file);
     const response = await fetch(zone.dataset.upload, {
       method: "POST", body: data, credentials: "same-origin",
     });
@@ -32,6 +33,17 @@ function setUpDropzone(zone) {
     if (!response.ok) { into.textContent = "Could not check the receipt; it stays attached."; return; }
     into.innerHTML = await response.text();
     poll(into);
+  }
+  // The picture itself beside what OCR reads, from the browser's own copy of the file.
+  function showPreview(file) {
+    const old = zone.querySelector("img.preview");
+    if (old) { URL.revokeObjectURL(old.src); old.remove(); }
+    if (!file.type.startsWith("image/")) return;
+    const img = document.createElement("img");
+    img.className = "preview";
+    img.alt = "Preview of " + file.name;
+    img.src = URL.createObjectURL(file);
+    zone.appendChild(img);
   }
   input.addEventListener("change", () => { if (input.files[0]) upload(input.files[0]); });
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
