@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from spendtrackr.web.api import ApiError
+from spendtrackr.web.api import ApiError, refused
 from spendtrackr.web.core import WebDep, WebRoute, form_of
 
 router = APIRouter(route_class=WebRoute, prefix="/app/admin", include_in_schema=False)
@@ -76,12 +76,9 @@ async def create_user(
     body: dict[str, Any] = {"email": email.strip(), "full_name": full_name.strip(), "role": role}
     if manager_id:
         body["manager_id"] = manager_id
-    try:
-        await web.api.post("/admin/users", body)  # no password: the person gets an invite
-    except ApiError as exc:
-        if exc.status not in (409, 422):
-            raise
-        return await _people_page(web, error=exc.detail, status=exc.status, values=body)
+    # No password: the person gets an invitation.
+    if error := await refused(web.api.post("/admin/users", body), 409, 422):
+        return await _people_page(web, error=error.detail, status=error.status, values=body)
     return web.redirect("/app/admin/users")
 
 
@@ -96,12 +93,8 @@ async def create_team(
     body: dict[str, Any] = {"name": name.strip()}
     if manager_id:
         body["manager_id"] = manager_id
-    try:
-        await web.api.post("/teams", body)
-    except ApiError as exc:
-        if exc.status not in (409, 422):
-            raise
-        return await _people_page(web, error=exc.detail, status=exc.status)
+    if error := await refused(web.api.post("/teams", body), 409, 422):
+        return await _people_page(web, error=error.detail, status=error.status)
     return web.redirect("/app/admin/users")
 
 
@@ -110,12 +103,9 @@ async def add_member(
     request: Request, web: WebDep, team_id: uuid.UUID, user_id: Annotated[uuid.UUID, Form()]
 ) -> Response:
     await form_of(request)
-    try:
-        await web.api.post(f"/teams/{team_id}/members", {"user_id": str(user_id)})
-    except ApiError as exc:
-        if exc.status not in (409, 422):
-            raise
-        return await _people_page(web, error=exc.detail, status=exc.status)
+    added = web.api.post(f"/teams/{team_id}/members", {"user_id": str(user_id)})
+    if error := await refused(added, 409, 422):
+        return await _people_page(web, error=error.detail, status=error.status)
     return web.redirect("/app/admin/users")
 
 

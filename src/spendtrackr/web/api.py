@@ -9,6 +9,7 @@ what an API client sees.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx2 as httpx
@@ -30,6 +31,19 @@ class ApiError(Exception):
         self.detail = detail if isinstance(detail, str) else _join(detail) or "Request failed"
         self.code = str(self.body.get("code") or "")
         super().__init__(f"{status} {self.code}: {self.detail}")
+
+
+async def refused(call: Awaitable[Any], *statuses: int) -> ApiError | None:
+    """Make the call; None when the API did it, its answer when it refused with one of
+    `statuses` (the page then says why and keeps what was typed). Any other error goes on up,
+    to be the page's own answer."""
+    try:
+        await call
+    except ApiError as exc:
+        if exc.status in statuses:
+            return exc
+        raise
+    return None
 
 
 def _join(detail: object) -> str:

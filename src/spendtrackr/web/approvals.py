@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from spendtrackr.web.api import ApiError
+from spendtrackr.web.api import ApiError, refused
 from spendtrackr.web.core import WebDep, WebRoute, form_of
 from spendtrackr.web.spends import categories_of, names_of
 
@@ -61,12 +61,8 @@ async def decide(
     if decision == "reject" and not comment.strip():
         return await _inbox(web, failed="Say why in the comment to reject", status=422)
     body = {"approved": decision == "approve", "comment": comment.strip() or None}
-    try:
-        await web.api.post(f"/approvals/{approval_id}/decision", body)
-    except ApiError as exc:
-        if exc.status not in (403, 409):
-            raise
-        return await _inbox(web, failed=exc.detail, status=exc.status)
+    if error := await refused(web.api.post(f"/approvals/{approval_id}/decision", body), 403, 409):
+        return await _inbox(web, failed=error.detail, status=error.status)
     return web.redirect(f"/app/approvals?done={'approved' if body['approved'] else 'rejected'}")
 
 

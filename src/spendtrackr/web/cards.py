@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from spendtrackr.web.api import ApiError
+from spendtrackr.web.api import refused
 from spendtrackr.web.core import WebDep, WebRoute, form_of
 from spendtrackr.web.spends import names_of
 
@@ -76,12 +76,9 @@ async def issue(
     }
     if label.strip():
         body["label"] = label.strip()
-    try:
-        await web.api.post("/cards", body, headers={"Idempotency-Key": uuid.uuid4().hex})
-    except ApiError as exc:
-        if exc.status not in (409, 422):
-            raise
-        return await _page(web, error=exc.detail, status=exc.status)
+    issued = web.api.post("/cards", body, headers={"Idempotency-Key": uuid.uuid4().hex})
+    if error := await refused(issued, 409, 422):
+        return await _page(web, error=error.detail, status=error.status)
     return web.redirect("/app/cards")
 
 
@@ -93,12 +90,8 @@ async def change_status(
     to: Annotated[str, Form(pattern="^(freeze|unfreeze)$")],
 ) -> Response:
     await form_of(request)
-    try:
-        await web.api.post(f"/cards/{card_id}/{to}")
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
-        return await _page(web, error=exc.detail, status=409)
+    if error := await refused(web.api.post(f"/cards/{card_id}/{to}"), 409):
+        return await _page(web, error=error.detail, status=error.status)
     return web.redirect("/app/cards")
 
 
@@ -111,12 +104,9 @@ async def set_limits(
     limit_interval: Annotated[str, Form(max_length=20)] = "monthly",
 ) -> Response:
     await form_of(request)
-    try:
-        await web.api.patch(
-            f"/cards/{card_id}", {"spending_limits": _limits(limit_amount, limit_interval)}
-        )
-    except ApiError as exc:
-        if exc.status not in (409, 422):
-            raise
-        return await _page(web, error=exc.detail, status=exc.status)
+    changed = web.api.patch(
+        f"/cards/{card_id}", {"spending_limits": _limits(limit_amount, limit_interval)}
+    )
+    if error := await refused(changed, 409, 422):
+        return await _page(web, error=error.detail, status=error.status)
     return web.redirect("/app/cards")

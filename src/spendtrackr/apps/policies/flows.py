@@ -25,6 +25,7 @@ from spendtrackr.apps.policies.schemas import (
 )
 from spendtrackr.apps.rates import service as rates_service
 from spendtrackr.apps.receipts import service as receipts_service
+from spendtrackr.apps.spends import flows as spends_flows
 from spendtrackr.apps.spends import service as spends_service
 from spendtrackr.apps.spends.models import Spend
 from spendtrackr.apps.teams import service as teams_service
@@ -205,19 +206,11 @@ def dry_run_draft(session: Session, *, actor: User, body: PolicyDryRun) -> DryRu
     items = []
     for spend in spends:
         submitter = submitters[spend.user_id]
-        team_ids = frozenset(teams.get(submitter.id, ()))
-        if spend.team_id in team_ids:
-            team_ids = frozenset({spend.team_id})
-        facts = engine.Facts(
-            amount=spend.base_amount,
-            currency=spend.currency,
-            source=spend.source,
-            category_id=spend.category_id,
-            vendor_id=spend.vendor_id,
-            user_role=submitter.role,
-            team_ids=team_ids,
+        facts = spends_flows.spend_facts(
+            spend,
+            submitter.role,
+            team_ids=frozenset(teams.get(submitter.id, ())),
             has_receipt=spend.id in with_receipt,
-            mcc=spend.mcc,
         )
         decision = engine.evaluate(facts, rules)
         items.append(

@@ -251,19 +251,39 @@ def facts_for(
         team_ids: frozenset[uuid.UUID] = frozenset()
     else:
         team_ids = users_service.team_ids_of(session, submitter)
-        if spend.team_id in team_ids:
-            team_ids = frozenset({spend.team_id})
+    return spend_facts(
+        spend,
+        submitter.role,
+        team_ids=team_ids,
+        has_receipt=has_receipt,
+        budgets=budgets_service.facts(session, spend) if company.budget_count else None,
+    )
+
+
+def spend_facts(
+    spend: Spend,
+    role: str,
+    *,
+    team_ids: frozenset[uuid.UUID],
+    has_receipt: bool,
+    budgets: dict[str, Any] | None = None,
+) -> engine.Facts:
+    """What the engine decides a spend on, from facts looked up already: the submitter's role
+    and teams (narrowed to the spend's team while the submitter belongs to it), its receipt,
+    and the budgets it counts in."""
+    if spend.team_id in team_ids:
+        team_ids = frozenset({spend.team_id})
     return engine.Facts(
         amount=spend.base_amount,
         currency=spend.currency,
         source=spend.source,
         category_id=spend.category_id,
         vendor_id=spend.vendor_id,
-        user_role=submitter.role,
+        user_role=role,
         team_ids=team_ids,
         has_receipt=has_receipt,
         mcc=spend.mcc,
-        **(budgets_service.facts(session, spend) if company.budget_count else {}),
+        **(budgets or {}),
     )
 
 
