@@ -188,3 +188,16 @@ def test_amounts_and_dates_in_the_persons_locale(app: FastAPI, client: TestClien
     )
     assert chosen.status_code == 200, chosen.text
     assert "1 234,50 €" in text(american.get("/app/spends")).replace("\u202f", " ")
+
+
+def test_unknown_pages_and_mangled_links_are_pages_too(app: FastAPI, client: TestClient) -> None:
+    admin = signup(client)
+    browser = signed_in(app, admin.email)
+    missing = browser.get("/app/no/such/page")
+    assert missing.status_code == 404
+    assert "There is no such page" in text(missing)
+    assert missing.headers["content-type"].startswith("text/html")
+    mangled = browser.get("/app/spends/not-a-uuid")
+    assert mangled.status_code == 422
+    assert "spend_id" in text(mangled)
+    assert mangled.headers["content-type"].startswith("text/html")

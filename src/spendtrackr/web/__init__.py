@@ -19,6 +19,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     finance.router,
     admin.router,
     notifications.router,
+    notifications.fallback,  # last
 )
 
 

@@ -28,7 +28,7 @@ class ApiError(Exception):
         self.status = status
         self.body = body if isinstance(body, dict) else {}
         detail = self.body.get("detail")
-        self.detail = detail if isinstance(detail, str) else _join(detail) or "Request failed"
+        self.detail = detail if isinstance(detail, str) else readable(detail) or "Request failed"
         self.code = str(self.body.get("code") or "")
         super().__init__(f"{status} {self.code}: {self.detail}")
 
@@ -46,14 +46,15 @@ async def refused(call: Awaitable[Any], *statuses: int) -> ApiError | None:
     return None
 
 
-def _join(detail: object) -> str:
+def readable(detail: object) -> str:
     """FastAPI's list of validation errors, as one line a person can read."""
     if not isinstance(detail, list):
         return ""
     parts = []
     for error in detail:
         if isinstance(error, dict):
-            where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+            loc = error.get("loc", ())
+            where = ".".join(str(p) for p in loc if p not in ("body", "query", "path"))
             parts.append(f"{where}: {error.get('msg', '')}" if where else str(error.get("msg")))
     return "; ".join(parts)
 

@@ -21,13 +21,14 @@ from babel.core import negotiate_locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from spendtrackr.core.errors import AppError
 from spendtrackr.web import session
-from spendtrackr.web.api import Api, ApiError
+from spendtrackr.web.api import Api, ApiError, readable
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -255,5 +256,7 @@ class WebRoute(APIRoute):
                 return error_page(request, exc.status, exc.detail)
             except AppError as exc:
                 return error_page(request, exc.status_code, exc.detail)
+            except RequestValidationError as exc:  # a mangled link or form
+                return error_page(request, 422, readable(exc.errors()) or "Not understood")
 
         return run

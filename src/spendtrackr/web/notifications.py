@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from spendtrackr.web.core import WebDep, WebRoute, form_of
+from spendtrackr.web.core import WebDep, WebRoute, error_page, form_of
 
 router = APIRouter(route_class=WebRoute, prefix="/app", include_in_schema=False)
 
@@ -51,3 +51,12 @@ async def read_one(request: Request, web: WebDep, notification_id: uuid.UUID) ->
     await web.api.post(f"/notifications/{notification_id}/read")
     target = str(form.get("then") or "")
     return web.redirect(target if target.startswith("/app/") else "/app/notifications")
+
+
+# Last: any other address under /app is a page that does not exist.
+fallback = APIRouter(route_class=WebRoute, prefix="/app", include_in_schema=False)
+
+
+@fallback.get("/{rest:path}")
+async def not_found(request: Request, rest: str) -> Response:
+    return error_page(request, 404, "There is no such page.")
