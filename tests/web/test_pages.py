@@ -201,10 +201,33 @@ def test_cards_issue_freeze_and_limits(app: FastAPI, client: TestClient) -> None
     )
     assert bad.status_code == 422
     assert "spending_limits" in text(bad)
-    good = browser.post(
-        f"/app/cards/{card['id']}/limits", {"limit_amount": "75", "limit_interval": "daily"}
+    # Every limit the card has is a row of the form; a blank row adds one.
+    form = browser.get("/app/cards").text
+    assert form.count('name="limit_amount"') == 1 + 2  # the issue form's, the card's and a blank
+    both = browser.client.post(
+        f"/app/cards/{card['id']}/limits",
+        data={
+            "csrf": browser.csrf("/app/cards"),
+            "limit_amount": ["500.00", "75"],
+            "limit_interval": ["monthly", "daily"],
+        },
     )
-    assert good.status_code == 303
+    assert both.status_code == 303
+    card = client.get(f"/cards/{card['id']}", headers=admin.headers).json()
+    assert card["spending_limits"] == [
+        {"amount": "500.00", "interval": "monthly"},
+        {"amount": "75.00", "interval": "daily"},
+    ]
+    assert browser.get("/app/cards").text.count('name="limit_amount"') == 1 + 3
+    only_daily = browser.client.post(
+        f"/app/cards/{card['id']}/limits",
+        data={
+            "csrf": browser.csrf("/app/cards"),
+            "limit_amount": ["", "75", ""],
+            "limit_interval": ["monthly", "daily", "monthly"],
+        },
+    )
+    assert only_daily.status_code == 303
     card = client.get(f"/cards/{card['id']}", headers=admin.headers).json()
     assert card["spending_limits"] == [{"amount": "75.00", "interval": "daily"}]
 

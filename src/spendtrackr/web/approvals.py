@@ -70,8 +70,7 @@ async def decide(
 async def approve_many(request: Request, web: WebDep) -> Response:
     """Bulk approve: each selected step is decided on its own (one refused, say decided by
     someone else meanwhile, does not stop the others)."""
-    form = await request.form()
-    await form_of(request)
+    form = await form_of(request)
     chosen = [str(v) for v in form.getlist("approval_id")][:100]
     approved, refused = 0, []
     for approval_id in chosen:

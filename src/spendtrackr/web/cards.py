@@ -4,7 +4,6 @@ card, with issue, freeze and unfreeze, and limits."""
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -48,14 +47,13 @@ async def cards(web: WebDep) -> Response:
     return await _page(web)
 
 
-def _limits(amount: str, interval: str) -> list[dict[str, str]]:
-    if not amount.strip():
-        return []
-    try:
-        value = Decimal(amount.strip())
-    except InvalidOperation:
-        value = Decimal(-1)
-    return [{"amount": str(value), "interval": interval}]
+def _limits(amounts: list[str], intervals: list[str]) -> list[dict[str, str]]:
+    """The limit rows of a form, blank ones left out, as typed: the API says what is wrong."""
+    return [
+        {"amount": amount.strip(), "interval": interval}
+        for amount, interval in zip(amounts, intervals, strict=False)
+        if amount.strip()
+    ]
 
 
 @router.post("/cards")
@@ -72,7 +70,7 @@ async def issue(
     body: dict[str, Any] = {
         "user_id": str(user_id),
         "currency": currency.strip().upper(),
-        "spending_limits": _limits(limit_amount, limit_interval),
+        "spending_limits": _limits([limit_amount], [limit_interval]),
     }
     if label.strip():
         body["label"] = label.strip()
@@ -96,17 +94,13 @@ async def change_status(
 
 
 @router.post("/cards/{card_id}/limits")
-async def set_limits(
-    request: Request,
-    web: WebDep,
-    card_id: uuid.UUID,
-    limit_amount: Annotated[str, Form(max_length=20)] = "",
-    limit_interval: Annotated[str, Form(max_length=20)] = "monthly",
-) -> Response:
-    await form_of(request)
-    changed = web.api.patch(
-        f"/cards/{card_id}", {"spending_limits": _limits(limit_amount, limit_interval)}
-    )
+async def set_limits(request: Request, web: WebDep, card_id: uuid.UUID) -> Response:
+    """Every limit of the card at once (a row per limit, and a blank one to add): a card keeps
+    exactly the rows the form sends."""
+    form = await form_of(request)
+    amounts = [str(v) for v in form.getlist("limit_amount")][:20]
+    intervals = [str(v) for v in form.getlist("limit_interval")][:20]
+    changed = web.api.patch(f"/cards/{card_id}", {"spending_limits": _limits(amounts, intervals)})
     if error := await refused(changed, 409, 422):
         return await _page(web, error=error.detail, status=error.status)
     return web.redirect("/app/cards")

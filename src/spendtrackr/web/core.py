@@ -24,6 +24,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from spendtrackr.core.errors import AppError
@@ -212,11 +213,11 @@ async def web_page(request: Request) -> AsyncIterator[Web]:
 WebDep = Annotated[Web, Depends(web_page)]
 
 
-async def form_of(request: Request) -> dict[str, Any]:
+async def form_of(request: Request) -> FormData:
     """The posted form, once its CSRF token checks out."""
     form = await request.form()
     session.check_csrf(request, str(form.get(session.CSRF_FIELD) or "") or None)
-    return dict(form)
+    return form
 
 
 _NEXT = re.compile(r"^/app(/[A-Za-z0-9._~%/-]*)?(\?[A-Za-z0-9._~%&=+-]*)?$")
