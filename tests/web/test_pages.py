@@ -327,3 +327,60 @@ def test_notifications_open_and_read(app: FastAPI, client: TestClient) -> None:
     )
     assert elsewhere.headers["location"] == "/app/notifications"
     assert spend["status"] == "pending"
+
+
+def test_a_receipt_added_to_a_spend_later(app: FastAPI, client: TestClient) -> None:
+    admin = signup(client)
+    employee = create_user(client, admin)
+    spend = submit(client, employee, "8.37", "Coffee")
+    browser = signed_in(app, employee.email)
+    page = browser.get(f"/app/spends/{spend['id']}")
+    assert "Add the receipt" in text(page)
+    token = browser.csrf(f"/app/spends/{spend['id']}")
+    bad = browser.client.post(
+        f"/app/spends/{spend['id']}/receipt",
+        data={"csrf": token},
+        files={"file": ("receipt.exe", b"MZ" + b"\0" * 100, "application/pdf")},
+    )
+    assert bad.status_code == 415
+    assert "Coffee" in text(bad)  # the spend's page, saying why
+    good = browser.client.post(
+        f"/app/spends/{spend['id']}/receipt",
+        data={"csrf": token},
+        files={"file": ("receipt.pdf", pdf_receipt(), "application/pdf")},
+    )
+    assert good.status_code == 303
+    held = client.get(f"/spends/{spend['id']}", headers=employee.headers).json()["receipts"]
+    assert len(held) == 1
+    assert "Another receipt" in text(browser.get(f"/app/spends/{spend['id']}"))
+
+
+def test_a_receipt_matched_meanwhile_leaves_the_spend_and_says_so(
+    app: FastAPI, client: TestClient
+) -> None:
+    admin = signup(client)
+    employee = create_user(client, admin)
+    alone = client.post(
+        "/receipts",
+        files={"file": ("r.pdf", pdf_receipt(), "application/pdf")},
+        headers=employee.headers,
+    ).json()
+    other = submit(client, employee, "5.00", "Other")
+    matched = client.post(
+        f"/receipts/{alone['id']}/match", json={"spend_id": other["id"]}, headers=employee.headers
+    )
+    assert matched.status_code == 200, matched.text
+    browser = signed_in(app, employee.email)
+    sent = browser.post(
+        "/app/spends/new",
+        {
+            "amount": "8.37",
+            "currency": "USD",
+            "spend_date": "2026-11-20",
+            "receipt_id": alone["id"],
+        },
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"].endswith("?submitted=1&unattached=1")
+    assert "could not be attached" in text(browser.get(sent.headers["location"]))
+    assert client.get("/spends", headers=employee.headers).json()["total"] == 2

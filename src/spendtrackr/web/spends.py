@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from starlette.responses import Response
 
 from spendtrackr.web import session
-from spendtrackr.web.api import ApiError
+from spendtrackr.web.api import ApiError, refused
 from spendtrackr.web.core import WebDep, WebRoute, form_of
 
 router = APIRouter(route_class=WebRoute, prefix="/app", include_in_schema=False)
@@ -149,7 +149,9 @@ async def submit_spend(
             idempotency_key=uuid.uuid4().hex,
         )
     if receipt_id:
-        await web.api.post(f"/receipts/{uuid.UUID(receipt_id)}/match", {"spend_id": spend["id"]})
+        attach = web.api.post(f"/receipts/{uuid.UUID(receipt_id)}/match", {"spend_id": spend["id"]})
+        if await refused(attach, 404, 409, 422):  # say so on the spend, which exists now
+            return web.redirect(f"/app/spends/{spend['id']}?submitted=1&unattached=1")
     elif receipt is not None and receipt.filename:
         await web.api.post(
             "/receipts",
@@ -160,7 +162,15 @@ async def submit_spend(
 
 
 @router.get("/spends/{spend_id}")
-async def spend_page(web: WebDep, spend_id: uuid.UUID, submitted: int = 0) -> Response:
+async def spend_page(
+    web: WebDep, spend_id: uuid.UUID, submitted: int = 0, unattached: int = 0
+) -> Response:
+    return await _spend_view(web, spend_id, submitted=bool(submitted), unattached=bool(unattached))
+
+
+async def _spend_view(
+    web: WebDep, spend_id: uuid.UUID, *, status: int = 200, **notices: object
+) -> Response:
     spend, categories = await web.gather(web.api.get(f"/spends/{spend_id}"), categories_of(web))
     mentioned = {spend["user_id"]} | {
         a.get(k) for a in spend["approvals"] for k in ("approver_id", "decided_by")
@@ -168,12 +178,32 @@ async def spend_page(web: WebDep, spend_id: uuid.UUID, submitted: int = 0) -> Re
     people = await names_of(web, mentioned)
     return web.render(
         "spend.html.j2",
+        status=status,
         title=spend["description"] or "Spend",
         spend=spend,
         categories=categories,
         people=people,
-        submitted=bool(submitted),
+        **notices,
     )
+
+
+@router.post("/spends/{spend_id}/receipt")
+async def add_receipt(
+    request: Request,
+    web: WebDep,
+    spend_id: uuid.UUID,
+    upload: Annotated[UploadFile, File(alias="file")],
+) -> Response:
+    """A receipt for a spend that has one missing (a card purchase's, say)."""
+    await form_of(request)
+    sent = web.api.post(
+        "/receipts",
+        files={"file": (upload.filename, await upload.read(), upload.content_type)},
+        data={"spend_id": str(spend_id)},
+    )
+    if error := await refused(sent, 403, 409, 413, 415, 422):
+        return await _spend_view(web, spend_id, status=error.status, receipt_error=error.detail)
+    return web.redirect(f"/app/spends/{spend_id}")
 
 
 @router.post("/spends/{spend_id}/cancel")
