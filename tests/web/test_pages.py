@@ -262,6 +262,17 @@ def test_admin_users_teams_and_the_policy_editor(app: FastAPI, client: TestClien
         for u in client.get("/admin/users", headers=admin.headers).json()["items"]
         if u["email"] == "new.person@example.com"
     )
+    demoted = browser.post(f"/app/admin/users/{person['id']}", {"role": "employee"})
+    assert demoted.status_code == 303
+    person = client.get(f"/admin/users/{person['id']}", headers=admin.headers).json()
+    assert (person["role"], person["is_active"]) == ("employee", False)
+    restored = browser.post(
+        f"/app/admin/users/{person['id']}", {"role": "manager", "is_active": "1"}
+    )
+    assert restored.status_code == 303
+    assert client.get(f"/admin/users/{person['id']}", headers=admin.headers).json()["is_active"]
+    self_edit = browser.get("/app/admin/users").text
+    assert f'action="/app/admin/users/{admin.id}"' not in self_edit  # not one's own access
     assert (
         browser.post("/app/admin/teams", {"name": "Sales", "manager_id": person["id"]}).status_code
         == 303

@@ -82,6 +82,22 @@ async def create_user(
     return web.redirect("/app/admin/users")
 
 
+@router.post("/users/{user_id}")
+async def update_user(
+    request: Request,
+    web: WebDep,
+    user_id: uuid.UUID,
+    role: Annotated[str, Form(max_length=20)],
+    is_active: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    """A person's role, and whether they may sign in (deactivating ends their sessions)."""
+    await form_of(request)
+    changed = web.api.patch(f"/admin/users/{user_id}", {"role": role, "is_active": bool(is_active)})
+    if error := await refused(changed, 409, 422):
+        return await _people_page(web, error=error.detail, status=error.status)
+    return web.redirect("/app/admin/users")
+
+
 @router.post("/teams")
 async def create_team(
     request: Request,
