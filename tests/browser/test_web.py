@@ -105,7 +105,9 @@ def weights() -> Iterator[dict[str, int]]:
     (ARTIFACTS / "page-weights.json").write_text(json.dumps(found, indent=2) + "\n")
 
 
-def sign_in(browser: Browser, base: str, email: str) -> Watched:
+def sign_in(
+    browser: Browser, base: str, email: str, weights: dict[str, int] | None = None
+) -> Watched:
     context = browser.new_context(locale="en-US", accept_downloads=True)
     page = context.new_page()
     seen = Watched(page)
@@ -120,6 +122,8 @@ def sign_in(browser: Browser, base: str, email: str) -> Watched:
     page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: seen.errors.append(str(e)))
     page.goto(f"{base}/app/login")
+    if weights is not None:  # the sign-in page itself, once
+        check_page(seen, "00-sign-in", weights)
     page.get_by_label("Email", exact=True).fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -167,7 +171,7 @@ def test_submit_with_receipt_approve_and_export(
     browser: Browser, live_server: str, company: dict[str, Any], weights: dict[str, int]
 ) -> None:
     # The employee drops a receipt on the form; OCR reads it; they take its values.
-    employee = sign_in(browser, live_server, company["employee"])
+    employee = sign_in(browser, live_server, company["employee"], weights)
     page = employee.page
     page.goto(f"{live_server}/app/spends/new")
     check_page(employee, "01-new-spend", weights)
