@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -89,9 +90,28 @@ def _route_reads(request: Request, session: Session, principal: uuid.UUID) -> No
     if replica is None:
         return
     if request.method in _SAFE_METHODS:
-        request.state.read_replica = replica.routes_to_replica(principal)
+        # Whether the caller wrote lately is asked of the shared cache only where the answer
+        # matters: a route that reads through the replica.
+        if _reads_replica(request.scope.get("route")):
+            request.state.read_replica = replica.routes_to_replica(principal)
     else:
         event.listen(session, "after_commit", lambda _s: replica.pin(principal), once=True)
+
+
+def _reads_replica(route: object) -> bool:
+    """Whether a route takes `ReadSession` or `ReadSessions` (worked out once per route)."""
+    known: bool | None = getattr(route, "_reads_replica", None)
+    if known is None:
+        known = _needs(getattr(route, "dependant", None), {get_read_session, get_read_sessions})
+        # Any thread may store it first: they all store the same answer.
+        setattr(route, "_reads_replica", known)  # noqa: B010
+    return known
+
+
+def _needs(dependant: Dependant | None, calls: set[object]) -> bool:
+    if dependant is None:
+        return False
+    return any(d.call in calls or _needs(d, calls) for d in dependant.dependencies)
 
 
 def _api_key_principal(
