@@ -126,7 +126,9 @@ class Settings(BaseSettings):
     # with a private CA).
     smtp_ca_file: Path | None = None
     email_from: str = "SpendTrackr <no-reply@spendtrackr.invalid>"
-    email_locale: str = "en_US"  # amounts and dates in emails, until a person sets their own
+    # Amounts and dates in emails (and the web app, after the browser's), until a person sets
+    # their own.
+    email_locale: str = "en_US"
     # Where links in emails point (the web app, or this API for a client of its own), and where
     # an identity provider sends people back after SSO (`<PUBLIC_URL>/auth/sso/callback`).
     public_url: str = "http://127.0.0.1:8000"

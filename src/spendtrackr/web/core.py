@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from babel import Locale, UnknownLocaleError
-from babel.core import negotiate_locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 from fastapi import Depends, Request
@@ -33,7 +32,6 @@ from spendtrackr.web.api import Api, ApiError, readable
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
-LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "ja_JP", "sv_SE")
 
 
 class SignInRequired(Exception):
@@ -50,20 +48,21 @@ def asset(name: str) -> str:
     return f"/app/static/{name}?v={asset_version(name)}"
 
 
-def pick_locale(preferred: str | None, accept_language: str | None) -> Locale:
-    """The person's chosen locale (their notification preferences), else the browser's."""
+def pick_locale(request: Request, preferred: str | None = None) -> Locale:
+    """The person's chosen locale (their notification preferences), else the first one their
+    browser asks for that Babel knows, else the deployment's (`EMAIL_LOCALE`)."""
     candidates = [preferred] if preferred else []
-    for part in (accept_language or "").split(","):
+    for part in request.headers.get("accept-language", "").split(","):
         tag = part.split(";")[0].strip().replace("-", "_")
         if tag and tag != "*":
             candidates.append(tag)
+    candidates.append(request.app.state.settings.email_locale)
     for tag in candidates:
         try:
             return Locale.parse(tag)
         except (UnknownLocaleError, ValueError, TypeError):
             continue
-    chosen = negotiate_locale(candidates, LOCALES) or "en_US"
-    return Locale.parse(chosen)
+    return Locale.parse("en_US")
 
 
 def _templates() -> Environment:
@@ -130,7 +129,6 @@ class Web:
     token: str
     new_token: bool
     viewer: session.Viewer
-    flash: list[str] = field(default_factory=list)
 
     @property
     def role(self) -> str:
@@ -169,7 +167,7 @@ async def gather(*calls: Coroutine[Any, Any, Any]) -> list[Any]:
 
 def render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
     response = HTMLResponse("", status_code=status)
-    context.setdefault("fmt", Formats(pick_locale(None, request.headers.get("accept-language"))))
+    context.setdefault("fmt", Formats(pick_locale(request)))
     context["csrf"] = session.csrf_token(request)
     context["request"] = request
     context["path"] = request.url.path
@@ -200,7 +198,7 @@ async def web_page(request: Request) -> AsyncIterator[Web]:
             request=request,
             api=api,
             me=me,
-            fmt=Formats(pick_locale(prefs.get("locale"), request.headers.get("accept-language"))),
+            fmt=Formats(pick_locale(request, prefs.get("locale"))),
             unread=int(unread.get("total") or 0),
             token=token,
             new_token=new,

@@ -7,9 +7,9 @@ on every request: a logout, a password change or a deactivation ends the web ses
 Minting instead of rotating the refresh token lets a page and its background requests renew at
 the same moment without tripping the refresh token's reuse detection.
 
-CSRF: every unsafe request carries a token (a form field, or the `X-CSRF-Token` header) that is
-an HMAC of the API session id, or, before sign-in, of a random `st_csrf` cookie (a signed double
-submit). The cookies are SameSite=Lax and HttpOnly, and the Origin header, when sent, must be ours.
+CSRF: every form carries a token that is an HMAC of the API session's id, or, before sign-in,
+of a random `st_csrf` cookie (a signed double submit). The cookies are SameSite=Lax and
+HttpOnly, and the Origin header, when sent, must be ours.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ ACCESS_COOKIE = "st_access"
 REFRESH_COOKIE = "st_refresh"  # only sent to sign-out, which hands it to `POST /auth/logout`
 NONCE_COOKIE = "st_csrf"
 CSRF_FIELD = "csrf"
-CSRF_HEADER = "x-csrf-token"
 _AUDIENCE = "spendtrackr-web"
 _RENEW_BEFORE = 60  # seconds: an access token this close to its expiry is replaced
 
@@ -61,15 +60,23 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _set(request: Request, response: Response, name: str, value: str, **kw: object) -> None:
+def _set(
+    request: Request,
+    response: Response,
+    name: str,
+    value: str,
+    *,
+    max_age: int,
+    path: str = "/app",
+) -> None:
     response.set_cookie(
         name,
         value,
         httponly=True,
         secure=_secure(request),
         samesite="lax",
-        path=str(kw.get("path", "/app")),
-        max_age=kw.get("max_age"),  # type: ignore[arg-type]
+        path=path,
+        max_age=max_age,
     )
 
 
@@ -171,9 +178,9 @@ def _binding(request: Request) -> str | None:
     return f"nonce:{nonce}" if nonce else None
 
 
-def csrf_token(request: Request, response: Response | None = None) -> str:
+def csrf_token(request: Request) -> str:
     """The token this browser's forms carry. Before sign-in it is bound to a random cookie,
-    set here when missing (on `response`)."""
+    made here when missing (`keep_nonce` sets it on the response)."""
     binding = _binding(request)
     if binding is None:
         nonce = secrets.token_urlsafe(24)
@@ -197,7 +204,6 @@ def check_csrf(request: Request, sent: str | None) -> None:
     origin = request.headers.get("origin")
     if origin is not None and origin.rstrip("/") != str(request.base_url).rstrip("/"):
         raise Forbidden("This form was sent from another site", code="csrf_failed")
-    sent = sent or request.headers.get(CSRF_HEADER)
     binding = _binding(request)
     if not sent or binding is None:
         raise Forbidden("The form expired; reload the page and try again", code="csrf_failed")

@@ -7,10 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Query, Request, UploadFile
 from starlette.responses import Response
 
-from spendtrackr.web import session
 from spendtrackr.web.api import ApiError, refused
 from spendtrackr.web.core import WebDep, WebRoute, form_of
 
@@ -221,11 +220,10 @@ async def upload_receipt(
     request: Request,
     web: WebDep,
     upload: Annotated[UploadFile, File(alias="file")],
-    csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """A receipt dropped on the new-spend form, uploaded alone: its OCR runs while the person
     fills the form, and the form polls `/app/receipts/{id}/ocr` for the result."""
-    session.check_csrf(request, csrf or None)
+    await form_of(request)
     try:
         receipt = await web.api.post(
             "/receipts",
