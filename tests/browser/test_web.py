@@ -93,7 +93,6 @@ def company(live_server: str) -> dict[str, Any]:
         "employee": employee["email"],
         "finance": finance["email"],
         "category": category["name"],
-        "employee_password_login": {"email": employee["email"], "password": PASSWORD},
     }
 
 
@@ -103,6 +102,26 @@ def weights() -> Iterator[dict[str, int]]:
     yield found
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "page-weights.json").write_text(json.dumps(found, indent=2) + "\n")
+
+
+def employee_submits(
+    base: str, company: dict[str, Any], amount: str, description: str
+) -> dict[str, Any]:
+    """A spend the employee sends through the API (not the page under test)."""
+    api = httpx.Client(base_url=base, timeout=30)
+    login = api.post("/auth/login", json={"email": company["employee"], "password": PASSWORD})
+    spend = api.post(
+        "/spends",
+        json={
+            "amount": amount,
+            "currency": "USD",
+            "spend_date": "2026-11-21",
+            "description": description,
+        },
+        headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+    )
+    assert spend.status_code == 201, spend.text
+    return dict(spend.json())
 
 
 def sign_in(
@@ -207,19 +226,7 @@ def test_submit_with_receipt_approve_and_export(
     check_page(employee, "03-my-spends", weights)
 
     # Another spend, sent by the API, waits beside it.
-    api = httpx.Client(base_url=live_server, timeout=30)
-    token = api.post("/auth/login", json=company["employee_password_login"]).json()
-    taxi = api.post(
-        "/spends",
-        json={
-            "amount": "30.00",
-            "currency": "USD",
-            "spend_date": "2026-11-21",
-            "description": "Taxi home",
-        },
-        headers={"Authorization": f"Bearer {token['access_token']}"},
-    )
-    assert taxi.status_code == 201, taxi.text
+    employee_submits(live_server, company, "30.00", "Taxi home")
 
     # The manager decides both from the inbox with the keyboard alone.
     manager = sign_in(browser, live_server, company["manager"])
@@ -279,26 +286,14 @@ def test_submit_with_receipt_approve_and_export(
 def test_every_other_page_is_accessible_and_works_on_a_phone(
     browser: Browser, live_server: str, company: dict[str, Any], weights: dict[str, int]
 ) -> None:
-    api = httpx.Client(base_url=live_server, timeout=30)
-    login = api.post("/auth/login", json={"email": company["employee"], "password": PASSWORD})
-    spend = api.post(
-        "/spends",
-        json={
-            "amount": "20.00",
-            "currency": "USD",
-            "spend_date": "2026-11-21",
-            "description": "Team lunch",
-        },
-        headers={"Authorization": f"Bearer {login.json()['access_token']}"},
-    )
-    assert spend.status_code == 201, spend.text
+    spend = employee_submits(live_server, company, "20.00", "Team lunch")
 
     admin = sign_in(browser, live_server, company["admin"])
     page = admin.page
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     for name, path in (
         ("07-phone-spends", "/app/spends?everyone=1"),
-        ("07-phone-spend", f"/app/spends/{spend.json()['id']}"),
+        ("07-phone-spend", f"/app/spends/{spend['id']}"),
         ("07-phone-new-spend", "/app/spends/new"),
         ("07-phone-approvals", "/app/approvals"),
         ("07-phone-dashboard", "/app/dashboard?month=2026-11"),
