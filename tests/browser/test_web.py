@@ -301,6 +301,7 @@ def test_every_other_page_is_accessible_and_works_on_a_phone(
         ("08-admin-users", "/app/admin/users"),
         ("09-admin-policies", "/app/admin/policies"),
         ("10-notifications", "/app/notifications"),
+        ("10-settings", "/app/settings"),
     ):
         page.goto(f"{live_server}{path}")
         check_page(admin, name, weights)

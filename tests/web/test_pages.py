@@ -395,3 +395,52 @@ def test_a_receipt_matched_meanwhile_leaves_the_spend_and_says_so(
     assert sent.headers["location"].endswith("?submitted=1&unattached=1")
     assert "could not be attached" in text(browser.get(sent.headers["location"]))
     assert client.get("/spends", headers=employee.headers).json()["total"] == 2
+
+
+def test_settings_locale_notifications_and_password(app: FastAPI, client: TestClient) -> None:
+    admin = signup(client)
+    employee = create_user(client, admin)
+    submit(client, employee, "1234.50", "Laptop stand")
+    browser = signed_in(app, employee.email, **{"Accept-Language": "en-US"})
+    page = browser.get("/app/settings")
+    assert "My browser's language" in text(page)
+    assert "Deutsch (Deutschland)" not in text(page)  # names in the person's own language
+    assert "German (Germany)" in text(page)
+
+    kinds = client.get("/users/me/notification-preferences", headers=employee.headers).json()
+    ticked = {f"{kind}:{c}": "on" for kind, chosen in kinds["channels"].items() for c in chosen}
+    ticked.pop("spend.approved:email")
+    saved = browser.post(
+        "/app/settings/notifications", {**ticked, "locale": "de_DE", "digest": "weekly"}
+    )
+    assert saved.status_code == 303
+    prefs = client.get("/users/me/notification-preferences", headers=employee.headers).json()
+    assert prefs["locale"] == "de_DE"
+    assert prefs["digest"] == "weekly"
+    assert prefs["channels"]["spend.approved"] == ["in_app"]
+    assert {k: v for k, v in prefs["channels"].items() if k != "spend.approved"} == {
+        k: v for k, v in kinds["channels"].items() if k != "spend.approved"
+    }
+    assert "1.234,50 $" in text(browser.get("/app/spends"))  # the chosen locale, not en-US
+
+    wrong = browser.post(
+        "/app/settings/profile",
+        {"full_name": "Eve", "current_password": "nope", "new_password": "a new long password"},
+    )
+    assert wrong.status_code in (400, 401)
+    right = browser.post(
+        "/app/settings/profile",
+        {
+            "full_name": "Eve Employee",
+            "current_password": "correct horse battery staple",
+            "new_password": "a new long password",
+        },
+    )
+    assert right.status_code == 303, text(right)
+    assert "Eve Employee" in text(browser.get("/app/settings"))  # still signed in here
+    assert (
+        client.post(
+            "/auth/login", json={"email": employee.email, "password": "a new long password"}
+        ).status_code
+        == 200
+    )

@@ -8,7 +8,16 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from spendtrackr.web import admin, approvals, auth, cards, finance, notifications, spends
+from spendtrackr.web import (
+    admin,
+    approvals,
+    auth,
+    cards,
+    finance,
+    notifications,
+    settings,
+    spends,
+)
 from spendtrackr.web.core import STATIC
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -19,6 +28,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     finance.router,
     admin.router,
     notifications.router,
+    settings.router,
     notifications.fallback,  # last
 )
 
