@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             replica_engine,
             session_factory(replica_engine, settings),
             app.state.cache,
+            primary=engine,
             max_lag_seconds=settings.database_read_max_lag_seconds,
         )
     app.state.limiter = RateLimiter(settings)

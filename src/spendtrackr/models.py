@@ -29,6 +29,7 @@ from spendtrackr.apps.webhooks.models import WebhookAttempt, WebhookDelivery, We
 from spendtrackr.core.db import Base
 from spendtrackr.core.idempotency import IdempotencyRecord
 from spendtrackr.core.leases import JobLease
+from spendtrackr.core.replica import ReplicaHeartbeat
 
 __all__ = [
     "ApiKey",
@@ -62,6 +63,7 @@ __all__ = [
     "ProcessedEvent",
     "Receipt",
     "RefreshToken",
+    "ReplicaHeartbeat",
     "ScimResource",
     "ScimToken",
     "Spend",

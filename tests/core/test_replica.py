@@ -19,11 +19,13 @@ import pymysql
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import sessionmaker
 
 from spendtrackr.cli import alembic_config
-from spendtrackr.core.replica import ReadReplica, _lag_of
+from spendtrackr.core.cache import build_cache
+from spendtrackr.core.replica import ReadReplica, ReplicaHeartbeat, _lag_of
 from spendtrackr.main import create_app
 from tests.conftest import make_settings
 from tests.factories import create_user, signup, submit_spend
@@ -267,3 +269,41 @@ def test_replica_sessions_cannot_write(client: TestClient) -> None:
 )  # fmt: skip
 def test_lag_read_from_the_status(row: dict[str, Any] | None, lag: float | None) -> None:
     assert _lag_of(row) == lag
+
+
+def test_a_replica_that_hears_nothing_is_not_read(pair: tuple[int, int]) -> None:
+    """The status's blind spot: a replica whose threads run but which receives nothing says it
+    is 0 seconds behind. Its heartbeat says how old it really is. A monitor of its own here (on
+    a database of its own, which the app's monitor does not stamp), checked by hand: a beat
+    older than the bound on the replica is a replica too far behind, whatever its status."""
+    primary_port, replica_port = pair
+    database = "spendtrackr_heartbeat_test"
+    with _connect(primary_port).cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+    primary = create_engine(f"mysql+pymysql://root@127.0.0.1:{primary_port}/{database}")
+    replica_engine = create_engine(f"mysql+pymysql://root@127.0.0.1:{replica_port}/{database}")
+    ReplicaHeartbeat.__table__.create(primary, checkfirst=True)  # no row: the first beat makes it
+    replica = ReadReplica(
+        replica_engine,
+        sessionmaker(replica_engine),
+        build_cache(None, 1.0),
+        primary=primary,
+        max_lag_seconds=1,
+    )
+    try:
+        _wait_until(lambda: (replica.check(), replica.usable())[1], "the heartbeat to replicate")
+        with _connect(replica_port, database) as conn, conn.cursor() as cur:
+            cur.execute("UPDATE replica_heartbeat SET beat_us = beat_us - 30000000")
+            cur.execute("SHOW SLAVE STATUS")
+            columns = [c[0] for c in cur.description or ()]
+            status = dict(zip(columns, cur.fetchone() or (), strict=False))
+        assert _lag_of(status) == 0  # the status alone would have kept reading it
+        replica.check(beat=False)
+        assert replica.lag is not None
+        assert replica.lag >= 29
+        assert not replica.usable()
+        # The next beat reaches it: read again.
+        _wait_until(lambda: (replica.check(), replica.usable())[1], "the next heartbeat")
+    finally:
+        replica.engine.dispose()
+        primary.dispose()

@@ -3,9 +3,13 @@
 Lists, reports, exports and the event feed read from the replica when three things hold:
 
 - the replica is at most `DATABASE_READ_MAX_LAG_SECONDS` behind its primary, as a thread of each
-  process reads it twice a second from `SHOW REPLICA STATUS` (both replication threads running,
-  `Seconds_Behind_Master`/`_Source` within the bound); a replica that stops answering, stops
-  replicating or falls behind sends every read back to the primary until it has caught up;
+  process reads it twice a second: both replication threads running and `Seconds_Behind_Master`
+  (`_Source`) within the bound, in `SHOW REPLICA STATUS`, and the replica's copy of the
+  heartbeat no older than that. The heartbeat is a row the same thread stamps on the primary
+  just before each reading; it catches what the status cannot: a replica that hears nothing
+  from its primary while both its threads look alive says it is 0 seconds behind. A replica
+  that stops answering, stops replicating or falls behind sends every read back to the primary
+  until it has caught up;
 - the monitor itself is alive (a last good reading less than two seconds old);
 - the caller has not written in the last `pin_seconds` (the lag bound plus the monitor's period
   and the status's one-second grain): after a committed write request, its user (or API key) is
@@ -28,17 +32,34 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine, event, text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import BigInteger, Engine, bindparam, event, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from spendtrackr.core.cache import Cache, CacheUnavailable
+from spendtrackr.core.db import Base
 
 logger = logging.getLogger(__name__)
 
 CHECK_INTERVAL_SECONDS = 0.5
 # A reading older than this (the monitor stuck on a hung replica) counts as none.
 _FRESH_SECONDS = 2.0
+
+
+class ReplicaHeartbeat(Base):
+    """One row (id 1): when a process's replica monitor last stamped it on the primary, in
+    microseconds since the epoch. The replica's copy is as old as what it has applied."""
+
+    __tablename__ = "replica_heartbeat"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    beat_us: Mapped[int] = mapped_column(BigInteger)
+
+
+_BEAT = (
+    update(ReplicaHeartbeat).where(ReplicaHeartbeat.id == 1).values(beat_us=bindparam("beat_us"))
+)
+_LAST_BEAT = select(ReplicaHeartbeat.beat_us).where(ReplicaHeartbeat.id == 1)
 
 
 class ReadReplica:
@@ -48,9 +69,11 @@ class ReadReplica:
         sessions: sessionmaker[Session],
         cache: Cache,
         *,
+        primary: Engine,
         max_lag_seconds: float,
     ) -> None:
         self.engine = engine
+        self.primary = primary
         self.sessions = sessions
         self._cache = cache
         self.max_lag_seconds = max_lag_seconds
@@ -90,23 +113,39 @@ class ReadReplica:
 
     # --- the monitor -----------------------------------------------------------------------
 
-    def check(self) -> None:
-        """Read the replica's lag once (None: not replicating, or unreachable)."""
+    def check(self, *, beat: bool = True) -> None:
+        """Stamp the heartbeat on the primary (unless `beat` is false), then read the replica's
+        lag once: the larger of its status's and its heartbeat's age (None: not replicating,
+        or unreachable)."""
         try:
+            if beat:
+                self._beat()
             with self.engine.connect() as conn:
                 row = conn.execute(text("SHOW REPLICA STATUS")).mappings().first()
+                last_beat = conn.execute(_LAST_BEAT).scalar()
         except SQLAlchemyError as exc:  # unreachable, or no right to read its status
             if self.lag is not None:
                 logger.warning("read replica unavailable, reading from the primary: %s", exc)
             self.lag = None
             return
-        self.lag = _lag_of(row)
+        lag = _lag_of(row)
+        if lag is not None:
+            # Whole seconds, as the status counts them (the bound allows for the grain).
+            lag = max(lag, math.floor(_heartbeat_age(last_beat)))
+        self.lag = lag
         self._checked_at = time.monotonic()
 
     def start(self) -> None:
         self.check()
         self._thread = threading.Thread(target=self._run, name="replica-monitor", daemon=True)
         self._thread.start()
+
+    def _beat(self) -> None:
+        now = _now_us()
+        with self.primary.begin() as conn:
+            if conn.execute(_BEAT, {"beat_us": now}).rowcount == 0:  # a schema without the row
+                with contextlib.suppress(IntegrityError):  # another process made it first
+                    conn.execute(insert(ReplicaHeartbeat).values(id=1, beat_us=now))
 
     def _run(self) -> None:
         while not self._stop.wait(CHECK_INTERVAL_SECONDS):
@@ -117,6 +156,17 @@ class ReadReplica:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.engine.dispose()
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _heartbeat_age(beat_us: int | None) -> float:
+    """Seconds since the beat the replica holds (never stamped: as old as can be)."""
+    if not beat_us:
+        return math.inf
+    return max(0.0, (_now_us() - beat_us) / 1_000_000)
 
 
 def _lag_of(row: Any) -> float | None:
