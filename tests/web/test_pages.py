@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from spendtrackr.web.api import Api
 from tests.factories import Actor, create_category, create_policy, create_user, signup
 from tests.receipts import pdf_receipt
 from tests.web.helpers import signed_in, text
@@ -444,3 +446,29 @@ def test_settings_locale_notifications_and_password(app: FastAPI, client: TestCl
         ).status_code
         == 200
     )
+
+
+def test_the_inbox_reads_its_spends_in_a_few_calls(
+    app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full inbox is reloaded after every decision, and each of its API calls counts against
+    the approver's rate limit: the spends come in one page, not one call each."""
+    admin = signup(client)
+    manager = create_user(client, admin, role="manager")
+    employee = create_user(client, admin, manager_id=manager.id)
+    create_policy(client, admin, MANAGER_APPROVES)
+    for i in range(30):
+        submit(client, employee, "20.00", f"Spend {i}")
+    browser = signed_in(app, manager.email)
+    calls: list[str] = []
+    real = Api.raw
+
+    async def counted(self: Api, method: str, path: str, **kwargs: Any) -> Any:
+        calls.append(f"{method} {path}")
+        return await real(self, method, path, **kwargs)
+
+    monkeypatch.setattr(Api, "raw", counted)
+    inbox = browser.get("/app/approvals")
+    assert "30 waiting" in text(inbox)
+    assert inbox.text.count("data-approval=") == 30
+    assert len(calls) <= 8, calls

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
@@ -30,10 +30,9 @@ async def _inbox(
     web: WebDep, *, done: str | None = None, failed: str | None = None, status: int = 200
 ) -> Response:
     steps = await web.api.get("/approvals", status="pending", limit=100)
-    spends = await web.gather(*(web.api.get(f"/spends/{s['spend_id']}") for s in steps["items"]))
-    by_id = {s["id"]: s for s in spends}
+    by_id = await _spends_of(web, {s["spend_id"] for s in steps["items"]})
     people, categories = await web.gather(
-        names_of(web, {s["user_id"] for s in spends}), categories_of(web)
+        names_of(web, {s["user_id"] for s in by_id.values()}), categories_of(web)
     )
     rows = [{"step": step, "spend": by_id[step["spend_id"]]} for step in steps["items"]]
     return web.render(
@@ -47,6 +46,19 @@ async def _inbox(
         done=done,
         failed=failed,
     )
+
+
+async def _spends_of(web: WebDep, wanted: set[str]) -> dict[str, Any]:
+    """The spends of the steps, by id: one page of the pending spends the person may see holds
+    most (their reports', their teams', or the company's); the rest (a colleague's, stood in
+    for) are read one by one. Every call counts against the person's rate limit, and the inbox
+    is reloaded after each decision."""
+    if not wanted:
+        return {}
+    listed = await web.api.get("/spends", status="pending", limit=200)
+    found = {s["id"]: s for s in listed["items"] if s["id"] in wanted}
+    rest = await web.gather(*(web.api.get(f"/spends/{i}") for i in sorted(wanted - found.keys())))
+    return found | {s["id"]: s for s in rest}
 
 
 @router.post("/approvals/{approval_id}")
