@@ -393,10 +393,30 @@ def test_a_receipt_matched_meanwhile_leaves_the_spend_and_says_so(
             "receipt_id": alone["id"],
         },
     )
-    assert sent.status_code == 303
-    assert sent.headers["location"].endswith("?submitted=1&unattached=1")
-    assert "could not be attached" in text(browser.get(sent.headers["location"]))
+    assert sent.status_code == 200  # the new spend's page, saying why the receipt is not on it
+    assert "Submitted: the policies decided" in text(sent)
+    assert "The receipt could not be attached: The receipt is attached to a spend already" in (
+        text(sent)
+    )
     assert client.get("/spends", headers=employee.headers).json()["total"] == 2
+
+
+def test_a_receipt_sent_with_the_form_and_refused_leaves_the_spend_and_says_why(
+    app: FastAPI, client: TestClient
+) -> None:
+    admin = signup(client)
+    employee = create_user(client, admin)
+    browser = signed_in(app, employee.email)
+    sent = browser.post(
+        "/app/spends/new",
+        {"amount": "8.37", "currency": "USD", "spend_date": "2026-11-20", "description": "Tea"},
+        files={"receipt": ("receipt.pdf", b"MZ" + b"\0" * 100, "application/pdf")},
+    )
+    assert sent.status_code == 200
+    assert "Tea" in text(sent)
+    assert "The receipt could not be attached" in text(sent)
+    spends = client.get("/spends", headers=employee.headers).json()["items"]
+    assert [(s["description"], s["receipts"]) for s in spends] == [("Tea", [])]
 
 
 def test_settings_locale_notifications_and_password(app: FastAPI, client: TestClient) -> None:

@@ -147,24 +147,31 @@ async def submit_spend(
             base_currency=await _base_currency(web),
             idempotency_key=uuid.uuid4().hex,
         )
+    attached = None
     if receipt_id:
-        attach = web.api.post(f"/receipts/{uuid.UUID(receipt_id)}/match", {"spend_id": spend["id"]})
-        if await refused(attach, 404, 409, 422):  # say so on the spend, which exists now
-            return web.redirect(f"/app/spends/{spend['id']}?submitted=1&unattached=1")
+        attached = web.api.post(
+            f"/receipts/{uuid.UUID(receipt_id)}/match", {"spend_id": spend["id"]}
+        )
     elif receipt is not None and receipt.filename:
-        await web.api.post(
+        attached = web.api.post(
             "/receipts",
             files={"file": (receipt.filename, await receipt.read(), receipt.content_type)},
             data={"spend_id": spend["id"]},
+        )
+    if attached is not None and (error := await refused(attached, 404, 409, 413, 415, 422)):
+        # The spend is made: its page says so, and why its receipt is not on it.
+        return await _spend_view(
+            web,
+            spend["id"],
+            submitted=True,
+            receipt_error=f"The receipt could not be attached: {error.detail}",
         )
     return web.redirect(f"/app/spends/{spend['id']}?submitted=1")
 
 
 @router.get("/spends/{spend_id}")
-async def spend_page(
-    web: WebDep, spend_id: uuid.UUID, submitted: int = 0, unattached: int = 0
-) -> Response:
-    return await _spend_view(web, spend_id, submitted=bool(submitted), unattached=bool(unattached))
+async def spend_page(web: WebDep, spend_id: uuid.UUID, submitted: int = 0) -> Response:
+    return await _spend_view(web, spend_id, submitted=bool(submitted))
 
 
 async def _spend_view(
