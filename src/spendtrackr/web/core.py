@@ -124,6 +124,7 @@ class Web:
     request: Request
     api: Api
     me: dict[str, Any]
+    prefs: dict[str, Any]  # the person's notification preferences, their locale among them
     fmt: Formats
     unread: int
     token: str
@@ -198,6 +199,7 @@ async def web_page(request: Request) -> AsyncIterator[Web]:
             request=request,
             api=api,
             me=me,
+            prefs=prefs,
             fmt=Formats(pick_locale(request, prefs.get("locale"))),
             unread=int(unread.get("total") or 0),
             token=token,

@@ -25,7 +25,7 @@ CHANNELS = ("email", "in_app")
 async def _page(
     web: WebDep, *, status: int = 200, error: str | None = None, done: str | None = None
 ) -> Response:
-    prefs = await web.api.get("/users/me/notification-preferences")
+    prefs = web.prefs  # read with the page (a refused save changed nothing)
     shown = {tag: Locale.parse(tag).get_display_name(web.fmt.locale) or tag for tag in LOCALES}
     if prefs.get("locale") and prefs["locale"] not in shown:
         shown[prefs["locale"]] = prefs["locale"]
@@ -63,7 +63,7 @@ async def save_notifications(request: Request, web: WebDep) -> Response:
     """Every kind's channels as ticked (none ticked: that kind is not sent), the digest, and
     the locale (left as it is when none is picked)."""
     form = await form_of(request)
-    current = await web.api.get("/users/me/notification-preferences")
+    current = web.prefs
     body: dict[str, Any] = {
         "channels": {
             kind: [c for c in CHANNELS if f"{kind}:{c}" in form] for kind in current["channels"]
