@@ -83,7 +83,8 @@ class Api:
     async def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return await self._http.request(method, path, **kwargs)
 
-    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def checked(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The answer, as it is (a file, a CSV); ApiError when it is a refusal."""
         response = await self.raw(method, path, **kwargs)
         if response.status_code >= 400:
             try:
@@ -91,6 +92,10 @@ class Api:
             except ValueError:
                 body = {"detail": response.text[:200]}
             raise ApiError(response.status_code, body)
+        return response
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self.checked(method, path, **kwargs)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from spendtrackr.web.api import ApiError
 from spendtrackr.web.core import Formats, WebDep, WebRoute
 
 router = APIRouter(route_class=WebRoute, prefix="/app", include_in_schema=False)
@@ -98,13 +97,11 @@ async def export_month(
 ) -> Response:
     """The month's journal lines as the API's accounting export streams them (CSV)."""
     first, last = month_bounds(month)
-    answer = await web.api.raw(
+    answer = await web.api.checked(
         "GET",
         "/exports/accounting.csv",
         params={"date_from": first.isoformat(), "date_to": last.isoformat(), "format": format},
     )
-    if answer.status_code >= 400:
-        raise ApiError(answer.status_code, answer.json())
     return web.finish(
         Response(
             answer.content,

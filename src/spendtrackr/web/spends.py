@@ -251,9 +251,7 @@ async def receipt_status(web: WebDep, receipt_id: uuid.UUID) -> Response:
 
 @router.get("/receipts/{receipt_id}/file")
 async def receipt_file(web: WebDep, receipt_id: uuid.UUID) -> Response:
-    answer = await web.api.raw("GET", f"/receipts/{receipt_id}/file")
-    if answer.status_code >= 400:
-        raise ApiError(answer.status_code, answer.json())
+    answer = await web.api.checked("GET", f"/receipts/{receipt_id}/file")
     keep = ("content-type", "content-disposition", "etag")
     headers = {k: v for k, v in answer.headers.items() if k.lower() in keep}
     headers["cache-control"] = "private, max-age=300"
