@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from starlette.routing import NoMatchFound
 
 from spendtrackr import ops, web
@@ -57,6 +58,7 @@ from spendtrackr.core.middleware import RequestContextMiddleware, UploadRoutes
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.ratelimit import RateLimiter
 from spendtrackr.core.replica import ReadReplica
+from spendtrackr.core.routing import add_routes, index_routes
 from spendtrackr.core.security import Passwords, Tokens
 from spendtrackr.core.storage import LocalStorage
 from spendtrackr.sessions import session_factory
@@ -179,15 +181,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "validatorUrl": None,  # Swagger's default sends the spec to an outside validator
         },
     )
-    for router in PUBLIC_ROUTERS:
-        app.include_router(router)
+    add_routes(app, *PUBLIC_ROUTERS)
     web.install(app)
-    # Everything below is authenticated by default: the dependency sits on the parent router.
-    api = APIRouter(dependencies=[Depends(get_current_user)])
-    for router in USER_ROUTERS:
-        api.include_router(router)
-    app.include_router(api)
+    add_routes(app, *web.ROUTERS)
+    add_routes(app, *signed_in(USER_ROUTERS))
+    index_routes(app)
     return app
+
+
+def signed_in(routers: tuple[APIRouter, ...]) -> tuple[APIRouter, ...]:
+    """The routers, once each route of each is known to check the caller's session first
+    (built with `SIGNED_IN`): a route that would answer anyone stops the app from starting."""
+    for router in routers:
+        for route in router.routes:
+            first = route.dependant.dependencies[:1] if isinstance(route, APIRoute) else []
+            if not first or first[0].call is not get_current_user:
+                raise RuntimeError(f"{route}: a signed-in route needs dependencies=SIGNED_IN")
+    return routers
 
 
 # Each router is included once, without a prefix of its own: its routes' paths are the paths

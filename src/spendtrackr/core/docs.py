@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from spendtrackr.core.routing import JSONRoute
+from spendtrackr.core.routing import JSONRoute, add_routes
 
 ASSETS = "/docs-assets"
 PAGES = ("/docs", "/redoc")
@@ -71,4 +71,4 @@ def install(app: FastAPI, *, openapi_url: str, swagger_settings: dict[str, objec
             f'<script src="{ASSETS[1:]}/redoc.standalone.js"></script>',
         )
 
-    app.include_router(pages)
+    add_routes(app, pages)

@@ -50,7 +50,6 @@ class CompressPages:
 
 
 def install(app: FastAPI) -> None:
+    """The static files and the gzip layer; the app adds the routes of `ROUTERS` after."""
     app.mount("/app/static", StaticFiles(directory=STATIC), name="web-static")
-    for router in ROUTERS:
-        app.include_router(router)
     app.add_middleware(CompressPages)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from spendtrackr.apps.apikeys import flows
 from spendtrackr.apps.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
-from spendtrackr.apps.users.deps import AdminUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import NowDep
 from spendtrackr.core.openapi import errors
@@ -14,7 +14,11 @@ from spendtrackr.core.pagination import Page, PageDep
 from spendtrackr.core.routing import JSONRoute
 
 router = APIRouter(
-    route_class=JSONRoute, prefix="/api-keys", tags=["api keys"], responses=errors(401, 403)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/api-keys",
+    tags=["api keys"],
+    responses=errors(401, 403),
 )
 
 

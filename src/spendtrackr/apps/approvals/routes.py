@@ -14,7 +14,7 @@ from spendtrackr.apps.approvals.schemas import (
     DelegationSet,
     ReassignRequest,
 )
-from spendtrackr.apps.users.deps import AdminUser, CurrentUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser, CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
@@ -22,7 +22,11 @@ from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import StatusOk
 
 router = APIRouter(
-    route_class=JSONRoute, prefix="/approvals", tags=["approvals"], responses=errors(401)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/approvals",
+    tags=["approvals"],
+    responses=errors(401),
 )
 
 
@@ -66,7 +70,9 @@ def reassign(
     )
 
 
-delegations = APIRouter(route_class=JSONRoute, tags=["approvals"], responses=errors(401))
+delegations = APIRouter(
+    dependencies=SIGNED_IN, route_class=JSONRoute, tags=["approvals"], responses=errors(401)
+)
 
 
 @delegations.get("/users/me/delegation", response_model=DelegationRead, responses=errors(404))

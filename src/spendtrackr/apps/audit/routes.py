@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 
 from spendtrackr.apps.audit import flows, service
 from spendtrackr.apps.audit.schemas import AuditEntryRead, DeepResult, MismatchRead, VerifyResult
-from spendtrackr.apps.users.deps import FinanceUser, ReadSession
+from spendtrackr.apps.users.deps import SIGNED_IN, FinanceUser, ReadSession
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, SyncPageDep
@@ -15,7 +15,11 @@ from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import DateRangeDep
 
 router = APIRouter(
-    route_class=JSONRoute, prefix="/audit-logs", tags=["audit"], responses=errors(401, 403)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/audit-logs",
+    tags=["audit"],
+    responses=errors(401, 403),
 )
 
 Text = Annotated[str | None, Query(max_length=64)]

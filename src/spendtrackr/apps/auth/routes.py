@@ -23,7 +23,7 @@ from spendtrackr.apps.auth.schemas import (
     TokenPair,
     UserRead,
 )
-from spendtrackr.apps.users.deps import AdminUser, CurrentUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser, CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import LimiterDep, NowDep, PasswordsDep, SettingsDep, TokensDep
 from spendtrackr.core.errors import Unauthorized, ValidationFailed
@@ -33,7 +33,7 @@ from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.security import device_token, device_token_valid, normalize_email
 
 public = APIRouter(route_class=JSONRoute, prefix="/auth", tags=["auth"])
-me = APIRouter(route_class=JSONRoute, tags=["auth"], responses=errors(401))
+me = APIRouter(dependencies=SIGNED_IN, route_class=JSONRoute, tags=["auth"], responses=errors(401))
 
 
 async def auth_context(

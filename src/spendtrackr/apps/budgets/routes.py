@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from spendtrackr.apps.budgets import flows
 from spendtrackr.apps.budgets.schemas import BudgetCreate, BudgetRead, BudgetUpdate
-from spendtrackr.apps.users.deps import FinanceUser
+from spendtrackr.apps.users.deps import SIGNED_IN, FinanceUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import NowDep
 from spendtrackr.core.openapi import errors
@@ -17,7 +17,11 @@ from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import Message
 
 router = APIRouter(
-    route_class=JSONRoute, prefix="/budgets", tags=["budgets"], responses=errors(401, 403)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/budgets",
+    tags=["budgets"],
+    responses=errors(401, 403),
 )
 
 OnDate = Annotated[

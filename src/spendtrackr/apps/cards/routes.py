@@ -22,7 +22,7 @@ from spendtrackr.apps.cards.schemas import (
     ReversalRequest,
 )
 from spendtrackr.apps.companies.deps import CardNetworkCompany
-from spendtrackr.apps.users.deps import CardManager, CurrentUser, ReadSession
+from spendtrackr.apps.users.deps import SIGNED_IN, CardManager, CurrentUser, ReadSession
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import NowDep, SettingsDep
 from spendtrackr.core.idempotency import IdempotencyDep
@@ -30,7 +30,13 @@ from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, SyncPageDep
 from spendtrackr.core.routing import JSONRoute
 
-router = APIRouter(route_class=JSONRoute, prefix="/cards", tags=["cards"], responses=errors(401))
+router = APIRouter(
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/cards",
+    tags=["cards"],
+    responses=errors(401),
+)
 network = APIRouter(route_class=JSONRoute, prefix="/card-network", tags=["card network"])
 
 
@@ -131,6 +137,7 @@ def authorize(
 
 
 authorizations = APIRouter(
+    dependencies=SIGNED_IN,
     route_class=JSONRoute,
     prefix="/card-authorizations",
     tags=["cards"],
@@ -252,7 +259,11 @@ def card_transactions(
 
 
 transactions = APIRouter(
-    route_class=JSONRoute, prefix="/card-transactions", tags=["cards"], responses=errors(401)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/card-transactions",
+    tags=["cards"],
+    responses=errors(401),
 )
 
 

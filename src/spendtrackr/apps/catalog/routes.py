@@ -16,7 +16,7 @@ from spendtrackr.apps.catalog.schemas import (
     VendorRead,
     VendorUpdate,
 )
-from spendtrackr.apps.users.deps import AdminUser, CurrentUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser, CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
@@ -24,10 +24,18 @@ from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import Message
 
 vendors = APIRouter(
-    route_class=JSONRoute, prefix="/vendors", tags=["vendors"], responses=errors(401, 403)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/vendors",
+    tags=["vendors"],
+    responses=errors(401, 403),
 )
 categories = APIRouter(
-    route_class=JSONRoute, prefix="/categories", tags=["categories"], responses=errors(401, 403)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/categories",
+    tags=["categories"],
+    responses=errors(401, 403),
 )
 
 

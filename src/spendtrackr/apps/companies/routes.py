@@ -11,13 +11,17 @@ from spendtrackr.apps.companies.schemas import (
     WebhookSecret,
     WebhookSecretRotation,
 )
-from spendtrackr.apps.users.deps import AdminUser, CurrentUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser, CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.routing import JSONRoute
 
 router = APIRouter(
-    route_class=JSONRoute, prefix="/companies/me", tags=["companies"], responses=errors(401)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/companies/me",
+    tags=["companies"],
+    responses=errors(401),
 )
 
 

@@ -22,7 +22,7 @@ from spendtrackr.apps.ledger.schemas import (
     MarkExported,
     PeriodsRead,
 )
-from spendtrackr.apps.users.deps import AdminUser, FinanceUser, ReadSession, ReadSessions
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser, FinanceUser, ReadSession, ReadSessions
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import NowDep, StorageDep
 from spendtrackr.core.errors import Conflict
@@ -31,7 +31,9 @@ from spendtrackr.core.pagination import Page, PageDep, SyncPageDep
 from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import DateRangeDep, check_date_range
 
-router = APIRouter(route_class=JSONRoute, tags=["reports"], responses=errors(401, 403))
+router = APIRouter(
+    dependencies=SIGNED_IN, route_class=JSONRoute, tags=["reports"], responses=errors(401, 403)
+)
 
 
 Layout = Annotated[
@@ -205,7 +207,11 @@ def download_export(
 # --- the company's accounts and closed periods -------------------------------------------------
 
 accounting = APIRouter(
-    route_class=JSONRoute, prefix="/accounting", tags=["accounting"], responses=errors(401, 403)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/accounting",
+    tags=["accounting"],
+    responses=errors(401, 403),
 )
 
 Period = Annotated[str, Path(description="A month, `YYYY-MM`", examples=["2026-10"])]

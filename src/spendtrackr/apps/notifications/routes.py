@@ -16,7 +16,7 @@ from spendtrackr.apps.notifications.schemas import (
     ReadAllResult,
     Unsubscribed,
 )
-from spendtrackr.apps.users.deps import AdminUser, CurrentUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser, CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import SettingsDep
 from spendtrackr.core.errors import NotFound, ValidationFailed
@@ -26,7 +26,11 @@ from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import StatusOk
 
 router = APIRouter(
-    route_class=JSONRoute, prefix="/notifications", tags=["notifications"], responses=errors(401)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/notifications",
+    tags=["notifications"],
+    responses=errors(401),
 )
 
 
@@ -58,7 +62,12 @@ def mark_read(notification_id: uuid.UUID, session: SessionDep, user: CurrentUser
     return StatusOk()
 
 
-preferences = APIRouter(route_class=JSONRoute, tags=["notifications"], responses=errors(401, 422))
+preferences = APIRouter(
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    tags=["notifications"],
+    responses=errors(401, 422),
+)
 
 
 def _read(

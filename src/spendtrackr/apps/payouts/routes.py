@@ -14,7 +14,7 @@ from spendtrackr.apps.payouts.schemas import (
     PayoutSettingsRead,
     PayoutSettingsWrite,
 )
-from spendtrackr.apps.users.deps import CurrentUser, FinanceUser
+from spendtrackr.apps.users.deps import SIGNED_IN, CurrentUser, FinanceUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import NowDep, SettingsDep
 from spendtrackr.core.openapi import errors
@@ -22,7 +22,11 @@ from spendtrackr.core.pagination import Page, PageDep
 from spendtrackr.core.routing import JSONRoute
 
 bank_account = APIRouter(
-    route_class=JSONRoute, prefix="/users/me/bank-account", tags=["payouts"], responses=errors(401)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/users/me/bank-account",
+    tags=["payouts"],
+    responses=errors(401),
 )
 
 
@@ -50,7 +54,11 @@ def delete_bank_account(session: SessionDep, user: CurrentUser) -> Response:
 
 
 router = APIRouter(
-    route_class=JSONRoute, prefix="/payouts", tags=["payouts"], responses=errors(401, 403)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/payouts",
+    tags=["payouts"],
+    responses=errors(401, 403),
 )
 
 

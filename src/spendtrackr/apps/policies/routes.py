@@ -15,7 +15,7 @@ from spendtrackr.apps.policies.schemas import (
     PolicyRead,
     PolicyUpdate,
 )
-from spendtrackr.apps.users.deps import AdminUser, FinanceUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser, FinanceUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
@@ -23,7 +23,11 @@ from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import Message
 
 router = APIRouter(
-    route_class=JSONRoute, prefix="/policies", tags=["policies"], responses=errors(401, 403)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/policies",
+    tags=["policies"],
+    responses=errors(401, 403),
 )
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from spendtrackr.apps.rates import service
 from spendtrackr.apps.rates.models import ExchangeRate
 from spendtrackr.apps.rates.schemas import Conversion, RateCreate, RateRead
-from spendtrackr.apps.users.deps import CurrentUser, FinanceUser
+from spendtrackr.apps.users.deps import SIGNED_IN, CurrentUser, FinanceUser
 from spendtrackr.core.currency import CurrencyCode, quantize
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import SettingsDep
@@ -19,6 +19,7 @@ from spendtrackr.core.pagination import Page, PageDep
 from spendtrackr.core.routing import JSONRoute
 
 router = APIRouter(
+    dependencies=SIGNED_IN,
     route_class=JSONRoute,
     prefix="/exchange-rates",
     tags=["exchange rates"],

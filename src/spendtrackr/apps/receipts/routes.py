@@ -13,7 +13,7 @@ from spendtrackr.apps.receipts import flows
 from spendtrackr.apps.receipts.models import OcrStatus
 from spendtrackr.apps.receipts.schemas import MatchRequest, ReceiptRead
 from spendtrackr.apps.receipts.service import EXTENSIONS
-from spendtrackr.apps.users.deps import CurrentUser
+from spendtrackr.apps.users.deps import SIGNED_IN, CurrentUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import SettingsDep, StorageDep
 from spendtrackr.core.idempotency import IdempotencyDep
@@ -22,7 +22,11 @@ from spendtrackr.core.pagination import Page, SyncPageDep
 from spendtrackr.core.routing import JSONRoute
 
 router = APIRouter(
-    route_class=JSONRoute, prefix="/receipts", tags=["receipts"], responses=errors(401)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/receipts",
+    tags=["receipts"],
+    responses=errors(401),
 )
 
 

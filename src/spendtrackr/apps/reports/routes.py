@@ -6,14 +6,16 @@ from fastapi import APIRouter, Query
 
 from spendtrackr.apps.reports import flows
 from spendtrackr.apps.reports.schemas import GroupBy, SpendStatus, SpendSummary
-from spendtrackr.apps.users.deps import CurrentUser, ReadSession
+from spendtrackr.apps.users.deps import SIGNED_IN, CurrentUser, ReadSession
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import (
     DateRangeDep,
 )
 
-router = APIRouter(route_class=JSONRoute, tags=["reports"], responses=errors(401, 403))
+router = APIRouter(
+    dependencies=SIGNED_IN, route_class=JSONRoute, tags=["reports"], responses=errors(401, 403)
+)
 
 
 @router.get("/reports/spend-summary", response_model=SpendSummary, responses=errors(422))

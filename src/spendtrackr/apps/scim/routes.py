@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spendtrackr.apps.scim import flows
 from spendtrackr.apps.scim.flows import ScimError
-from spendtrackr.apps.users.deps import AdminUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.routing import JSONRoute
@@ -374,7 +374,9 @@ _routes("Group")
 
 # --- the token (admins, with their own session) -------------------------------------------------
 
-token_router = APIRouter(route_class=JSONRoute, tags=["scim"], responses=errors(401, 403))
+token_router = APIRouter(
+    dependencies=SIGNED_IN, route_class=JSONRoute, tags=["scim"], responses=errors(401, 403)
+)
 
 
 @token_router.post("/companies/me/scim-token", status_code=201)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from spendtrackr.apps.spends import flows
 from spendtrackr.apps.spends.models import SpendStatus
 from spendtrackr.apps.spends.schemas import SpendCreate, SpendFilters, SpendRead, SpendUpdate
-from spendtrackr.apps.users.deps import CardManager, CurrentUser, ReadSession
+from spendtrackr.apps.users.deps import SIGNED_IN, CardManager, CurrentUser, ReadSession
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.idempotency import IdempotencyDep
 from spendtrackr.core.openapi import errors
@@ -17,7 +17,13 @@ from spendtrackr.core.pagination import Page, SyncPageDep
 from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import DateRangeDep, check_amount_range
 
-router = APIRouter(route_class=JSONRoute, prefix="/spends", tags=["spends"], responses=errors(401))
+router = APIRouter(
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/spends",
+    tags=["spends"],
+    responses=errors(401),
+)
 
 AmountQuery = Annotated[Decimal | None, Query(ge=0, le=Decimal("1e12"), max_digits=18)]
 

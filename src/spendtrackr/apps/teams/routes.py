@@ -12,7 +12,7 @@ from spendtrackr.apps.teams.schemas import (
     TeamRead,
     TeamUpdate,
 )
-from spendtrackr.apps.users.deps import AdminUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.openapi import errors
 from spendtrackr.core.pagination import Page, PageDep
@@ -20,7 +20,11 @@ from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import Message
 
 router = APIRouter(
-    route_class=JSONRoute, prefix="/teams", tags=["teams"], responses=errors(401, 403)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/teams",
+    tags=["teams"],
+    responses=errors(401, 403),
 )
 
 

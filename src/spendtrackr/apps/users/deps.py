@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Final
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, params
 from fastapi.dependencies.models import Dependant
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import event, select
@@ -153,6 +153,11 @@ def _api_key_principal(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+# The dependencies of every router whose routes need a signed-in caller (`main.USER_ROUTERS`,
+# checked when the app is built): each of its routes refuses a request without a live session
+# or API key before anything else runs, whether or not the route asks for the user.
+SIGNED_IN: Final[Sequence[params.Depends]] = (Depends(get_current_user),)
 
 
 async def get_read_session(request: Request, user: CurrentUser, session: SessionDep) -> Session:

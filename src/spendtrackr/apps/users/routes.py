@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from spendtrackr.apps.users import flows, service
-from spendtrackr.apps.users.deps import AdminUser, CurrentUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser, CurrentUser
 from spendtrackr.apps.users.models import Role
 from spendtrackr.apps.users.schemas import (
     PeopleNames,
@@ -27,7 +27,11 @@ from spendtrackr.core.routing import JSONRoute
 from spendtrackr.core.schemas import Message
 
 router = APIRouter(
-    route_class=JSONRoute, prefix="/admin/users", tags=["users"], responses=errors(401, 403)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/admin/users",
+    tags=["users"],
+    responses=errors(401, 403),
 )
 
 
@@ -101,7 +105,9 @@ def delete_user(user_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> Me
 
 
 # Every signed-in user: the names a client shows for the people a spend or a step mentions.
-people = APIRouter(route_class=JSONRoute, tags=["users"], responses=errors(401))
+people = APIRouter(
+    dependencies=SIGNED_IN, route_class=JSONRoute, tags=["users"], responses=errors(401)
+)
 
 
 @people.get("/users/names", response_model=PeopleNames, responses=errors(422))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from spendtrackr.apps.users.deps import AdminUser, FinanceUser, ReadSession
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser, FinanceUser, ReadSession
 from spendtrackr.apps.webhooks import flows
 from spendtrackr.apps.webhooks.models import ALL, TYPES
 from spendtrackr.apps.webhooks.schemas import (
@@ -27,19 +27,25 @@ from spendtrackr.core.pagination import Page, PageDep
 from spendtrackr.core.routing import JSONRoute
 
 endpoints = APIRouter(
+    dependencies=SIGNED_IN,
     route_class=JSONRoute,
     prefix="/webhook-endpoints",
     tags=["webhooks"],
     responses=errors(401, 403),
 )
 deliveries = APIRouter(
+    dependencies=SIGNED_IN,
     route_class=JSONRoute,
     prefix="/webhook-deliveries",
     tags=["webhooks"],
     responses=errors(401, 403),
 )
 feed = APIRouter(
-    route_class=JSONRoute, prefix="/events", tags=["events"], responses=errors(401, 403)
+    dependencies=SIGNED_IN,
+    route_class=JSONRoute,
+    prefix="/events",
+    tags=["events"],
+    responses=errors(401, 403),
 )
 
 
