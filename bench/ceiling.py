@@ -213,7 +213,9 @@ def _existing_ids(conn: pymysql.Connection[Any], statements: list[bytes]) -> set
     with conn.cursor() as cur:
         cur.execute(
             "SELECT table_name FROM information_schema.columns "
-            "WHERE table_schema = DATABASE() AND column_name = 'id'"
+            "WHERE table_schema = DATABASE() AND column_name = 'id' "
+            # a numeric id would equal a uuid's leading digits (MariaDB compares them as numbers)
+            "AND data_type IN ('char', 'varchar', 'binary', 'varbinary', 'uuid')"
         )
         for (table,) in cur.fetchall():
             cur.execute(f"SELECT id FROM `{table}` WHERE id IN ({listed})")
