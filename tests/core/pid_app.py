@@ -1,7 +1,9 @@
-"""A bare ASGI app that answers with the id of the process serving it (for test_serving)."""
+"""A bare ASGI app that answers with the id of the process serving it and how many objects its
+garbage collector has frozen (for test_serving)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
-    body = json.dumps({"pid": os.getpid()}).encode()
+    body = json.dumps({"pid": os.getpid(), "frozen": gc.get_freeze_count()}).encode()
     await send(
         {
             "type": "http.response.start",

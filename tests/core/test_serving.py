@@ -1,6 +1,6 @@
 """`spendtrackr serve --workers N`: a socket per worker spreads kept-alive connections over the
 workers; a dead worker is replaced; SIGTERM stops them all; a server that cannot start says so
-and exits 1. Real processes on real ports."""
+and exits 1; every serving process has frozen its startup heap. Real processes on real ports."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from uvicorn.config import STARTUP_FAILURE
 
 from tests.faults.harness import free_port, wait_until
 
@@ -50,7 +51,7 @@ def raw_pid(conn: socket.socket) -> int:
     """One HTTP/1.1 request on an open connection, kept alive."""
     conn.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
     response = b""
-    while b"}" not in response:
+    while not response.endswith(b"}"):
         chunk = conn.recv(4096)
         assert chunk, "connection closed"
         response += chunk
@@ -132,3 +133,25 @@ def test_a_server_that_cannot_start_exits_1() -> None:
         busy = serve("tests.core.pid_app:app", taken.getsockname()[1], workers=2)
         assert busy.wait(timeout=60) == 1
         assert "Address already in use" in stop(busy)
+
+
+def test_every_serving_process_freezes_its_startup_heap() -> None:
+    """Once serving, what was built to serve is out of the collector's full collections
+    (`serving.freeze_heap`), in each worker and in a single-process server."""
+    with two_workers() as (_, url, seen):
+        answers = [httpx.get(url, timeout=5).json() for _ in range(20)]
+        assert {a["pid"] for a in answers} <= seen
+        assert all(a["frozen"] > 1000 for a in answers), answers
+
+    port = free_port()
+    single = serve("tests.core.pid_app:app", port, workers=1)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until(lambda: pid_of(url) == single.pid, timeout=60)
+        assert httpx.get(url, timeout=5).json()["frozen"] > 1000
+    finally:
+        output = stop(single)
+    # uvicorn's server shuts down gracefully, then raises the signal it caught again.
+    assert single.returncode == -signal.SIGTERM, output
+    broken = serve("tests.core.no_such_module:app", free_port(), workers=1)
+    assert broken.wait(timeout=60) == STARTUP_FAILURE, stop(broken)  # as `uvicorn.run` exits

@@ -9,12 +9,13 @@ wake-up races and can leave one worker idle beside a busy one. With a socket per
 SO_REUSEPORT group, Linux spreads connections over the workers by a hash of their addresses
 (the measurements: docs/DESIGN.md and bench/README.md).
 
-Elsewhere than Linux (macOS has SO_REUSEPORT without the spreading), or with one worker, this is
-plain `uvicorn.run`.
+With one worker, one uvicorn server in this process. Elsewhere than Linux (macOS has SO_REUSEPORT
+without the spreading), or with `--reload`, plain `uvicorn.run`.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import signal
@@ -44,8 +45,14 @@ def run(
     **options: Any,
 ) -> None:
     """Serve `app` (an import string) on host:port; `options` are uvicorn.Config's."""
-    if workers <= 1 or not sys.platform.startswith("linux"):
+    if options.get("reload") or (workers > 1 and not sys.platform.startswith("linux")):
         uvicorn.run(app, host=host, port=port, workers=workers, **options)
+        return
+    if workers <= 1:
+        server = _Server(uvicorn.Config(app, host=host, port=port, **options))
+        server.run()
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
         return
     Supervisor(app, host=host, port=port, workers=workers, options=options).run()
 
@@ -87,16 +94,32 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, telling the supervisor once it has started serving."""
+    """uvicorn's server: once it has started serving, the heap built so far is frozen out of the
+    garbage collector's sight and the supervisor (if any) is told."""
 
-    def __init__(self, config: uvicorn.Config, ready: EventType) -> None:
+    def __init__(self, config: uvicorn.Config, ready: EventType | None = None) -> None:
         super().__init__(config)
         self.ready = ready
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
-            self.ready.set()
+            freeze_heap()
+            if self.ready is not None:
+                self.ready.set()
+
+
+def freeze_heap() -> None:
+    """Keep what the process built to serve (modules, the app, its routes and schemas: some
+    300,000 objects) out of the cyclic garbage collector's full collections.
+
+    A full collection walks every tracked object, and in a worker it stops every request of the
+    process while it runs: 170 ms on the bench machine, a few times a minute under load, which
+    was most of the card scenario's p99 (docs/DESIGN.md, "The garbage collector"). What is frozen
+    lives as long as the process anyway; what requests allocate is still collected.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _worker(app: str, host: str, port: int, options: dict[str, Any], ready: EventType) -> None:
