@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +10,6 @@ import anyio
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
-from starlette.routing import NoMatchFound
 
 from spendtrackr import ops, web
 from spendtrackr.apps.apikeys.routes import router as api_keys_router
@@ -94,10 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         size_thread_pool(settings)  # sync routes run in it; the database pool matches it
-        # FastAPI builds an included router's routes when a lookup first reaches them; a lookup
-        # of a name no route has reaches them all, now rather than in a client's first request.
-        with contextlib.suppress(NoMatchFound):
-            app.url_path_for("spendtrackr:build-routes")
         if app.state.read_replica is not None:
             app.state.read_replica.start()
         yield
@@ -200,8 +194,8 @@ def signed_in(routers: tuple[APIRouter, ...]) -> tuple[APIRouter, ...]:
     return routers
 
 
-# Each router is included once, without a prefix of its own: its routes' paths are the paths
-# clients call (what `UploadRoutes` matches).
+# Each router's routes are added to the app once, as they are (`add_routes`): their paths are
+# the paths clients call (what `UploadRoutes` matches).
 PUBLIC_ROUTERS: tuple[APIRouter, ...] = (
     ops.router,
     auth_router,
