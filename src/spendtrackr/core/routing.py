@@ -129,6 +129,8 @@ class RouteIndex:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # With FastAPI's OpenTelemetry instrumentation on, the router's own search runs: it also
+        # names the matched route on the request's span.
         if scope["type"] == "http" and "fastapi.telemetry" not in scope:
             found = self.match(scope)
             if found is not None:
