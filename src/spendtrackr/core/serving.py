@@ -111,12 +111,12 @@ class _Server(uvicorn.Server):
 
 def freeze_heap() -> None:
     """Keep what the process built to serve (modules, the app, its routes and schemas: some
-    300,000 objects) out of the cyclic garbage collector's full collections.
+    290,000 objects) out of the cyclic garbage collector's full collections.
 
     A full collection walks every tracked object, and in a worker it stops every request of the
-    process while it runs: 170 ms on the bench machine, a few times a minute under load, which
-    was most of the card scenario's p99 (docs/DESIGN.md, "The garbage collector"). What is frozen
-    lives as long as the process anyway; what requests allocate is still collected.
+    process while it runs: 168 ms on the bench machine, several times a bench run (docs/DESIGN.md,
+    "The startup heap is frozen out of the garbage collector"). What is frozen lives as long as
+    the process anyway; what requests allocate is still collected.
     """
     gc.collect()
     gc.freeze()
