@@ -76,10 +76,14 @@ _ROUTE_SETTINGS = tuple(
 )
 
 
-def first_segment(path: str) -> str | None:
-    """A route path's first segment when it is literal (`/spends/{id}` -> "spends"), None when
-    a parameter may stand there."""
-    head = path[1:].split("/", 1)[0]
+def _head(path: str) -> str:
+    """A path's first segment: "spends" for `/spends/{id}` and for `/spends/42`."""
+    return path[1:].split("/", 1)[0]
+
+
+def _literal_head(route_path: str) -> str | None:
+    """A route path's first segment when it is literal, None when a parameter may stand there."""
+    head = _head(route_path)
     return None if "{" in head else head
 
 
@@ -107,7 +111,7 @@ class RouteIndex:
         anywhere: list[BaseRoute] = []
         for route in self.router.routes:
             path = getattr(route, "path", None)
-            segment = first_segment(path) if isinstance(path, str) and path else None
+            segment = _literal_head(path) if isinstance(path, str) and path else None
             if segment is None:
                 anywhere.append(route)
                 for routes in by_segment.values():
@@ -121,8 +125,7 @@ class RouteIndex:
         """The first route that fully matches the request, with what it adds to the scope."""
         if self._size != len(self.router.routes):
             self.build()
-        path: str = get_route_path(scope)
-        for route in self._by_segment.get(path[1:].split("/", 1)[0], self._anywhere):
+        for route in self._by_segment.get(_head(get_route_path(scope)), self._anywhere):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 return route, child_scope
