@@ -23,6 +23,7 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy import (
     BigInteger,
+    Connection,
     DateTime,
     Dialect,
     Engine,
@@ -155,6 +156,17 @@ def id_param(name: str, *, expanding: bool = False) -> BindParameter[Any]:
     with: a foreign key's type is only known once the table it points at is mapped, which may be
     after the statement was built (and an untyped UUID reaches the driver as is)."""
     return bindparam(name, type_=Uuid(), expanding=expanding)
+
+
+def plain(session: Session) -> Connection:
+    """The session's connection, for a statement built once that loads no entity and answers
+    with a row or a few (a lookup, a row lock, an INSERT or UPDATE). `Session.execute` sends any
+    statement that names a mapped class through the ORM's execution (its compile state, its
+    result set-up): a fifth to a third of such a statement's CPU, for nothing it uses. A page
+    of rows stays with the session, whose row handling is the cheaper one for fifty rows
+    (docs/DESIGN.md). Unlike `Session.execute`, this does not autoflush: a statement that must
+    see the transaction's unflushed changes comes after `session.flush()`."""
+    return session.connection()
 
 
 S = TypeVar("S", bound=Select[Any])

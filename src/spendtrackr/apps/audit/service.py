@@ -21,7 +21,7 @@ from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from spendtrackr.apps.audit.models import AuditChainHead, AuditLog
-from spendtrackr.core.db import id_param, utcnow
+from spendtrackr.core.db import id_param, plain, utcnow
 from spendtrackr.core.pagination import Listed, SyncParams, listing
 from spendtrackr.core.schemas import DateRange
 
@@ -180,7 +180,6 @@ _MOVE_HEAD = (
     update(AuditChainHead)
     .where(AuditChainHead.company_id == id_param("head"))
     .values(seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
-    .execution_options(synchronize_session=False)  # no head is ever loaded as an object
 )
 
 
@@ -200,8 +199,9 @@ def append_staged(session: Session) -> None:
     # Lock heads in a fixed order so two transactions touching two companies cannot deadlock.
     # Plain statements, no ORM objects: this runs in every write's commit, and the unit of work
     # would add a second flush for rows that are never read back.
+    connection = plain(session)  # flushed above
     for company_id in sorted(by_company, key=str):
-        head = session.execute(_LOCK_HEAD, {"company_id": company_id}).one_or_none()
+        head = connection.execute(_LOCK_HEAD, {"company_id": company_id}).one_or_none()
         seq, last_hash = (0, GENESIS_HASH) if head is None else (head.seq, head.last_hash)
         now = utcnow()
         rows = []
@@ -220,7 +220,7 @@ def append_staged(session: Session) -> None:
             )
             row, last_hash = _linked(last_hash, entry)
             rows.append(row)
-        session.execute(_APPEND, rows)
+        connection.execute(_APPEND, rows)
         if head is None:
             # The first entry of a company is written by the transaction that creates it, so no
             # other writer can race this insert.
@@ -228,7 +228,9 @@ def append_staged(session: Session) -> None:
                 insert(AuditChainHead).values(company_id=company_id, seq=seq, last_hash=last_hash)
             )
         else:
-            session.execute(_MOVE_HEAD, {"head": company_id, "new_seq": seq, "new_hash": last_hash})
+            connection.execute(
+                _MOVE_HEAD, {"head": company_id, "new_seq": seq, "new_hash": last_hash}
+            )
 
 
 def _with_digest(item: _Staged) -> dict[str, Any]:
@@ -274,7 +276,7 @@ def drop_staged(session: Session, transaction: SessionTransaction) -> None:
 
 def head_seq(session: Session, *, company_id: uuid.UUID) -> int:
     """How many entries the company's chain holds: it moves with every change in the company."""
-    seq = session.scalar(_HEAD_SEQ, {"company_id": company_id})
+    seq = plain(session).scalar(_HEAD_SEQ, {"company_id": company_id})
     return seq or 0
 
 

@@ -13,7 +13,7 @@ from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.policies import engine
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.policies.rules import Rule
-from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
+from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param, plain
 from spendtrackr.core.errors import Conflict
 from spendtrackr.core.lru import LruCache
 from spendtrackr.core.pagination import PageParams, paginate
@@ -156,7 +156,7 @@ def active_rules(session: Session, *, company_id: uuid.UUID) -> tuple[engine.Com
     """The company's active rules, compiled. Every submission and card purchase asks: the
     policies' ids and versions are read, and their rules are loaded, validated and compiled only
     when that set is new to this process."""
-    versions = session.execute(_ACTIVE_VERSIONS, {"company_id": company_id}).all()
+    versions = plain(session).execute(_ACTIVE_VERSIONS, {"company_id": company_id}).all()
     key: _CacheKey = tuple((row.id, row.updated_at) for row in versions)
     cached = _compiled.get(key)
     if cached is not None:

@@ -27,7 +27,7 @@ from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendSource, SpendStatus
 from spendtrackr.apps.spends.schemas import SpendFilters, SpendRead
 from spendtrackr.core.currency import quantize
-from spendtrackr.core.db import exact_sum, get_in_company_or_404, id_param, utcnow
+from spendtrackr.core.db import exact_sum, get_in_company_or_404, id_param, plain, utcnow
 from spendtrackr.core.errors import InvalidTransition
 from spendtrackr.core.pagination import Listed, SyncParams, listing
 
@@ -230,7 +230,8 @@ def looks_duplicate(session: Session, spend: Spend) -> bool:
     recently."""
     if spend.category_id is None and spend.vendor_id is None:
         return False
-    found = session.scalar(
+    # Not flushed first: this transaction writes no other spend, and the spend itself is left out.
+    found = plain(session).scalar(
         _DUPLICATE,
         {
             "company_id": spend.company_id,
