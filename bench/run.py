@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from bench import ceiling, extras
+from bench import ceiling, extras, targets
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "lua"
@@ -1212,6 +1212,14 @@ def report(run: Run, name: str = "latest") -> None:
             for name, c in found.items()
             if name != "floor_cpu_ms"
         ]
+    lines += [
+        "",
+        "## Targets",
+        "",
+        "Each target of this round of work, with the bound beside it (`bench/targets.py`).",
+        "",
+        *targets.as_markdown(targets.targets(run)),
+    ]
     for key in ("explain_100k", "explain_1m"):
         if key in run.extra:
             lines += ["", f"## EXPLAIN ({key.split('_')[1]})", ""]

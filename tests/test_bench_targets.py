@@ -1,0 +1,94 @@
+"""The bench's targets table (bench/targets.py): what it reads off a run, and the bounds it puts
+beside each target."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from bench import targets
+
+
+def _result(name: str, **values: Any) -> SimpleNamespace:
+    fields = {
+        "p99_ms": 10.0,
+        "connections": 32,
+        "app_cpu_ms": 1.0,
+        "db_cpu_ms": 0.5,
+        "ratio_to_floor": 0.5,
+    }
+    return SimpleNamespace(name=name, **{**fields, **values})
+
+
+def _run(**extra: Any) -> SimpleNamespace:
+    hot = {"connections": 16, "app_cpu_ms": 4.0, "db_cpu_ms": 1.0}
+    rounds = [
+        [
+            _result(targets.POST_SPENDS, ratio_to_floor=0.2),
+            _result(targets.HOT_CARD, p99_ms=60.0, **hot),
+            _result("cursor page, first (1M)", p99_ms=10.0),
+            _result("cursor page, last (1M)", p99_ms=12.0),
+        ],
+        [
+            _result(targets.POST_SPENDS, ratio_to_floor=0.25),
+            _result(targets.HOT_CARD, p99_ms=45.0, **hot),
+            _result("cursor page, first (1M)", p99_ms=10.0),
+            _result("cursor page, last (1M)", p99_ms=20.0),
+        ],
+    ]
+    return SimpleNamespace(machine={"cpus": 2}, rounds=rounds, extra=extra)
+
+
+def test_each_target_is_judged_from_the_run() -> None:
+    ceiling = {
+        "floor_cpu_ms": 1.5,
+        "floor": {"statements": 2, "ceiling_x_floor": 1.0, "measured_x_floor": 1.0, "heads": []},
+        targets.POST_SPENDS: {
+            "statements": 11,
+            "ceiling_x_floor": 0.3,
+            "measured_x_floor": 0.25,
+            "heads": ["SELECT FROM user", "INSERT spend"],
+        },
+    }
+    found = targets.targets(
+        _run(
+            ceiling=ceiling,
+            bulk_load={"1,000,000 spends": {"seconds": 480.0}},
+            bulk_load_invariants={
+                "audit_chain_valid": True,
+                "totals_match": True,
+                "unbalanced_journals": 0,
+                "digest_mismatches": 0,
+            },
+        )
+    )
+    met = {t.target: t.met for t in found}
+    assert met[f"{targets.POST_SPENDS}: at least 0.8 of its ceiling"] is True  # 0.25 / 0.3
+    assert met[f"{targets.POST_SPENDS}: at least 0.35x the floor"] is False
+    # The first round's p99 is over the target: every round must meet it.
+    assert met[f"{targets.HOT_CARD}: p99 at most 50 ms in every round"] is False
+    assert met["1,000,000 spends loaded in at most 10 minutes"] is True
+    assert met["cursor pages: p99 flat from the first page to the last (within 1.5x)"] is False
+    assert met[f"{targets.POST_SPENDS}: no budget query in a company without budgets"] is True
+    hot = next(t for t in found if t.target.startswith(targets.HOT_CARD))
+    # 16 connections x (4 + 1) ms / 2 cores: no queue of 16 waits less on average.
+    assert "40.0, 40.0 ms" in hot.bound
+    spends = next(t for t in found if t.target.endswith("0.35x the floor"))
+    assert "its statements alone keep it below the target" in spends.bound
+
+
+def test_a_load_that_broke_an_invariant_misses_its_target_however_fast() -> None:
+    found = targets.targets(
+        _run(
+            bulk_load={"1,000,000 spends": {"seconds": 100.0}},
+            bulk_load_invariants={"audit_chain_valid": False},
+        )
+    )
+    load = next(t for t in found if t.target.startswith("1,000,000"))
+    assert load.met is False
+
+
+def test_what_a_run_did_not_measure_says_so() -> None:
+    found = targets.targets(SimpleNamespace(machine={"cpus": 2}, rounds=[[]], extra={}))
+    assert {t.met for t in found} == {None}
+    assert "not measured" in "\n".join(targets.as_markdown(found))
