@@ -41,7 +41,7 @@ from spendtrackr.apps.reports.routes import router as reports_router
 from spendtrackr.apps.scim import routes as scim_routes
 from spendtrackr.apps.spends.routes import router as spends_router
 from spendtrackr.apps.teams.routes import router as teams_router
-from spendtrackr.apps.users.deps import get_current_user
+from spendtrackr.apps.users.deps import asks_for_caller, get_current_user
 from spendtrackr.apps.users.routes import people as people_router
 from spendtrackr.apps.users.routes import router as users_router
 from spendtrackr.apps.webhooks.routes import deliveries as webhook_deliveries
@@ -175,7 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "validatorUrl": None,  # Swagger's default sends the spec to an outside validator
         },
     )
-    add_routes(app, *PUBLIC_ROUTERS)
+    add_routes(app, *public(PUBLIC_ROUTERS))
     web.install(app)
     add_routes(app, *web.ROUTERS)
     add_routes(app, *signed_in(USER_ROUTERS))
@@ -191,6 +191,16 @@ def signed_in(routers: tuple[APIRouter, ...]) -> tuple[APIRouter, ...]:
             first = route.dependant.dependencies[:1] if isinstance(route, APIRoute) else []
             if not first or first[0].call is not get_current_user:
                 raise RuntimeError(f"{route}: a signed-in route needs dependencies=SIGNED_IN")
+    return routers
+
+
+def public(routers: tuple[APIRouter, ...]) -> tuple[APIRouter, ...]:
+    """The routers, once no route of theirs asks for the signed-in caller (`CurrentUser`), whom
+    only `SIGNED_IN` looks for: such a route stops the app from starting."""
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and asks_for_caller(route.dependant):
+                raise RuntimeError(f"{route}: a route that asks for the caller needs SIGNED_IN")
     return routers
 
 

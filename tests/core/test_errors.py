@@ -13,7 +13,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.catalog.models import Vendor
-from spendtrackr.apps.users.deps import AdminUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser
 from spendtrackr.core.config import Settings
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.routing import JSONRoute
@@ -148,18 +148,22 @@ def faulty_app(settings: Settings) -> FastAPI:
     """The real app plus routes that fail on purpose, on FastAPI's route class and on ours (which
     serializes and commits in the route's thread)."""
     app = create_app(settings)
-    plain = APIRouter()
+    public = APIRouter()
 
-    @plain.get("/_test/boom")
+    @public.get("/_test/boom")
     def boom() -> None:
         raise RuntimeError("secret internals: SELECT * FROM user")
+
+    app.include_router(public)
+    plain = APIRouter(dependencies=SIGNED_IN)
 
     @plain.post("/_test/lock-vendor/{vendor_id}")
     def lock_vendor(vendor_id: uuid.UUID, session: SessionDep, actor: AdminUser) -> None:
         session.execute(text("SET SESSION innodb_lock_wait_timeout = 1"))
         session.execute(select(Vendor.id).where(Vendor.id == vendor_id).with_for_update()).one()
 
-    for prefix, router in (("/_test", plain), ("/_test/json", APIRouter(route_class=JSONRoute))):
+    json_routes = APIRouter(route_class=JSONRoute, dependencies=SIGNED_IN)
+    for prefix, router in (("/_test", plain), ("/_test/json", json_routes)):
 
         @router.post(f"{prefix}/vendor-then-commit-fails", status_code=201)
         def commit_fails(session: SessionDep, actor: AdminUser) -> dict[str, str]:

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from spendtrackr.apps.catalog import service as catalog
 from spendtrackr.apps.catalog.models import Vendor
 from spendtrackr.apps.catalog.schemas import VendorCreate, VendorRead
-from spendtrackr.apps.users.deps import AdminUser
+from spendtrackr.apps.users.deps import SIGNED_IN, AdminUser
 from spendtrackr.core.cache import CacheUnavailable
 from spendtrackr.core.db import SessionDep, utcnow
 from spendtrackr.core.idempotency import IdempotencyDep, IdempotencyRecord
@@ -44,7 +44,7 @@ class DownCache:
 def _mount(app: FastAPI) -> None:
     if any(getattr(r, "path", "") == "/_test/idempotent-vendors" for r in app.routes):
         return
-    router = APIRouter()
+    router = APIRouter(dependencies=SIGNED_IN)
 
     @router.post(
         "/_test/idempotent-vendors",

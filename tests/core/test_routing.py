@@ -14,9 +14,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from starlette.routing import Match
 
-from spendtrackr.apps.users.deps import SIGNED_IN
+from spendtrackr.apps.users.deps import SIGNED_IN, CurrentUser
 from spendtrackr.core.routing import JSONRoute, RouteIndex
-from spendtrackr.main import ROUTERS, USER_ROUTERS, signed_in
+from spendtrackr.main import PUBLIC_ROUTERS, ROUTERS, USER_ROUTERS, public, signed_in
 from tests.factories import create_user, signup, submit_spend
 
 
@@ -136,6 +136,20 @@ def test_a_signed_in_router_must_check_the_session_first() -> None:
     checked = APIRouter(route_class=JSONRoute, dependencies=SIGNED_IN)
     checked.add_api_route("/closed", open_route)
     assert signed_in((checked,)) == (checked,)
+
+
+def test_a_public_route_may_not_ask_for_the_caller() -> None:
+    """Only `SIGNED_IN` looks for the caller: a public route taking `CurrentUser` would find
+    no one, and stops the app from starting."""
+    asks = APIRouter(route_class=JSONRoute)
+
+    @asks.get("/mine")
+    def mine(user: CurrentUser) -> dict[str, str]:
+        return {"id": str(user.id)}
+
+    with pytest.raises(RuntimeError, match="SIGNED_IN"):
+        public((*PUBLIC_ROUTERS, asks))
+    assert public(PUBLIC_ROUTERS) == PUBLIC_ROUTERS
 
 
 def test_every_user_route_refuses_a_request_without_a_session(client: TestClient) -> None:

@@ -24,7 +24,7 @@ from spendtrackr.core.deps import LimiterDep, NowDep, SettingsDep, TokensDep
 from spendtrackr.core.errors import Forbidden, Unauthorized
 from spendtrackr.core.ratelimit import RateLimiter
 from spendtrackr.core.replica import ReadReplica
-from spendtrackr.core.security import InvalidToken
+from spendtrackr.core.security import InvalidToken, Tokens
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
@@ -50,11 +50,27 @@ def get_current_user(
 
     One indexed join per request: a logout, a refresh-token reuse, a password change or a
     deactivation takes effect on the very next request, not when the access token expires.
+    The caller is kept on the request for `CurrentUser`.
     """
     if not token:
         raise Unauthorized("Not authenticated")
     if apikeys_service.is_api_key(token):
-        return _api_key_principal(request, session, token, limiter, settings, now)
+        user = _api_key_principal(request, session, token, limiter, settings, now)
+    else:
+        user = _session_user(request, session, token, tokens, limiter, settings, now)
+    request.state.user = user
+    return user
+
+
+def _session_user(
+    request: Request,
+    session: Session,
+    token: str,
+    tokens: Tokens,
+    limiter: RateLimiter,
+    settings: Settings,
+    now: datetime,
+) -> User:
     try:
         claims = tokens.verify_access(token)
     except InvalidToken:
@@ -152,12 +168,31 @@ def _api_key_principal(
     )
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
-
 # The dependencies of every router whose routes need a signed-in caller (`main.USER_ROUTERS`,
 # checked when the app is built): each of its routes refuses a request without a live session
 # or API key before anything else runs, whether or not the route asks for the user.
 SIGNED_IN: Final[Sequence[params.Depends]] = (Depends(get_current_user),)
+
+
+async def signed_in_user(request: Request) -> User:
+    """The caller `SIGNED_IN` found, for a route (or a dependency) that needs them.
+
+    Not `Depends(get_current_user)` a second time: FastAPI walks a dependency's whole tree (its
+    seven parameters) again before it finds the value in its cache, on every request. Only
+    routes under `SIGNED_IN` may ask (`main` checks every route when the app is built), so the
+    caller is always known here."""
+    user: User | None = getattr(request.state, "user", None)
+    if user is None:
+        raise RuntimeError(f"{request.scope.get('route')}: CurrentUser without SIGNED_IN")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(signed_in_user)]
+
+
+def asks_for_caller(dependant: Dependant) -> bool:
+    """Whether a route (its dependant) takes `CurrentUser`, itself or through a dependency."""
+    return _needs(dependant, {signed_in_user})
 
 
 async def get_read_session(request: Request, user: CurrentUser, session: SessionDep) -> Session:
