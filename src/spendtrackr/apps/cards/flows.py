@@ -526,7 +526,7 @@ def _record(
 ) -> AuthorizationResult:
     company_id = card.company_id  # read now: a rollback below expires the card
     try:
-        auth = cards_service.record_authorization(
+        cards_service.record_authorization(
             session,
             card=card,
             authorization_id=body.authorization_id,
@@ -568,7 +568,7 @@ def _record(
                 "reason": reason,
             },
         )
-    return _answer(auth)
+    return AuthorizationResult(approved=reason is None, decline_reason=reason, spend_id=spend_id)
 
 
 def decline_reason(

@@ -39,7 +39,7 @@ from spendtrackr.apps.cards.models import (
     TransactionKind,
 )
 from spendtrackr.apps.users.models import User
-from spendtrackr.core.db import apply_changes, exact_sum, get_in_company_or_404, id_param
+from spendtrackr.core.db import apply_changes, exact_sum, get_in_company_or_404, id_param, plain
 from spendtrackr.core.errors import InvalidTransition, NotFound
 from spendtrackr.core.lru import LruCache
 from spendtrackr.core.pagination import Listed, SyncParams, listing
@@ -562,7 +562,7 @@ def record_authorization(
     now: datetime,
     merchant_country: str | None = None,
     mcc: str | None = None,
-) -> CardAuthorization:
+) -> None:
     """Write the decision (an IntegrityError if `authorization_id` is already the company's)."""
     values: dict[str, Any] = {
         "id": uuid.uuid4(),
@@ -588,9 +588,8 @@ def record_authorization(
         "created_at": now,
     }
     # A plain INSERT, not an entity for the unit of work: every authorization writes one, and
-    # nothing in its transaction reads it back. The answer is built from the same values.
-    session.execute(_RECORD, values)
-    auth = CardAuthorization(**values)
+    # nothing in its transaction reads it back.
+    plain(session).execute(_RECORD, values)
     audit.record_change(
         session,
         card,
@@ -606,7 +605,6 @@ def record_authorization(
             "spend_id": spend_id,
         },
     )
-    return auth
 
 
 def list_authorizations(
