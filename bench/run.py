@@ -1212,6 +1212,19 @@ def report(run: Run, name: str = "latest") -> None:
             for name, c in found.items()
             if name != "floor_cpu_ms"
         ]
+        lines += [
+            "",
+            "Each statement's mean wall time in the replay (ms, the round trip included):",
+            "",
+        ]
+        lines += [
+            f"- {name}: "
+            + ", ".join(
+                f"{h} {ms}" for h, ms in zip(c["heads"], c.get("statement_ms", []), strict=False)
+            )
+            for name, c in found.items()
+            if name != "floor_cpu_ms" and c.get("statement_ms")
+        ]
     lines += [
         "",
         "## Targets",

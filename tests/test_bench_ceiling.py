@@ -29,8 +29,8 @@ def test_a_replay_renews_the_new_ids_consistently_and_keeps_the_others() -> None
 
 
 def test_the_ceiling_is_the_floor_over_the_floor_with_the_scenarios_statements() -> None:
-    floor = ceiling.Replay(2, 0.1, 0.1, [])
-    scenario = ceiling.Replay(10, 0.6, 0.6, [])
+    floor = ceiling.Replay(2, 0.1, 0.1, [], [])
+    scenario = ceiling.Replay(10, 0.6, 0.6, [], [])
     assert ceiling.ceiling(1.0, floor, scenario) == pytest.approx(1.0 / 2.0)
     assert ceiling.ceiling(1.0, floor, floor) == pytest.approx(1.0)
 
@@ -92,15 +92,17 @@ def test_captured_statements_replay_in_a_scratch_copy() -> None:
         replayed = ceiling.replay(server, scratch, statements, lambda: 0.0, iterations=5)
         assert replayed.statements == 3
         assert replayed.client_cpu_ms > 0
+        assert len(replayed.statement_ms) == 3
+        assert all(ms > 0 for ms in replayed.statement_ms)
         with admin.cursor() as cur:
             cur.execute(f"SELECT id, note FROM `{scratch}`.item")
             rows = cur.fetchall()
             cur.execute("SELECT @@global.general_log, @@global.log_output")
             after = cur.fetchone()
-        # The copied row, and 25 new ones (20 warm-up replays and 5 counted), each a new id,
-        # with the same note: the unique index is a plain one in the copy.
-        assert sorted(note for _, note in rows) == ["existing"] + ["new"] * 25
-        assert len({row_id for row_id, _ in rows}) == 26
+        # The copied row, and 30 new ones (20 warm-up replays, 5 counted, 5 timed), each a new
+        # id, with the same note: the unique index is a plain one in the copy.
+        assert sorted(note for _, note in rows) == ["existing"] + ["new"] * 30
+        assert len({row_id for row_id, _ in rows}) == 31
         assert NEW not in {i for i, _ in rows}
         assert after == before  # the log is put back as it was
     finally:
