@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
+import httpx2 as httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
 
+from spendtrackr.apps.companies.models import Company
+from spendtrackr.apps.policies import service as policies_service
 from tests.factories import (
     approval_over,
     create_category,
@@ -95,6 +105,115 @@ def test_inactive_and_changed_policies_apply_at_once(client: TestClient) -> None
         headers=admin.headers,
     )
     assert submit_spend(client, admin, amount="5")["status"] == "blocked"
+
+
+@contextmanager
+def policy_reads() -> Iterator[list[str]]:
+    """The statements about the `policy` table sent meanwhile."""
+    seen: list[str] = []
+
+    def sent(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if re.search(r"\bpolicy\b", statement):
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", sent)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", sent)
+
+
+def test_a_spend_reads_the_policies_only_after_they_change(client: TestClient) -> None:
+    """The compiled rules are kept by the company's policy version, read with the company: while
+    the policies stay the same a submission sends nothing about them, and the first after any
+    change (creation, edit, deletion) reads them again."""
+    admin = signup(client)
+    create_user(client, admin, role="admin")
+    policy = create_policy(client, admin, [approval_over(100, "role:admin")])
+    assert submit_spend(client, admin, amount="200")["status"] == "pending"
+    with policy_reads() as reads:
+        assert submit_spend(client, admin, amount="200")["status"] == "pending"
+    assert reads == []
+    changes = [
+        lambda: client.patch(
+            f"/policies/{policy['id']}", json={"is_active": False}, headers=admin.headers
+        ),
+        lambda: create_policy(client, admin, [approval_over(10, "role:admin")]),
+        lambda: client.delete(f"/policies/{policy['id']}", headers=admin.headers),
+    ]
+    for change, status in zip(changes, ["approved", "pending", "pending"], strict=True):
+        change()
+        with policy_reads() as reads:
+            assert submit_spend(client, admin, amount="50")["status"] == status
+            assert submit_spend(client, admin, amount="50")["status"] == status
+        assert len(reads) == 1
+
+
+def test_rules_are_kept_under_the_version_they_were_read_with(
+    client: TestClient, app: FastAPI
+) -> None:
+    """A company read before a policy changed (its version the old one) gets the rules in force
+    now, and they are kept under the new version, never under the old one."""
+    admin = signup(client)
+    company_id = uuid.UUID(admin.company_id)
+    with Session(app.state.engine) as session:
+        stale = session.get(Company, company_id)
+        assert stale is not None
+        session.expunge(stale)
+    create_policy(client, admin, [{"condition": {}, "action": {"type": "block", "reason": "x"}}])
+    with Session(app.state.engine) as session:
+        assert len(policies_service.active_rules(session, company=stale)) == 1
+        fresh = session.get(Company, company_id)
+        assert fresh is not None
+        assert fresh.policy_version != stale.policy_version
+        with policy_reads() as reads:
+            assert len(policies_service.active_rules(session, company=fresh)) == 1
+        assert reads == []
+        # The old version's set (no rules) was never replaced: a reader of it reads again.
+        with policy_reads() as reads:
+            assert len(policies_service.active_rules(session, company=stale)) == 1
+        assert len(reads) == 1
+
+
+def test_policy_changes_racing_submissions_fail_none_of_them(
+    client: TestClient, live_server: str
+) -> None:
+    """A policy change takes the company's row (the submissions hold it shared) before it writes:
+    edits racing sixteen submitters fail none of them, the audit chain stays whole, and the
+    next spend is decided by the rules the last edit left."""
+    admin = signup(client)
+    employees = [create_user(client, admin) for _ in range(4)]
+    block = [{"condition": {"amount_gt": 100}, "action": {"type": "block", "reason": "over"}}]
+    policy = create_policy(client, admin, block)
+
+    def submit(i: int) -> str:
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            response = http.post(
+                "/spends",
+                json={"amount": "150.00", "currency": "USD", "spend_date": "2026-11-20"},
+                headers=employees[i % len(employees)].headers,
+            )
+            assert response.status_code == 201, response.text
+            return str(response.json()["status"])
+
+    def toggle(i: int) -> str:
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            response = http.patch(
+                f"/policies/{policy['id']}", json={"is_active": i % 2 == 1}, headers=admin.headers
+            )
+            assert response.status_code == 200, response.text
+            return "toggled"
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        work = [pool.submit(toggle if i % 4 == 0 else submit, i) for i in range(48)]
+        outcomes = [w.result() for w in work]
+    assert outcomes.count("toggled") == 12
+    assert set(outcomes) - {"toggled"} <= {"approved", "blocked"}
+    # Whichever toggle committed last, the next spend is decided by what it left.
+    active = client.get(f"/policies/{policy['id']}", headers=admin.headers).json()["is_active"]
+    assert submit(1) == ("blocked" if active else "approved")
+    verified = client.get("/audit-logs/verify", headers=admin.headers).json()
+    assert verified["valid"] is True
 
 
 @pytest.mark.parametrize(

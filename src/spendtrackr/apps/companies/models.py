@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from spendtrackr.core.db import Entity
+
+
+def new_policy_version() -> int:
+    return secrets.randbits(63)
 
 
 class Company(Entity):
@@ -23,6 +28,11 @@ class Company(Entity):
     # How many budgets the company has (kept under this row's lock by the budgets domain): a
     # spend of a company without any looks none up.
     budget_count: Mapped[int] = mapped_column(default=0)
+    # Drawn afresh by every change to the company's policies, under this row's lock (the
+    # policies domain): each process keeps the compiled rules of the company's active policies by
+    # it, so a spend reads no policy while they stay the same. Random, not a count: a database
+    # restored from a backup cannot give an old number to a different set of policies.
+    policy_version: Mapped[int] = mapped_column(BigInteger, default=new_policy_version)
     # The company's own ledger accounts (`expense`, `card_liability`, `employee_payable`, `cash`,
     # `tax`), each replacing the server's default; none: every one is the default.
     ledger_accounts: Mapped[dict[str, str] | None] = mapped_column(JSON)

@@ -159,7 +159,7 @@ def dry_run(session: Session, *, actor: User, body: EvaluateRequest) -> engine.D
         has_receipt=body.has_receipt,
         **budget_facts,
     )
-    return engine.evaluate(facts, service.active_rules(session, company_id=actor.company_id))
+    return engine.evaluate(facts, service.active_rules(session, company=company))
 
 
 def dry_run_draft(session: Session, *, actor: User, body: PolicyDryRun) -> DryRunRead:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import BindParameter, Select, select
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.companies.models import Company, new_policy_version
 from spendtrackr.apps.policies import engine
 from spendtrackr.apps.policies.models import Policy
 from spendtrackr.apps.policies.rules import Rule
-from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param, plain
-from spendtrackr.core.errors import Conflict
+from spendtrackr.core.db import apply_changes, get_in_company_or_404, id_param
+from spendtrackr.core.errors import Conflict, NotFound
 from spendtrackr.core.lru import LruCache
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -45,6 +45,7 @@ def create_policy(
     is_active: bool,
     rules: list[Rule],
 ) -> Policy:
+    _policies_change(session, company_id)
     policy = Policy(
         id=uuid.uuid4(),
         company_id=company_id,
@@ -73,6 +74,7 @@ def update_policy(
     changes: dict[str, Any],
 ) -> Policy:
     policy = get_policy_or_404(session, company_id=company_id, policy_id=policy_id)
+    _policies_change(session, company_id)
     if "rules" in changes:
         changes = {**changes, "rules": _dump_rules(changes["rules"])}
     diff = apply_changes(policy, changes)
@@ -87,6 +89,7 @@ def delete_policy(
     session: Session, *, company_id: uuid.UUID, actor_id: uuid.UUID, policy_id: uuid.UUID
 ) -> None:
     policy = get_policy_or_404(session, company_id=company_id, policy_id=policy_id)
+    _policies_change(session, company_id)
     session.delete(policy)
     audit.record(
         session,
@@ -130,47 +133,64 @@ def ensure_not_named(
         )
 
 
-# Compiled rule sets by (policy id, updated_at) of a company's active policies: a spend pays one
-# small indexed query, and parses and compiles the rules only after a policy changed.
-_CacheKey = tuple[tuple[uuid.UUID, datetime], ...]
-_compiled: LruCache[_CacheKey, tuple[engine.CompiledRule, ...]] = LruCache(1024)
-
-
-def _active(company_id: uuid.UUID | BindParameter[Any], *columns: Any) -> Select[Any]:
-    return (
-        select(*columns)
-        .where(Policy.company_id == company_id, Policy.is_active)
-        .order_by(Policy.created_at, Policy.id)
+def _policies_change(session: Session, company_id: uuid.UUID) -> None:
+    """A new policy version for the company, under its row's exclusive lock, before the policy
+    is written: the spends being decided (they hold the row shared) finish on the rules they
+    read first, and the lock comes before the audit chain's, as in every writer of the row."""
+    session.execute(
+        update(Company)
+        .where(Company.id == company_id)
+        # A change to the policies is not a change to the company's own fields.
+        .values(policy_version=new_policy_version(), updated_at=Company.updated_at)
+        .execution_options(synchronize_session=False)
     )
 
 
-# Built once (as the other statements on every request's path): see core/db.py.
-_ACTIVE_VERSIONS = _active(id_param("company_id"), Policy.id, Policy.updated_at)
+# Compiled rule sets by (company id, policy version): a spend reads the version with its
+# company, and parses and compiles the rules only after a policy changed.
+_CacheKey = tuple[uuid.UUID, int]
+_compiled: LruCache[_CacheKey, tuple[engine.CompiledRule, ...]] = LruCache(1024)
+
+# The version and the active policies in one statement, so that the rules are stored under
+# the version they were read with, whatever commits meanwhile.
+_ACTIVE = (
+    select(Company.policy_version, Policy)
+    .outerjoin(Policy, and_(Policy.company_id == Company.id, Policy.is_active))
+    .where(Company.id == id_param("company_id"))
+    .order_by(Policy.created_at, Policy.id)
+)
 
 
 def active_policies(session: Session, *, company_id: uuid.UUID) -> list[Policy]:
-    return list(session.scalars(_active(company_id, Policy)))
+    return list(
+        session.scalars(
+            select(Policy)
+            .where(Policy.company_id == company_id, Policy.is_active)
+            .order_by(Policy.created_at, Policy.id)
+        )
+    )
 
 
-def active_rules(session: Session, *, company_id: uuid.UUID) -> tuple[engine.CompiledRule, ...]:
-    """The company's active rules, compiled. Every submission and card purchase asks: the
-    policies' ids and versions are read, and their rules are loaded, validated and compiled only
-    when that set is new to this process."""
-    versions = plain(session).execute(_ACTIVE_VERSIONS, {"company_id": company_id}).all()
-    key: _CacheKey = tuple((row.id, row.updated_at) for row in versions)
-    cached = _compiled.get(key)
+def active_rules(session: Session, *, company: Company) -> tuple[engine.CompiledRule, ...]:
+    """The company's active rules, compiled. Every submission and card purchase asks, with the
+    company it read (for a spend, under the row's shared lock: its version is the one in force
+    until the spend commits); the policies are read, validated and compiled only when that
+    version is new to this process."""
+    cached = _compiled.get((company.id, company.policy_version))
     if cached is not None:
         return cached
-    policies = session.scalars(_active(company_id, Policy)).all()
-    key = tuple((p.id, p.updated_at) for p in policies)
+    rows = session.execute(_ACTIVE, {"company_id": company.id}).all()
+    if not rows:
+        raise NotFound("Company not found")
     compiled = engine.compile_rules(
         [
             engine.PolicyRule(
                 policy_id=p.id, policy_name=p.name, index=i, rule=Rule.model_validate(raw)
             )
-            for p in policies
+            for _, p in rows
+            if p is not None
             for i, raw in enumerate(p.rules)
         ]
     )
-    _compiled.put(key, compiled)
+    _compiled.put((company.id, rows[0].policy_version), compiled)
     return compiled

@@ -368,9 +368,9 @@ def _create_decided(
 def evaluate(
     session: Session, spend: Spend, submitter: User, *, company: Company | None = None
 ) -> engine.Decision:
-    rules = policies_service.active_rules(session, company_id=spend.company_id)
-    attached = receipts_service.has_receipt(session, company_id=spend.company_id, spend_id=spend.id)
     company = company or companies_service.share_company(session, spend.company_id)
+    rules = policies_service.active_rules(session, company=company)
+    attached = receipts_service.has_receipt(session, company_id=spend.company_id, spend_id=spend.id)
     facts = facts_for(session, spend, submitter, has_receipt=attached, rules=rules, company=company)
     decision = engine.evaluate(facts, rules)
     if spend.source == SpendSource.card and decision.outcome == "blocked":
@@ -417,7 +417,7 @@ def submit_spend(session: Session, *, actor: User, body: SpendCreate) -> SpendRe
     price(session, spend, company.base_currency)
     duplicate = spends_service.looks_duplicate(session, spend)
     spend.system_flags = ["possible_duplicate"] if duplicate else []
-    rules = policies_service.active_rules(session, company_id=actor.company_id)
+    rules = policies_service.active_rules(session, company=company)
     facts = facts_for(session, spend, actor, has_receipt=False, rules=rules, company=company)
     decision = engine.evaluate(facts, rules)
     steps = _create_decided(session, spend, actor, decision, actor_id=actor.id, company=company)
@@ -589,7 +589,7 @@ def decide_card_spend(
 ) -> engine.Decision:
     """The policies' decision for a card purchase, before anything is written (a block declines):
     the same facts as for any spend, taken from the purchase."""
-    rules = policies_service.active_rules(session, company_id=holder.company_id)
+    rules = policies_service.active_rules(session, company=company)
     facts = facts_for(session, purchase, holder, rules=rules, company=company)
     return engine.evaluate(facts, rules)
 
