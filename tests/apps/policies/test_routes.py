@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.policies import service as policies_service
+from spendtrackr.apps.policies.rules import Rule
 from tests.factories import (
     approval_over,
     create_category,
@@ -173,6 +174,30 @@ def test_rules_are_kept_under_the_version_they_were_read_with(
         with policy_reads() as reads:
             assert len(policies_service.active_rules(session, company=stale)) == 1
         assert len(reads) == 1
+
+
+def test_a_change_moves_on_the_company_its_transaction_holds(
+    client: TestClient, app: FastAPI
+) -> None:
+    """A company loaded before a policy change in the same transaction has its version moved
+    with the row, so what that transaction decides next uses the new rules."""
+    admin = signup(client)
+    with Session(app.state.engine) as session:
+        company = session.get(Company, uuid.UUID(admin.company_id))
+        assert company is not None
+        assert policies_service.active_rules(session, company=company) == ()
+        policies_service.create_policy(
+            session,
+            company_id=company.id,
+            actor_id=uuid.UUID(admin.id),
+            name="Block all",
+            is_active=True,
+            rules=[
+                Rule.model_validate({"condition": {}, "action": {"type": "block", "reason": "x"}})
+            ],
+        )
+        assert len(policies_service.active_rules(session, company=company)) == 1
+        session.commit()
 
 
 def test_policy_changes_racing_submissions_fail_none_of_them(

@@ -135,14 +135,13 @@ def ensure_not_named(
 
 def _policies_change(session: Session, company_id: uuid.UUID) -> None:
     """A new policy version for the company, under its row's exclusive lock, before the policy
-    is written: the spends being decided (they hold the row shared) finish on the rules they
-    read first, and the lock comes before the audit chain's, as in every writer of the row."""
+    is written: the submissions being decided (they hold the row shared) finish on the rules
+    they read first, and the lock comes before the audit chain's, as in every writer of the row."""
     session.execute(
         update(Company)
         .where(Company.id == company_id)
         # A change to the policies is not a change to the company's own fields.
         .values(policy_version=new_policy_version(), updated_at=Company.updated_at)
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -173,8 +172,8 @@ def active_policies(session: Session, *, company_id: uuid.UUID) -> list[Policy]:
 
 def active_rules(session: Session, *, company: Company) -> tuple[engine.CompiledRule, ...]:
     """The company's active rules, compiled. Every submission and card purchase asks, with the
-    company it read (for a spend, under the row's shared lock: its version is the one in force
-    until the spend commits); the policies are read, validated and compiled only when that
+    company it read (a submission under the row's shared lock: its version is then the one in
+    force until it commits); the policies are read, validated and compiled only when that
     version is new to this process."""
     cached = _compiled.get((company.id, company.policy_version))
     if cached is not None:
