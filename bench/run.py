@@ -662,7 +662,7 @@ def main() -> int:
         ).raise_for_status()
         cursor_base, cursor_token = base, tenant.finance_token
         cursor_tenant = (url, admin_email)
-        large: tuple[Server, str] | None = None
+        large: tuple[Server, str, str] | None = None
         if opts.large:
             large_url, created = fresh_database(opts.database, "spendtrackr_bench_large", keep=True)
             if created or not _has_tenant(large_url, opts.large_spends):
@@ -692,8 +692,8 @@ def main() -> int:
             servers.append(large_server)
             large_base = f"http://127.0.0.1:{opts.port + 2}"
             large_email = f"admin@bench{opts.large_spends}.spendtrackr.example"
-            finance_large = _finance_token(large_base, large_email)
-            large = (large_server, finance_large)
+            finance_large = _role_token(large_base, large_email, "finance")
+            large = (large_server, finance_large, _role_token(large_base, large_email, "employee"))
             cursor_base, cursor_token = large_base, finance_large
             cursor_tenant = (large_url, large_email)
             run.extra["explain_1m"] = explain(large_url, large_email)
@@ -818,6 +818,17 @@ def main() -> int:
                         large_base_url,
                         "get.lua",
                         {"BENCH_TOKEN": large[1], "BENCH_PATHS": "/spends?limit=50"},
+                        opts.connections,
+                    ),
+                )
+                items.insert(
+                    4,
+                    (
+                        # One person's spends among a million: the page an employee opens.
+                        "GET /spends?limit=50 (1M, an employee's own)",
+                        large_base_url,
+                        "get.lua",
+                        {"BENCH_TOKEN": large[2], "BENCH_PATHS": "/spends?limit=50"},
                         opts.connections,
                     ),
                 )
@@ -954,13 +965,14 @@ def _has_tenant(url: str, spends: int) -> bool:
     return found is not None
 
 
-def _finance_token(base: str, admin_email: str) -> str:
+def _role_token(base: str, admin_email: str, role: str) -> str:
+    """A token of the tenant's first user with `role` (by the admin's list)."""
     with httpx.Client(base_url=base, timeout=60) as client:
         admin = client.post(
             "/auth/login", json={"email": admin_email, "password": "demo-password-1234"}
         ).json()["access_token"]
         users = client.get(
-            "/admin/users?role=finance", headers={"Authorization": f"Bearer {admin}"}
+            f"/admin/users?role={role}", headers={"Authorization": f"Bearer {admin}"}
         ).json()["items"]
         return str(
             client.post(

@@ -27,7 +27,14 @@ from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendSource, SpendStatus
 from spendtrackr.apps.spends.schemas import SpendFilters, SpendRead
 from spendtrackr.core.currency import quantize
-from spendtrackr.core.db import exact_sum, get_in_company_or_404, id_param, plain, utcnow
+from spendtrackr.core.db import (
+    exact_sum,
+    force_index,
+    get_in_company_or_404,
+    id_param,
+    plain,
+    utcnow,
+)
 from spendtrackr.core.errors import InvalidTransition
 from spendtrackr.core.pagination import Listed, SyncParams, listing
 
@@ -185,6 +192,9 @@ def list_spends(
         .with_only_columns(*READ_COLUMNS)
         .order_by(Spend.created_at.desc(), Spend.id.desc())
     )
+    index = None if page.by_cursor else _page_index(scope, filters)
+    if index is not None:
+        stmt = force_index(stmt, Spend, index)
     # Every change to a company's spends (and to who may see them) writes an audit entry, so the
     # chain head's position is the version of the data the total depends on.
     version = audit.head_seq(session, company_id=company_id)
@@ -203,9 +213,27 @@ def list_spends(
     )
 
 
+def _page_index(scope: Scope, filters: SpendFilters) -> str | None:
+    """The index that answers a page, newest first, in order, when nothing but the company and
+    one person narrows it: MariaDB weighs the nine indexes that start with the company by dives
+    into each (half of a page's CPU in MariaDB), and for one person's spends it picked the
+    company's `created` index, reading it back from the newest spend until fifty were theirs
+    (70 ms a page for an employee of the 1M tenant, against under one through their own)."""
+    narrowed = filters.model_dump(exclude={"user_id"}, exclude_none=True)
+    if narrowed:
+        return None  # a status, a category, dates...: the optimizer weighs them
+    if filters.user_id is not None or (not scope.everything and _one_person(scope)):
+        return "ix_spend_company_user_created"
+    return "ix_spend_company_created" if scope.everything else None
+
+
+def _one_person(scope: Scope) -> bool:
+    return len(scope.user_ids) == 1 and not scope.team_ids
+
+
 # Built once (see core/db.py). A missing category or vendor is a NULL parameter, which equals
 # nothing: the check matches on the one that is given.
-_DUPLICATE = (
+_DUPLICATE = force_index(
     select(Spend.id)
     .where(
         Spend.company_id == id_param("company_id"),
@@ -220,7 +248,11 @@ _DUPLICATE = (
             Spend.vendor_id == id_param("vendor_id"),
         ),
     )
-    .limit(1)
+    .limit(1),
+    # Its equalities are this index's first four columns. Left to weigh the table's indexes,
+    # MariaDB spent three times the CPU choosing it as reading it.
+    Spend,
+    "ix_spend_company_user_date",
 )
 
 

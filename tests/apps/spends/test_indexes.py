@@ -1,0 +1,97 @@
+"""The index a page of spends and the duplicate check name on MySQL/MariaDB, where the optimizer's
+own choice was slow (other databases plan as they will)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
+
+from spendtrackr.apps.spends.models import SpendStatus
+from spendtrackr.apps.spends.schemas import SpendFilters
+from spendtrackr.apps.spends.service import Scope, _page_index
+from tests.factories import create_category, create_user, signup, submit_spend
+
+ONE, TWO, TEAM = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+
+@pytest.mark.parametrize(
+    ("scope", "filters", "index"),
+    [
+        (Scope(everything=True), SpendFilters(), "ix_spend_company_created"),
+        (Scope(user_ids=frozenset({ONE})), SpendFilters(), "ix_spend_company_user_created"),
+        (Scope(everything=True), SpendFilters(user_id=ONE), "ix_spend_company_user_created"),
+        (
+            Scope(user_ids=frozenset({ONE, TWO})),
+            SpendFilters(user_id=TWO),
+            "ix_spend_company_user_created",
+        ),
+        # A manager's people and teams, or any narrower filter: left to the optimizer.
+        (Scope(user_ids=frozenset({ONE, TWO})), SpendFilters(), None),
+        (Scope(user_ids=frozenset({ONE}), team_ids=frozenset({TEAM})), SpendFilters(), None),
+        (Scope(everything=True), SpendFilters(status=SpendStatus.pending), None),
+        (Scope(user_ids=frozenset({ONE})), SpendFilters(date_from=date(2026, 1, 1)), None),
+        (Scope(everything=True), SpendFilters(user_id=ONE, category_id=TWO), None),
+    ],
+)
+def test_a_page_names_the_index_that_answers_it_in_order(
+    scope: Scope, filters: SpendFilters, index: str | None
+) -> None:
+    assert _page_index(scope, filters) == index
+
+
+@contextmanager
+def spend_reads() -> Iterator[list[str]]:
+    """The SELECTs from `spend` sent meanwhile."""
+    seen: list[str] = []
+
+    def sent(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM spend" in statement:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", sent)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", sent)
+
+
+def hints(statements: list[str]) -> list[str]:
+    return [s.split("FORCE INDEX (", 1)[1].split(")", 1)[0] for s in statements if "FORCE" in s]
+
+
+def test_the_statements_sent_name_their_index(client: TestClient, app: FastAPI) -> None:
+    if app.state.engine.dialect.name not in ("mysql", "mariadb"):
+        pytest.skip("index hints are MySQL's and MariaDB's")
+    admin = signup(client)
+    employee = create_user(client, admin)
+    category = create_category(client, admin)
+    with spend_reads() as sent:
+        submit_spend(client, employee, amount="10.00", category_id=category["id"])
+    assert hints(sent) == ["ix_spend_company_user_date"]  # the duplicate check
+    submit_spend(client, admin, amount="20.00")
+    with spend_reads() as sent:
+        own = client.get("/spends", headers=employee.headers).json()
+    assert [s["amount"] for s in own["items"]] == ["10.00"]
+    assert own["total"] == 1
+    # The count and the page both go through it.
+    assert set(hints(sent)) == {"ix_spend_company_user_created"}
+    with spend_reads() as sent:
+        everyone = client.get("/spends", headers=admin.headers).json()
+    assert [s["amount"] for s in everyone["items"]] == ["20.00", "10.00"]
+    assert set(hints(sent)) == {"ix_spend_company_created"}
+    with spend_reads() as sent:
+        pending = client.get("/spends?status=pending", headers=admin.headers).json()
+    assert pending["total"] == 0
+    assert hints(sent) == []
+    with spend_reads() as sent:
+        synced = client.get("/spends?updated_since=2020-01-01T00:00:00Z", headers=admin.headers)
+    assert synced.status_code == 200  # (the spends just made wait until they settle)
+    assert hints(sent) == ["ix_spend_company_updated"]  # a cursor page: the keyset's own
