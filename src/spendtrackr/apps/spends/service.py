@@ -214,17 +214,19 @@ def list_spends(
 
 
 def _page_index(scope: Scope, filters: SpendFilters) -> str | None:
-    """The index that answers a page, newest first, in order, when nothing but the company and
-    one person narrows it: MariaDB weighs the nine indexes that start with the company by dives
-    into each (half of a page's CPU in MariaDB), and for one person's spends it picked the
-    company's `created` index, reading it back from the newest spend until fifty were theirs
-    (70 ms a page for an employee of the 1M tenant, against under one through their own)."""
-    narrowed = filters.model_dump(exclude={"user_id"}, exclude_none=True)
-    if narrowed:
-        return None  # a status, a category, dates...: the optimizer weighs them
+    """The index that answers a page, newest first, in order. MariaDB weighs the nine indexes
+    that start with the company by dives into each (half of a page's CPU in MariaDB), and, for
+    one person's spends, chose the company's `created` index and read it back from the newest
+    spend until fifty were theirs and passed the filters: 70 ms a page for an employee of the
+    1M tenant, up to 900 ms with a status, against 1-4 ms through their own. A range of dates
+    is left to it: it reads (company, user, date) for that, as it should."""
+    if filters.date_from is not None or filters.date_to is not None:
+        return None
     if filters.user_id is not None or (not scope.everything and _one_person(scope)):
         return "ix_spend_company_user_created"
-    return "ix_spend_company_created" if scope.everything else None
+    if not scope.everything or filters.model_dump(exclude_none=True):
+        return None  # a manager's people, a status, a category...: the optimizer weighs them
+    return "ix_spend_company_created"
 
 
 def _one_person(scope: Scope) -> bool:
