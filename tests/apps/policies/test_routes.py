@@ -2,16 +2,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.companies.models import Company
@@ -27,6 +25,7 @@ from tests.factories import (
     signup,
     submit_spend,
 )
+from tests.statements import statements_sent
 
 EXAMPLE = [
     {
@@ -108,20 +107,9 @@ def test_inactive_and_changed_policies_apply_at_once(client: TestClient) -> None
     assert submit_spend(client, admin, amount="5")["status"] == "blocked"
 
 
-@contextmanager
-def policy_reads() -> Iterator[list[str]]:
+def policy_reads() -> AbstractContextManager[list[str]]:
     """The statements about the `policy` table sent meanwhile."""
-    seen: list[str] = []
-
-    def sent(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if re.search(r"\bpolicy\b", statement):
-            seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", sent)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", sent)
+    return statements_sent(lambda statement: re.search(r"\bpolicy\b", statement) is not None)
 
 
 def test_a_spend_reads_the_policies_only_after_they_change(client: TestClient) -> None:

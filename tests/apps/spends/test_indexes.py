@@ -4,21 +4,19 @@ own choice was slow (other databases plan as they will)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
 
 from spendtrackr.apps.spends.models import SpendStatus
 from spendtrackr.apps.spends.schemas import SpendFilters
 from spendtrackr.apps.spends.service import Scope, _page_index
 from tests.factories import create_category, create_user, signup, submit_spend
+from tests.statements import statements_sent
 
 ONE, TWO, TEAM = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
@@ -59,20 +57,13 @@ def test_a_page_names_the_index_that_answers_it_in_order(
     assert _page_index(scope, filters) == index
 
 
-@contextmanager
-def spend_reads() -> Iterator[list[str]]:
+def spend_reads() -> AbstractContextManager[list[str]]:
     """The SELECTs from `spend` sent meanwhile."""
-    seen: list[str] = []
-
-    def sent(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "FROM spend" in statement:
-            seen.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", sent)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", sent)
+    return statements_sent(
+        lambda statement: (
+            statement.lstrip().upper().startswith("SELECT") and "FROM spend" in statement
+        )
+    )
 
 
 def hints(statements: list[str]) -> list[str]:
