@@ -1231,11 +1231,9 @@ def report(run: Run, name: str = "latest") -> None:
         ]
         lines += [
             f"- {name}: "
-            + ", ".join(
-                f"{h} {ms}" for h, ms in zip(c["heads"], c.get("statement_ms", []), strict=False)
-            )
+            + ", ".join(f"{h} {ms}" for h, ms in zip(c["heads"], c["statement_ms"], strict=True))
             for name, c in found.items()
-            if name != "floor_cpu_ms" and c.get("statement_ms")
+            if name != "floor_cpu_ms"
         ]
     lines += [
         "",

@@ -150,13 +150,17 @@ def _policies_change(session: Session, company_id: uuid.UUID) -> None:
 _CacheKey = tuple[uuid.UUID, int]
 _compiled: LruCache[_CacheKey, tuple[engine.CompiledRule, ...]] = LruCache(1024)
 
+# The order a company's active policies are compiled in, by the live rules and by a dry run
+# of a draft beside them alike.
+_RULE_ORDER = (Policy.created_at, Policy.id)
+
 # The version and the active policies in one statement, so that the rules are stored under
 # the version they were read with, whatever commits meanwhile.
 _ACTIVE = (
     select(Company.policy_version, Policy)
     .outerjoin(Policy, and_(Policy.company_id == Company.id, Policy.is_active))
     .where(Company.id == id_param("company_id"))
-    .order_by(Policy.created_at, Policy.id)
+    .order_by(*_RULE_ORDER)
 )
 
 
@@ -165,7 +169,7 @@ def active_policies(session: Session, *, company_id: uuid.UUID) -> list[Policy]:
         session.scalars(
             select(Policy)
             .where(Policy.company_id == company_id, Policy.is_active)
-            .order_by(Policy.created_at, Policy.id)
+            .order_by(*_RULE_ORDER)
         )
     )
 
