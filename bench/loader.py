@@ -15,6 +15,7 @@ while the next ones are built.
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -89,6 +90,7 @@ class _Context:
     payable: str
     cash: str
     today: date
+    spends: int  # in the whole tenant: the n-th spend of it falls on day n * 730 // spends
     seed: int
     dialect: str  # "mysql": tables come back as INSERT statements, else as rows
 
@@ -147,6 +149,7 @@ def build_large(
         payable=settings.ledger_employee_payable_account,
         cash=settings.ledger_cash_account,
         today=utcnow().date(),
+        spends=spends,
         seed=seed,
         dialect="mysql" if dialect in ("mysql", "mariadb") else dialect,
     )
@@ -154,18 +157,18 @@ def build_large(
         head = session.get(AuditChainHead, company_id)
         assert head is not None
         chain = audit_service.BulkChain(company_id, head.seq, head.last_hash)
-    sizes = [min(batch, spends - start) for start in range(0, spends, batch)]
-    parallel = context.dialect == "mysql" and len(sizes) > 2
+    batches = [(start, min(batch, spends - start)) for start in range(0, spends, batch)]
+    parallel = context.dialect == "mysql" and len(batches) > 2
     pool: Executor = ProcessPoolExecutor(max_workers=2) if parallel else _InProcess()
     pending: Future[None] | None = None
     with progress(console) as bar, pool, ThreadPoolExecutor(max_workers=1) as writer:
         task = bar.add_task(f"{spends:,} spends", total=spends)
         # A few batches ahead, so that neither builder waits for the other's turn.
-        building = deque(pool.submit(_build, context, i, n) for i, n in enumerate(sizes[:4]))
-        for index, size in enumerate(sizes):
+        building = deque(pool.submit(_build, context, i, *b) for i, b in enumerate(batches[:4]))
+        for index, (_, size) in enumerate(batches):
             built = building.popleft().result()
-            if index + 4 < len(sizes):
-                building.append(pool.submit(_build, context, index + 4, sizes[index + 4]))
+            if index + 4 < len(batches):
+                building.append(pool.submit(_build, context, index + 4, *batches[index + 4]))
             for entry in built.entries:
                 chain.append(*entry)
             audit_rows = chain.take()
@@ -199,7 +202,8 @@ class _InProcess(Executor):
         return future
 
 
-def _build(context: _Context, index: int, size: int) -> _Batch:
+def _build(context: _Context, index: int, start: int, size: int) -> _Batch:
+    """The spends at positions [start, start + size) of the tenant, with everything they bring."""
     rng = random.Random(context.seed * 1_000_003 + index)
     company_id = context.company_id
     spend_rows: list[dict[str, Any]] = []
@@ -207,16 +211,23 @@ def _build(context: _Context, index: int, size: int) -> _Batch:
     ledger_rows: list[dict[str, Any]] = []
     deltas: totals.Deltas = {}
     entries: list[tuple[str, str, uuid.UUID, uuid.UUID | None, dict[str, Any], datetime]] = []
-    for _ in range(size):
-        user_id, user_name, manager_id = rng.choice(context.submitters)
-        day = context.today - timedelta(days=rng.randint(0, 729))
-        created = datetime.combine(
-            day,
+    # Spends come in the order they were made, as a company's do: a batch covers a few days of
+    # its own, so its daily totals are rows no other batch writes and the date-ordered indexes
+    # grow at one end.
+    first = context.today - timedelta(days=729)
+    moments = sorted(
+        datetime.combine(
+            first + timedelta(days=position * 730 // context.spends),
             time(
                 rng.randint(7, 20), rng.randint(0, 59), rng.randint(0, 59), rng.randint(0, 999_999)
             ),
             UTC,
         )
+        for position in range(start, start + size)
+    )
+    for created in moments:
+        day = created.date()
+        user_id, user_name, manager_id = rng.choice(context.submitters)
         category_id, category_name, gl = rng.choice(context.categories)
         vendor_id, vendor_name = rng.choice(context.vendors)
         amount = random_amount(rng)
@@ -355,14 +366,19 @@ def _build(context: _Context, index: int, size: int) -> _Batch:
     return _Batch([(t.name, rows) for t, rows in tables], deltas, entries)
 
 
-# MySQL string literal escapes (as the server reads them with its default sql_mode).
+# MySQL string literal escapes (as the server reads them with its default sql_mode); a double
+# quote needs none inside single quotes.
 _ESCAPES = str.maketrans(
-    {"\\": "\\\\", "'": "\\'", '"': '\\"', "\0": "\\0", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z"}
+    {"\\": "\\\\", "'": "\\'", "\0": "\\0", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z"}
 )
+_NEEDS_ESCAPE = re.compile(r"[\\'\0\n\r\x1a]")
 
 
-def _quoted(value: Any) -> str:
-    return "'" + str(value).translate(_ESCAPES) + "'"
+def _quoted(value: str) -> str:
+    # Most values (names, JSON documents) hold none of those: a scan is cheaper than a rewrite.
+    if _NEEDS_ESCAPE.search(value) is not None:
+        value = value.translate(_ESCAPES)
+    return "'" + value + "'"
 
 
 _LITERALS: dict[type, Callable[[Any], str]] = {

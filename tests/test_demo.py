@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+import pytest
 from bench import loader
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from rich.console import Console
+from sqlalchemy import JSON, Column, Integer, MetaData, Table, Text, select
 from typer.testing import CliRunner
 
 from spendtrackr import demo
@@ -104,3 +106,39 @@ def test_large_tenant_in_bulk(settings: Settings, app: FastAPI, client: TestClie
         app.state.session_factory, settings, spends=1200, seed=3, console=Console(quiet=True)
     )
     assert not again.created
+
+
+def test_the_loaders_literal_values_read_back_as_written(app: FastAPI) -> None:
+    """On MySQL the loader writes its rows as INSERTs of literal values, escaped by itself."""
+    engine = app.state.engine
+    if engine.dialect.name not in ("mysql", "mariadb"):
+        pytest.skip("the literal INSERTs are the MySQL path")
+    table = Table(
+        "loader_literal_probe",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("text", Text),
+        Column("doc", JSON),
+    )
+    texts = [
+        "plain",
+        "O'Brien",
+        'say "hi"',
+        "back\\slash",
+        "a\nb\r\nc",
+        "nul\0byte",
+        "sub\x1a",
+        "é ü 中",
+        "\\'",
+        "",
+    ]
+    rows = [{"id": i, "text": t, "doc": {"note": t, "n": [i, None]}} for i, t in enumerate(texts)]
+    table.create(engine)
+    try:
+        with engine.begin() as conn:
+            for statement in loader._literal_inserts(table, rows, chunk=3):
+                conn.exec_driver_sql(statement)
+            read = conn.execute(select(table).order_by(table.c.id)).mappings().all()
+    finally:
+        table.drop(engine)
+    assert [dict(r) for r in read] == rows

@@ -113,6 +113,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _json_default(value: Any) -> Any:
+    # What JSON has no type for: numbers, ids and times as their text, a set as a list.
+    if isinstance(value, Decimal | uuid.UUID | datetime | date):
+        return str(value)
+    if isinstance(value, set):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# Built once: `json.dumps` with any option builds a new encoder on every call.
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_json_default)
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _comparable(value: Any) -> Any:
     # As read back from any database: 480.0000 is 480, a timestamp is UTC to the microsecond.
     if isinstance(value, Decimal):
@@ -125,7 +139,7 @@ def _comparable(value: Any) -> Any:
 def digest(values: dict[str, Any]) -> str:
     """A fingerprint of an entity's money fields, as an entry records it."""
     comparable = {name: _comparable(value) for name, value in values.items()}
-    body = json.dumps(_jsonable(comparable), sort_keys=True, separators=(",", ":"))
+    body = _DIGEST_JSON.encode(comparable)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -160,7 +174,7 @@ def canonical(entry: Any) -> bytes:
         "metadata": entry.meta,
         "created_at": entry.created_at.isoformat(timespec="microseconds"),
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL_JSON.encode(body).encode()
 
 
 def chain_hash(prev_hash: str, entry: Any) -> str:
