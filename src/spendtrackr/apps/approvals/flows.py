@@ -267,7 +267,7 @@ def today() -> date:
 
 
 def list_actionable(
-    session: Session, *, actor: User, status: StepStatus | None, page: PageParams
+    session: Session, *, actor: User, status: StepStatus, page: PageParams
 ) -> Page[ApprovalRead]:
     """The steps the caller can act on, with those of the people they stand in for."""
     total, steps = approvals_service.list_actionable(

@@ -23,9 +23,39 @@ class ApprovalStep(Entity):
     # A decided step's audit entry fingerprints these (see Spend).
     __audit_entity__ = "approval"
     __audit_digest__ = ("spend_id", "step", "status", "approver_id", "approver_role", "decided_by")
+    # The inbox (`service.list_actionable`) reads one of these per way a step can be someone's,
+    # each in the inbox's order: every branch stops at its page instead of scanning and sorting
+    # all the company's open steps.
     __table_args__ = (
-        Index("ix_approval_step_company_status_approver", "company_id", "status", "approver_id"),
-        Index("ix_approval_step_company_status_role", "company_id", "status", "approver_role"),
+        Index("ix_approval_step_company_status_created", "company_id", "status", "created_at"),
+        Index(
+            "ix_approval_step_company_status_approver",
+            "company_id",
+            "status",
+            "approver_id",
+            "created_at",
+        ),
+        Index(
+            "ix_approval_step_company_status_role",
+            "company_id",
+            "status",
+            "approver_role",
+            "created_at",
+        ),
+        Index(
+            "ix_approval_step_company_status_escalated_to",
+            "company_id",
+            "status",
+            "escalated_to_id",
+            "created_at",
+        ),
+        Index(
+            "ix_approval_step_company_status_escalated_role",
+            "company_id",
+            "status",
+            "escalated_to_role",
+            "created_at",
+        ),
         Index("ix_approval_step_company_spend", "company_id", "spend_id", "step"),
         Index("ix_approval_step_nudge", "status", "next_nudge_at"),
     )

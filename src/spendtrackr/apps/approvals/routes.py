@@ -35,7 +35,7 @@ def list_approvals(
     session: SessionDep,
     user: CurrentUser,
     page: PageDep,
-    status: Annotated[StepStatus | None, Query()] = StepStatus.pending,
+    status: Annotated[StepStatus, Query()] = StepStatus.pending,
 ) -> Page[ApprovalRead]:
     """Approval steps you can act on (admins: every step), by default the open ones: yours,
     those escalated to you, and those of people you stand in for (their delegate)."""

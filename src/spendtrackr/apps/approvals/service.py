@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, Subquery, func, select, union
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.approvals.models import ApprovalStep, Delegation, StepStatus
@@ -15,7 +16,7 @@ from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.core.db import force_index, get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import Conflict
-from spendtrackr.core.pagination import PageParams, paginate
+from spendtrackr.core.pagination import COUNT_CAP, PageParams, paginate
 
 APPROVAL_NOT_FOUND = "Approval not found"
 OPEN = (StepStatus.pending, StepStatus.waiting)
@@ -181,33 +182,96 @@ def open_next(
     return step
 
 
+# The inbox's order, newest first: each index it reads ends in `created_at` (then the key).
+_INBOX_ORDER = (ApprovalStep.created_at.desc(), ApprovalStep.id.desc())
+
+
+def _ways_mine(
+    user_id: uuid.UUID, role: str, for_whom: Collection[uuid.UUID]
+) -> list[tuple[ColumnElement[bool], str]]:
+    """Each way a step can be the caller's to decide, with the index that lists it in order."""
+    ways = [
+        (ApprovalStep.approver_id == user_id, "ix_approval_step_company_status_approver"),
+        (ApprovalStep.approver_role == role, "ix_approval_step_company_status_role"),
+        (ApprovalStep.escalated_to_id == user_id, "ix_approval_step_company_status_escalated_to"),
+        (
+            ApprovalStep.escalated_to_role == role,
+            "ix_approval_step_company_status_escalated_role",
+        ),
+    ]
+    if for_whom:
+        ways.append(
+            (
+                ApprovalStep.approver_id.in_(list(for_whom)),
+                "ix_approval_step_company_status_approver",
+            )
+        )
+    return ways
+
+
+def _mine(
+    company_id: uuid.UUID,
+    user_id: uuid.UUID,
+    role: str,
+    status: StepStatus,
+    for_whom: Collection[uuid.UUID],
+    *,
+    limit: int | None,
+    columns: tuple[Any, ...] = (ApprovalStep.id, ApprovalStep.created_at),
+) -> Subquery:
+    """The caller's steps in `status` as a union of one indexed branch per way a step is theirs,
+    each branch cut at `limit` rows in the inbox's order (or whole): an OR of the ways would read
+    every step of the company in that status (no one index holds them all) and sort them."""
+    branches = []
+    for way, index in _ways_mine(user_id, role, for_whom):
+        branch = select(*columns).where(
+            ApprovalStep.company_id == company_id,
+            ApprovalStep.status == status,
+            way,
+            ApprovalStep.submitter_id != user_id,
+        )
+        if limit is not None:
+            branch = branch.order_by(*_INBOX_ORDER).limit(limit)
+        # A branch with its own ORDER BY and LIMIT is a union member only as a subquery.
+        branch = force_index(branch, ApprovalStep, index)
+        branches.append(select(*branch.subquery().c))
+    return union(*branches).subquery()
+
+
 def list_actionable(
     session: Session,
     *,
     company_id: uuid.UUID,
     user_id: uuid.UUID,
     role: str,
-    status: StepStatus | None,
+    status: StepStatus,
     page: PageParams,
     for_whom: Collection[uuid.UUID] = (),
 ) -> tuple[int, list[ApprovalStep]]:
     """Steps the caller can act on (admins: every step of the company), theirs and those of
-    the people they stand in for."""
-    stmt = select(ApprovalStep).where(ApprovalStep.company_id == company_id)
-    if status is not None:
-        stmt = stmt.where(ApprovalStep.status == status)
-    if role != "admin":
-        stmt = stmt.where(
-            ApprovalStep.submitter_id != user_id,
-            or_(
-                ApprovalStep.approver_id == user_id,
-                ApprovalStep.approver_id.in_(list(for_whom)),
-                ApprovalStep.approver_role == role,
-                ApprovalStep.escalated_to_id == user_id,
-                ApprovalStep.escalated_to_role == role,
-            ),
+    the people they stand in for, newest first."""
+    if role == "admin":
+        every = select(ApprovalStep).where(
+            ApprovalStep.company_id == company_id, ApprovalStep.status == status
         )
-    return paginate(session, stmt.order_by(ApprovalStep.created_at.desc(), ApprovalStep.id), page)
+        stmt = force_index(every, ApprovalStep, "ix_approval_step_company_status_created")
+        return paginate(session, stmt.order_by(*_INBOX_ORDER), page)
+    # Up to COUNT_CAP + 1 from each branch: when any holds more, so does their union.
+    counted = _mine(
+        company_id, user_id, role, status, for_whom, limit=COUNT_CAP + 1, columns=(ApprovalStep.id,)
+    )
+    total = min(session.scalar(select(func.count()).select_from(counted)) or 0, COUNT_CAP + 1)
+    if not total:
+        return 0, []
+    ids = _mine(company_id, user_id, role, status, for_whom, limit=page.offset + page.limit)
+    steps = session.scalars(
+        select(ApprovalStep)
+        .join(ids, ApprovalStep.id == ids.c.id)
+        .order_by(ids.c.created_at.desc(), ids.c.id.desc())
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    return total, list(steps)
 
 
 # The worker's first look at an open step, when it learns the company's reminder and
@@ -305,18 +369,14 @@ def waiting_for(
 ) -> tuple[int, datetime | None]:
     """How many open steps `user_id` may decide (named, by role, or escalated to them; admins:
     none counted as theirs unless named), and since when the oldest has waited."""
-    mine = or_(
-        ApprovalStep.approver_id == user_id,
-        ApprovalStep.escalated_to_id == user_id,
-        ApprovalStep.approver_role == role,
-        ApprovalStep.escalated_to_role == role,
+    mine = _mine(
+        company_id,
+        user_id,
+        role,
+        StepStatus.pending,
+        (),
+        limit=None,
+        columns=(ApprovalStep.id, ApprovalStep.opened_at),
     )
-    count, oldest = session.execute(
-        select(func.count(), func.min(ApprovalStep.opened_at)).where(
-            ApprovalStep.company_id == company_id,
-            ApprovalStep.status == StepStatus.pending,
-            ApprovalStep.submitter_id != user_id,
-            mine,
-        )
-    ).one()
+    count, oldest = session.execute(select(func.count(), func.min(mine.c.opened_at))).one()
     return int(count or 0), oldest
