@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    UniqueConstraint,
     Uuid,
     bindparam,
     create_engine,
@@ -169,7 +170,7 @@ def plain(session: Session) -> Connection:
     return session.connection()
 
 
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 def force_index(stmt: S, model: type[Base], index: str) -> S:
@@ -178,10 +179,12 @@ def force_index(stmt: S, model: type[Base], index: str) -> S:
     every candidate index, and the optimizer's pick between them flips with the statistics, to
     a range on `spend_id` plus a sort, or to every row of the company's prefix (all of a 1M
     tenant's 150,000 approval steps, filtered one by one). The composite index answers the
-    list in order with fewer dives. An index the model does not declare fails at import, not as
+    list in order with fewer dives. An index (or unique constraint) the model does not declare
+    fails at import, not as
     a database error on every request (the migrations test keeps models and schema equal)."""
     table = model.__table__
-    if not isinstance(table, Table) or index not in {i.name for i in table.indexes}:
+    unique = {c.name for c in getattr(table, "constraints", ()) if isinstance(c, UniqueConstraint)}
+    if not isinstance(table, Table) or index not in {i.name for i in table.indexes} | unique:
         raise ValueError(f"{model.__name__} declares no index {index}")
     hint = f"FORCE INDEX ({index})"
     return stmt.with_hint(model, hint, dialect_name="mysql").with_hint(

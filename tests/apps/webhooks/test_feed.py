@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -111,5 +112,36 @@ def test_the_feed_reaches_back_as_far_as_it_keeps_events(
         assert len(page(client, admin)["items"]) == 2  # the admin and this user
         clock.now = utcnow() + timedelta(hours=25)
         assert page(client, admin)["items"] == []
+    finally:
+        del app.dependency_overrides[current_settings]
+
+
+def test_the_feed_starts_at_the_first_event_it_keeps(
+    client: TestClient, admin: Actor, app: FastAPI, settings: Settings, clock: Clock
+) -> None:
+    """Older entries are not read one by one to be filtered out: the feed starts at the first
+    entry inside the retention, from any older cursor, and still pages in order from there."""
+
+    async def one_day() -> Settings:
+        return settings.model_copy(update={"event_retention_days": 1})
+
+    create_user(client, admin)
+    time.sleep(0.05)
+    horizon = utcnow()
+    time.sleep(0.05)
+    create_user(client, admin)
+    create_user(client, admin)
+    old, kept = page(client, admin)["items"][:2], page(client, admin)["items"][2:]
+    assert len(kept) == 2
+    app.dependency_overrides[current_settings] = one_day
+    clock.now = horizon + timedelta(days=1)  # a day later, only the last two are kept
+    try:
+        for after in (0, old[0]["sequence"], old[1]["sequence"]):
+            first = page(client, admin, f"?after={after}&limit=1")
+            assert [e["id"] for e in first["items"]] == [kept[0]["id"]]
+            assert first["has_more"] is True
+            rest = page(client, admin, f"?after={first['next_cursor']}")
+            assert [e["id"] for e in rest["items"]] == [kept[1]["id"]]
+            assert rest["has_more"] is False
     finally:
         del app.dependency_overrides[current_settings]
