@@ -7,6 +7,7 @@ import uuid
 from contextlib import AbstractContextManager
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -19,6 +20,13 @@ from tests.factories import create_category, create_user, signup, submit_spend
 from tests.statements import statements_sent
 
 ONE, TWO, TEAM = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+TODAY = date(2026, 12, 5)
+
+
+def dated(date_from: str, date_to: str, **more: Any) -> SpendFilters:
+    return SpendFilters(
+        date_from=date.fromisoformat(date_from), date_to=date.fromisoformat(date_to), **more
+    )
 
 
 @pytest.mark.parametrize(
@@ -49,12 +57,32 @@ ONE, TWO, TEAM = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         (Scope(everything=True), SpendFilters(status=SpendStatus.pending), None),
         (Scope(user_ids=frozenset({ONE})), SpendFilters(date_from=date(2026, 1, 1)), None),
         (Scope(everything=True), SpendFilters(user_id=ONE, date_to=date(2026, 1, 1)), None),
+        # Everyone's over a range of dates: through (company, date) when the range ends further
+        # back than it is long, else the newest spends reach it first.
+        (Scope(everything=True), dated("2025-06-01", "2025-06-30"), "ix_spend_company_date"),
+        (
+            Scope(
+                everything=True,
+            ),
+            dated("2025-06-01", "2025-06-30", status=SpendStatus.approved),
+            "ix_spend_company_date",
+        ),
+        (Scope(everything=True), dated("2026-11-10", "2026-11-30"), None),
+        (Scope(everything=True), dated("2025-01-01", "2026-03-01"), None),
+        (Scope(everything=True), SpendFilters(date_from=date(2025, 6, 1)), None),
+        (Scope(everything=True), SpendFilters(date_to=date(2025, 6, 1)), None),
+        (Scope(user_ids=frozenset({ONE, TWO})), dated("2025-06-01", "2025-06-30"), None),
+        (
+            Scope(everything=True),
+            dated("2025-06-01", "2025-06-30", user_id=ONE),
+            None,
+        ),
     ],
 )
 def test_a_page_names_the_index_that_answers_it_in_order(
     scope: Scope, filters: SpendFilters, index: str | None
 ) -> None:
-    assert _page_index(scope, filters) == index
+    assert _page_index(scope, filters, TODAY) == index
 
 
 def spend_reads() -> AbstractContextManager[list[str]]:

@@ -20,6 +20,8 @@ class AuditLog(Base):
         Index("ix_audit_log_company_created", "company_id", "created_at"),
         Index("ix_audit_log_company_action", "company_id", "action"),
         Index("ix_audit_log_company_entity", "company_id", "entity_type", "entity_id"),
+        # One entity's history, its type named or not (`GET /audit-logs?entity_id=`).
+        Index("ix_audit_log_company_entity_id", "company_id", "entity_id", "seq"),
         Index("ix_audit_log_company_actor", "company_id", "actor_id"),
     )
 

@@ -192,7 +192,7 @@ def list_spends(
         .with_only_columns(*READ_COLUMNS)
         .order_by(Spend.created_at.desc(), Spend.id.desc())
     )
-    index = None if page.by_cursor else _page_index(scope, filters)
+    index = None if page.by_cursor else _page_index(scope, filters, utcnow().date())
     if index is not None:
         stmt = force_index(stmt, Spend, index)
     # Every change to a company's spends (and to who may see them) writes an audit entry, so the
@@ -213,20 +213,35 @@ def list_spends(
     )
 
 
-def _page_index(scope: Scope, filters: SpendFilters) -> str | None:
+def _page_index(scope: Scope, filters: SpendFilters, today: date) -> str | None:
     """The index that answers a page, newest first, in order. MariaDB weighs the nine indexes
     that start with the company by dives into each (half of a page's CPU in MariaDB), and, for
     one person's spends, chose the company's `created` index and read it back from the newest
     spend until fifty were theirs and passed the filters: 70 ms a page for an employee of the
     1M tenant, up to 900 ms with a status, against 1-4 ms through their own. A range of dates
-    is left to it: it reads (company, user, date) for that, as it should."""
+    is left to it (it reads (company, user, date) for one person's, as it should), but for one
+    that ends further back than it is long."""
     if filters.date_from is not None or filters.date_to is not None:
-        return None
+        return _dated_index(scope, filters, today)
     if filters.user_id is not None or (not scope.everything and _one_person(scope)):
         return "ix_spend_company_user_created"
     if not scope.everything or filters.model_dump(exclude_none=True):
         return None  # a manager's people, a status, a category...: the optimizer weighs them
     return "ix_spend_company_created"
+
+
+def _dated_index(scope: Scope, filters: SpendFilters, today: date) -> str | None:
+    """A spend is entered soon after its date, so the `created` index, read from the newest,
+    reaches a range of dates only after every spend dated since its end. MariaDB reckons the
+    range's spends spread evenly through that index and read it so even for a month a year and
+    a half back on the 1M tenant (4.5 s, against 0.3 s through `(company, date)` and a sort).
+    When the range ends further back than it is long, the dates' own index reads fewer."""
+    if filters.date_from is None or filters.date_to is None or filters.user_id is not None:
+        return None
+    if not scope.everything:
+        return None  # someone's people: (company, user, date) for each, the optimizer's pick
+    length = filters.date_to - filters.date_from
+    return "ix_spend_company_date" if today - filters.date_to > length else None
 
 
 def _one_person(scope: Scope) -> bool:
