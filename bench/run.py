@@ -662,7 +662,7 @@ def main() -> int:
         ).raise_for_status()
         cursor_base, cursor_token = base, tenant.finance_token
         cursor_tenant = (url, admin_email)
-        large: tuple[Server, str, str] | None = None
+        large: tuple[Server, str, str, str] | None = None
         if opts.large:
             large_url, created = fresh_database(opts.database, "spendtrackr_bench_large", keep=True)
             if created or not _has_tenant(large_url, opts.large_spends):
@@ -693,7 +693,12 @@ def main() -> int:
             large_base = f"http://127.0.0.1:{opts.port + 2}"
             large_email = f"admin@bench{opts.large_spends}.spendtrackr.example"
             finance_large = _role_token(large_base, large_email, "finance")
-            large = (large_server, finance_large, _role_token(large_base, large_email, "employee"))
+            large = (
+                large_server,
+                finance_large,
+                _role_token(large_base, large_email, "employee"),
+                _role_token(large_base, large_email, "manager"),
+            )
             cursor_base, cursor_token = large_base, finance_large
             cursor_tenant = (large_url, large_email)
             run.extra["explain_1m"] = explain(large_url, large_email)
@@ -829,6 +834,28 @@ def main() -> int:
                         large_base_url,
                         "get.lua",
                         {"BENCH_TOKEN": large[2], "BENCH_PATHS": "/spends?limit=50"},
+                        opts.connections,
+                    ),
+                )
+                items.insert(
+                    5,
+                    (
+                        # A manager's inbox among 100,000 open steps, each way it can be theirs.
+                        "GET /approvals (1M, a manager)",
+                        large_base_url,
+                        "get.lua",
+                        {"BENCH_TOKEN": large[3], "BENCH_PATHS": "/approvals"},
+                        opts.connections,
+                    ),
+                )
+                items.insert(
+                    6,
+                    (
+                        # A client polling the event feed from a cursor deep in a 2M-entry chain.
+                        "GET /events (1M, from position 1,000,000)",
+                        large_base_url,
+                        "get.lua",
+                        {"BENCH_TOKEN": large[1], "BENCH_PATHS": "/events?after=1000000"},
                         opts.connections,
                     ),
                 )
