@@ -233,9 +233,9 @@ def _page_index(scope: Scope, filters: SpendFilters, today: date) -> str | None:
 def _dated_index(scope: Scope, filters: SpendFilters, today: date) -> str | None:
     """A spend is entered soon after its date, so the `created` index, read from the newest,
     reaches a range of dates only after every spend dated since its end. MariaDB reckons the
-    range's spends spread evenly through that index and read it so even for a month a year and
-    a half back on the 1M tenant (4.5 s, against 0.3 s through `(company, date)` and a sort).
-    When the range ends further back than it is long, the dates' own index reads fewer."""
+    range's spends spread evenly through that index and read it so even for a month long past
+    (docs/DESIGN.md). When the range ends further back than it is long, the dates' own index
+    reads fewer."""
     if filters.date_from is None or filters.date_to is None or filters.user_id is not None:
         return None
     if not scope.everything:
