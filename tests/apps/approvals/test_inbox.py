@@ -123,10 +123,11 @@ def test_an_inbox_past_the_count_cap_says_so(
     monkeypatch.setattr(service, "COUNT_CAP", 3)
     capped = inbox(client, manager, limit=2)
     assert (capped["total"], capped["total_capped"], len(capped["items"])) == (3, True, 2)
-    monkeypatch.setattr(pagination, "COUNT_CAP", 5)
-    monkeypatch.setattr(service, "COUNT_CAP", 5)
+    submit_spend(client, employee, amount="300.00")  # a change: the total is counted again
+    monkeypatch.setattr(pagination, "COUNT_CAP", 6)
+    monkeypatch.setattr(service, "COUNT_CAP", 6)
     exact = inbox(client, manager, limit=2)
-    assert (exact["total"], exact["total_capped"]) == (5, False)
+    assert (exact["total"], exact["total_capped"]) == (6, False)
 
 
 def test_each_way_is_read_through_its_own_index(app: FastAPI, client: TestClient) -> None:
@@ -151,3 +152,30 @@ def test_each_way_is_read_through_its_own_index(app: FastAPI, client: TestClient
     with statements_sent(lambda s: "FROM approval_step" in s) as sent:
         assert inbox(client, admin)["total"] == 1
     assert all("FORCE INDEX (ix_approval_step_company_status_created)" in s for s in sent)
+
+
+def test_the_inbox_total_is_counted_again_only_after_a_change(client: TestClient) -> None:
+    admin = signup(client)
+    manager = create_user(client, admin, role="manager")
+    employee = create_user(client, admin, manager_id=manager.id)
+    create_policy(client, admin, [approval_over(100, "manager", 10)])
+    submit_spend(client, employee, amount="300.00")
+
+    def counted(actor: Actor) -> tuple[int, int]:
+        with statements_sent(lambda s: "approval_step" in s and "count(" in s.lower()) as sent:
+            total = inbox(client, actor)["total"]
+        return total, len(sent)
+
+    for actor in (manager, admin):
+        assert counted(actor) == (1, 1)
+        assert counted(actor) == (1, 0)  # nothing changed: the total counted before
+    submit_spend(client, employee, amount="400.00")
+    for actor in (manager, admin):
+        assert counted(actor) == (2, 1)
+    step = inbox(client, manager)["items"][0]["id"]
+    decided = client.post(
+        f"/approvals/{step}/decision", json={"approved": True}, headers=manager.headers
+    )
+    assert decided.status_code == 200, decided.text
+    for actor in (manager, admin):
+        assert counted(actor) == (1, 1)

@@ -16,7 +16,7 @@ from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.core.db import force_index, get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import Conflict
-from spendtrackr.core.pagination import COUNT_CAP, PageParams, paginate
+from spendtrackr.core.pagination import COUNT_CAP, PageParams, counts, paginate
 
 APPROVAL_NOT_FOUND = "Approval not found"
 OPEN = (StepStatus.pending, StepStatus.waiting)
@@ -250,17 +250,31 @@ def list_actionable(
 ) -> tuple[int, list[ApprovalStep]]:
     """Steps the caller can act on (admins: every step of the company), theirs and those of
     the people they stand in for, newest first."""
+    # Whatever changes a company's steps (a submission, a decision, an escalation, a
+    # reassignment, a delegation) writes an audit entry with it: the chain head's position is
+    # the version of the data the total depends on, as for the spend list.
+    version = audit.head_seq(session, company_id=company_id)
+    count_key = ("approvals", company_id, version, user_id, role, status, frozenset(for_whom))
     if role == "admin":
         every = select(ApprovalStep).where(
             ApprovalStep.company_id == company_id, ApprovalStep.status == status
         )
         stmt = force_index(every, ApprovalStep, "ix_approval_step_company_status_created")
-        return paginate(session, stmt.order_by(*_INBOX_ORDER), page)
-    # Up to COUNT_CAP + 1 from each branch: when any holds more, so does their union.
-    counted = _mine(
-        company_id, user_id, role, status, for_whom, limit=COUNT_CAP + 1, columns=(ApprovalStep.id,)
-    )
-    total = min(session.scalar(select(func.count()).select_from(counted)) or 0, COUNT_CAP + 1)
+        return paginate(session, stmt.order_by(*_INBOX_ORDER), page, count_key=count_key)
+    total = counts.get(count_key)
+    if total is None:
+        # Up to COUNT_CAP + 1 from each branch: when any holds more, so does their union.
+        counted = _mine(
+            company_id,
+            user_id,
+            role,
+            status,
+            for_whom,
+            limit=COUNT_CAP + 1,
+            columns=(ApprovalStep.id,),
+        )
+        total = min(session.scalar(select(func.count()).select_from(counted)) or 0, COUNT_CAP + 1)
+        counts.put(count_key, total)
     if not total:
         return 0, []
     ids = _mine(company_id, user_id, role, status, for_whom, limit=page.offset + page.limit)
