@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Generic, Self, TypeVar
@@ -80,6 +80,17 @@ class Page(BaseModel, Generic[T]):
 counts: LruCache[Hashable, int] = LruCache(4096)
 
 
+def counted(count_key: Hashable | None, count: Callable[[], int | None]) -> int:
+    """The total counted before under `count_key` (the query and its data's version), else
+    `count()`, kept under the key when there is one."""
+    total = None if count_key is None else counts.get(count_key)
+    if total is None:
+        total = count() or 0
+        if count_key is not None:
+            counts.put(count_key, total)
+    return total
+
+
 def paginate(
     session: Session, stmt: Select[Any], page: PageParams, *, count_key: Hashable | None = None
 ) -> tuple[int, list[Any]]:
@@ -87,14 +98,12 @@ def paginate(
     carries its own order_by): its entities, or its rows when it selects several columns.
     `count_key` (the query and its data's version) reuses a total counted before under the
     same key."""
-    total = None if count_key is None else counts.get(count_key)
-    if total is None:
-        capped: Select[Any] = (
-            stmt.order_by(None).with_only_columns(literal_column("1")).limit(COUNT_CAP + 1)
-        )
-        total = session.scalar(select(func.count()).select_from(capped.subquery())) or 0
-        if count_key is not None:
-            counts.put(count_key, total)
+    capped: Select[Any] = (
+        stmt.order_by(None).with_only_columns(literal_column("1")).limit(COUNT_CAP + 1)
+    )
+    total = counted(
+        count_key, lambda: session.scalar(select(func.count()).select_from(capped.subquery()))
+    )
     if not total:
         return 0, []
     result = session.execute(stmt.limit(page.limit).offset(page.offset))

@@ -61,9 +61,7 @@ def dated(date_from: str, date_to: str, **more: Any) -> SpendFilters:
         # back than it is long, else the newest spends reach it first.
         (Scope(everything=True), dated("2025-06-01", "2025-06-30"), "ix_spend_company_date"),
         (
-            Scope(
-                everything=True,
-            ),
+            Scope(everything=True),
             dated("2025-06-01", "2025-06-30", status=SpendStatus.approved),
             "ix_spend_company_date",
         ),

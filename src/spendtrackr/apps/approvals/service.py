@@ -16,7 +16,7 @@ from spendtrackr.apps.approvals.schemas import ApprovalRead
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.core.db import force_index, get_in_company_or_404, id_param, utcnow
 from spendtrackr.core.errors import Conflict
-from spendtrackr.core.pagination import COUNT_CAP, PageParams, counts, paginate
+from spendtrackr.core.pagination import COUNT_CAP, PageParams, counted, paginate
 
 APPROVAL_NOT_FOUND = "Approval not found"
 OPEN = (StepStatus.pending, StepStatus.waiting)
@@ -261,20 +261,14 @@ def list_actionable(
         )
         stmt = force_index(every, ApprovalStep, "ix_approval_step_company_status_created")
         return paginate(session, stmt.order_by(*_INBOX_ORDER), page, count_key=count_key)
-    total = counts.get(count_key)
-    if total is None:
-        # Up to COUNT_CAP + 1 from each branch: when any holds more, so does their union.
-        counted = _mine(
-            company_id,
-            user_id,
-            role,
-            status,
-            for_whom,
-            limit=COUNT_CAP + 1,
-            columns=(ApprovalStep.id,),
-        )
-        total = min(session.scalar(select(func.count()).select_from(counted)) or 0, COUNT_CAP + 1)
-        counts.put(count_key, total)
+    # Up to COUNT_CAP + 1 from each branch: when any holds more, so does their union.
+    capped = _mine(
+        company_id, user_id, role, status, for_whom, limit=COUNT_CAP + 1, columns=(ApprovalStep.id,)
+    )
+    total = min(
+        counted(count_key, lambda: session.scalar(select(func.count()).select_from(capped))),
+        COUNT_CAP + 1,
+    )
     if not total:
         return 0, []
     ids = _mine(company_id, user_id, role, status, for_whom, limit=page.offset + page.limit)

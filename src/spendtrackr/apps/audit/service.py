@@ -103,19 +103,23 @@ def record_change(
     )
 
 
+# What JSON has no type for, written as its text: exact numbers, ids and times.
+_AS_TEXT = (Decimal, uuid.UUID, datetime, date)
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [_jsonable(v) for v in value]
-    if isinstance(value, Decimal | uuid.UUID | datetime | date):
+    if isinstance(value, _AS_TEXT):
         return str(value)
     return value
 
 
 def _json_default(value: Any) -> Any:
-    # What JSON has no type for: numbers, ids and times as their text, a set as a list.
-    if isinstance(value, Decimal | uuid.UUID | datetime | date):
+    # The encoder's fallback, as `_jsonable` reads each value: text, or a set as a list.
+    if isinstance(value, _AS_TEXT):
         return str(value)
     if isinstance(value, set):
         return list(value)
