@@ -92,12 +92,19 @@ def counted(count_key: Hashable | None, count: Callable[[], int | None]) -> int:
 
 
 def paginate(
-    session: Session, stmt: Select[Any], page: PageParams, *, count_key: Hashable | None = None
+    session: Session,
+    stmt: Select[Any],
+    page: PageParams,
+    *,
+    count_key: Hashable | None = None,
+    rows_of: Callable[[Select[Any]], Select[Any]] | None = None,
 ) -> tuple[int, list[Any]]:
     """Count the filtered rows (up to COUNT_CAP + 1), then fetch one page of `stmt` (which
     carries its own order_by): its entities, or its rows when it selects several columns.
     `count_key` (the query and its data's version) reuses a total counted before under the
-    same key."""
+    same key. `rows_of`, given the page (`stmt` with its limit and offset), makes the statement
+    that reads it instead: a deferred join, which picks the page's keys through an index alone
+    and reads only those rows."""
     capped: Select[Any] = (
         stmt.order_by(None).with_only_columns(literal_column("1")).limit(COUNT_CAP + 1)
     )
@@ -106,7 +113,8 @@ def paginate(
     )
     if not total:
         return 0, []
-    result = session.execute(stmt.limit(page.limit).offset(page.offset))
+    chosen = stmt.limit(page.limit).offset(page.offset)
+    result = session.execute(chosen if rows_of is None else rows_of(chosen))
     # A select of one entity (or column) pages through its objects, a select of columns
     # through rows.
     single = len(stmt.column_descriptions) == 1
@@ -207,14 +215,16 @@ def listing(
     ident: Any,
     count_key: Hashable | None = None,
     keyset_index: str | None = None,
+    rows_of: Callable[[Select[Any]], Select[Any]] | None = None,
 ) -> Listed:
-    """`stmt` (ordered for offset pages) by offset, or by cursor when asked (through
-    `keyset_index` if given, see `keyset_page`)."""
+    """`stmt` (ordered for offset pages) by offset (its page read through `rows_of` if given,
+    see `paginate`), or by cursor when asked (through `keyset_index` if given, see
+    `keyset_page`)."""
     if params.by_cursor:
         return keyset_page(
             session, stmt, updated=updated, ident=ident, params=params, index=keyset_index
         )
-    total, rows = paginate(session, stmt, params.page, count_key=count_key)
+    total, rows = paginate(session, stmt, params.page, count_key=count_key, rows_of=rows_of)
     return Listed(total=total, rows=rows)
 
 

@@ -57,16 +57,20 @@ def dated(date_from: str, date_to: str, **more: Any) -> SpendFilters:
         (Scope(everything=True), SpendFilters(status=SpendStatus.pending), None),
         (Scope(user_ids=frozenset({ONE})), SpendFilters(date_from=date(2026, 1, 1)), None),
         (Scope(everything=True), SpendFilters(user_id=ONE, date_to=date(2026, 1, 1)), None),
-        # Everyone's over a range of dates: through (company, date) when the range ends further
-        # back than it is long, else the newest spends reach it first.
+        # Everyone's over a range of dates: through (company, date) unless the range ends
+        # within a tenth of its length of today; then the newest spends reach it first.
         (Scope(everything=True), dated("2025-06-01", "2025-06-30"), "ix_spend_company_date"),
         (
             Scope(everything=True),
             dated("2025-06-01", "2025-06-30", status=SpendStatus.approved),
             "ix_spend_company_date",
         ),
-        (Scope(everything=True), dated("2026-11-10", "2026-11-30"), None),
-        (Scope(everything=True), dated("2025-01-01", "2026-03-01"), None),
+        (Scope(everything=True), dated("2025-01-01", "2025-12-31"), "ix_spend_company_date"),
+        (Scope(everything=True), dated("2026-11-10", "2026-11-30"), "ix_spend_company_date"),
+        (Scope(everything=True), dated("2026-11-01", "2026-12-04"), None),
+        (Scope(everything=True), dated("2026-01-01", "2026-12-05"), None),
+        (Scope(everything=True), dated("2026-12-05", "2026-12-05"), None),
+        (Scope(everything=True), dated("2026-12-01", "2026-12-31"), None),
         (Scope(everything=True), SpendFilters(date_from=date(2025, 6, 1)), None),
         (Scope(everything=True), SpendFilters(date_to=date(2025, 6, 1)), None),
         (Scope(user_ids=frozenset({ONE, TWO})), dated("2025-06-01", "2025-06-30"), None),
@@ -128,3 +132,32 @@ def test_the_statements_sent_name_their_index(client: TestClient, app: FastAPI) 
         synced = client.get("/spends?updated_since=2020-01-01T00:00:00Z", headers=admin.headers)
     assert synced.status_code == 200  # (the spends just made wait until they settle)
     assert hints(sent) == ["ix_spend_company_updated"]  # a cursor page: the keyset's own
+
+
+def test_a_page_of_old_dates_chooses_its_spends_before_reading_them(
+    client: TestClient, app: FastAPI
+) -> None:
+    """Everyone's spends over a range long past: the page's ids are chosen through the dates'
+    index (which holds the creation time the page is ordered by), then only those spends are
+    read, still newest first, the pages adding up to the whole range."""
+    admin = signup(client)
+    for day, amount in enumerate(["1.00", "2.00", "3.00", "4.00", "5.00"], start=1):
+        submit_spend(client, admin, amount=amount, spend_date=f"2025-06-0{day}")
+    submit_spend(client, admin, amount="9.00", spend_date="2025-08-01")  # after the range
+    submit_spend(client, admin, amount="8.00", spend_date="2025-05-31")  # before it
+    seen: list[str] = []
+    totals = set()
+    with spend_reads() as sent:
+        for offset in (0, 2, 4):
+            page = client.get(
+                f"/spends?date_from=2025-06-01&date_to=2025-06-30&limit=2&offset={offset}",
+                headers=admin.headers,
+            ).json()
+            seen += [s["amount"] for s in page["items"]]
+            totals.add(page["total"])
+    assert seen == ["5.00", "4.00", "3.00", "2.00", "1.00"]
+    assert totals == {5}
+    if app.state.engine.dialect.name in ("mysql", "mariadb"):
+        rows = [s for s in sent if "JOIN (SELECT spend.id" in s]
+        assert len(rows) == 3  # each page's rows, by the ids chosen first
+        assert all(hints([s]) == ["ix_spend_company_date"] for s in rows)

@@ -56,7 +56,7 @@ class Spend(Entity):
         # The duplicate check on every submission: same submitter, date and base amount.
         Index("ix_spend_company_user_date", "company_id", "user_id", "spend_date", "base_amount"),
         # The filters of the list (the company-wide summary reads `SpendTotal`, not these).
-        Index("ix_spend_company_date", "company_id", "spend_date"),
+        Index("ix_spend_company_date", "company_id", "spend_date", "created_at"),
         Index("ix_spend_company_category", "company_id", "category_id"),
         Index("ix_spend_company_vendor", "company_id", "vendor_id"),
         # Card purchases still to be reminded of their receipt, oldest first.

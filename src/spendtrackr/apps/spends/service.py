@@ -210,6 +210,19 @@ def list_spends(
         ident=Spend.id,
         count_key=count_key,
         keyset_index="ix_spend_company_updated" if whole else None,
+        rows_of=_rows_of_page if index == "ix_spend_company_date" else None,
+    )
+
+
+def _rows_of_page(page: Select[Any]) -> Select[Any]:
+    """The spends of a page picked through the dates' index: that index holds each spend's
+    creation time, so the page's ids are sorted from the index alone, and only the fifty spends
+    chosen are read (rather than every spend of the range, each read whole into the sort)."""
+    chosen = page.with_only_columns(Spend.id).subquery("chosen")
+    return (
+        select(*READ_COLUMNS)
+        .join(chosen, Spend.id == chosen.c.id)
+        .order_by(Spend.created_at.desc(), Spend.id.desc())
     )
 
 
@@ -220,7 +233,7 @@ def _page_index(scope: Scope, filters: SpendFilters, today: date) -> str | None:
     spend until fifty were theirs and passed the filters: 70 ms a page for an employee of the
     1M tenant, up to 900 ms with a status, against 1-4 ms through their own. A range of dates
     is left to it (it reads (company, user, date) for one person's, as it should), but for one
-    that ends further back than it is long."""
+    that ends a while back (`_dated_index`)."""
     if filters.date_from is not None or filters.date_to is not None:
         return _dated_index(scope, filters, today)
     if filters.user_id is not None or (not scope.everything and _one_person(scope)):
@@ -232,16 +245,18 @@ def _page_index(scope: Scope, filters: SpendFilters, today: date) -> str | None:
 
 def _dated_index(scope: Scope, filters: SpendFilters, today: date) -> str | None:
     """A spend is entered soon after its date, so the `created` index, read from the newest,
-    reaches a range of dates only after every spend dated since its end. MariaDB reckons the
-    range's spends spread evenly through that index and read it so even for a month long past
-    (docs/DESIGN.md). When the range ends further back than it is long, the dates' own index
-    reads fewer."""
+    reaches a range of dates only after every spend dated since its end, each of them read
+    whole to see its date. MariaDB reckons the range's spends spread evenly through that index
+    and read it so even for a year long past (docs/DESIGN.md). The dates' own index holds each
+    spend's creation time: it sorts the range's ids without reading a spend (see
+    `_rows_of_page`), about a tenth of the cost a day of the other way skips. So the dates'
+    index, unless the range ends within a tenth of its length of today."""
     if filters.date_from is None or filters.date_to is None or filters.user_id is not None:
         return None
     if not scope.everything:
         return None  # someone's people: (company, user, date) for each, the optimizer's pick
     length = filters.date_to - filters.date_from
-    return "ix_spend_company_date" if today - filters.date_to > length else None
+    return "ix_spend_company_date" if (today - filters.date_to) * 10 > length else None
 
 
 def _one_person(scope: Scope) -> bool:
