@@ -38,9 +38,16 @@ def _check_currency(value: str) -> str:
 CurrencyCode = Annotated[str, AfterValidator(_check_currency)]
 
 
+# Each code's minor unit as the exponent `Decimal.quantize` takes: every amount a response
+# shows passes through `quantize`, and building the exponent cost as much as the rounding.
+_EXPONENTS: dict[str, Decimal] = {
+    code: Decimal(1).scaleb(-units) for code, units in MINOR_UNITS.items()
+}
+
+
 def quantize(amount: Decimal, currency: str) -> Decimal:
     """Round to the currency's minor unit (half up, as receipts print it)."""
-    return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency]), rounding=ROUND_HALF_UP)
+    return amount.quantize(_EXPONENTS[currency], rounding=ROUND_HALF_UP)
 
 
 def _decimal_from_json(value: object) -> object:
