@@ -19,7 +19,7 @@ import timeit
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -871,6 +871,20 @@ def main() -> int:
                         4,
                     )
                 )
+                items.append(
+                    (
+                        # Finance looking back: everyone's spends over a year that ended half
+                        # a year ago, half the tenant's spends in range, none of the newest. A
+                        # report-sized read (a third of a second of MariaDB's CPU each): last,
+                        # and at 4 connections, so that the requests still queued when wrk
+                        # stops do not run into the next scenario.
+                        "GET /spends, a year past (1M)",
+                        large_base_url,
+                        "get.lua",
+                        {"BENCH_TOKEN": large[1], "BENCH_PATHS": _year_past()},
+                        4,
+                    )
+                )
             chosen = selected([s[0] for s in items], opts.only)
             return [s for s in items if s[0] in chosen]
 
@@ -966,6 +980,13 @@ def main() -> int:
         drop_databases(opts.database, dropped)
     report(run, opts.name)
     return 0
+
+
+def _year_past() -> str:
+    """A page of everyone's spends over the year that ended 180 days ago."""
+    end = datetime.now(UTC).date() - timedelta(days=180)
+    start = end - timedelta(days=364)
+    return f"/spends?limit=50&date_from={start.isoformat()}&date_to={end.isoformat()}"
 
 
 def selected(names: list[str], only: str) -> set[str]:
