@@ -55,7 +55,8 @@ class Spend(Entity):
         Index("ix_spend_company_team_created", "company_id", "team_id", "created_at"),
         # The duplicate check on every submission: same submitter, date and base amount.
         Index("ix_spend_company_user_date", "company_id", "user_id", "spend_date", "base_amount"),
-        # The filters of the list (the company-wide summary reads `SpendTotal`, not these).
+        # The filters of the list (the company-wide summary reads `SpendTotal`, not these). The
+        # dates' index holds the creation time: a page of a past range sorts from it alone.
         Index("ix_spend_company_date", "company_id", "spend_date", "created_at"),
         Index("ix_spend_company_category", "company_id", "category_id"),
         Index("ix_spend_company_vendor", "company_id", "vendor_id"),
