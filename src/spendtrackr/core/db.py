@@ -469,6 +469,13 @@ def _locking_select(model: type[E]) -> Select[E]:
     )
 
 
+def keep_loaded(session: Session, entity: Base) -> None:
+    """Hold `entity` for the session's life. The identity map only holds weak references: held,
+    the next lookup of the row by its key (a category's GL code when posting) is served from
+    memory rather than by a query."""
+    session.info.setdefault("loaded", set()).add(entity)
+
+
 def get_in_company_or_404(
     session: Session,
     model: type[E],
@@ -485,9 +492,7 @@ def get_in_company_or_404(
         found = session.get(model, entity_id)
         if found is None or found.company_id != company_id:  # type: ignore[attr-defined]
             raise NotFound(detail)
-        # The identity map only holds weak references: keep the row for the session's life so
-        # that the next lookup of it (a category's GL code when posting) is served from memory.
-        session.info.setdefault("loaded", set()).add(found)
+        keep_loaded(session, found)
         return found
     locking: Select[E] = _locking_select(model)
     obj = session.scalars(locking, {"entity_id": entity_id, "company_id": company_id}).one_or_none()

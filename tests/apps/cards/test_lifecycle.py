@@ -363,7 +363,10 @@ def test_a_hold_expires_after_the_configured_days(
     auth(client, secret, card, "100.00")
     assert authorize(client, secret, card["id"], "1.00")["approved"] is False
     factory = app.state.session_factory
-    assert lifecycle.expire_holds(factory, now=utcnow() + timedelta(days=6)) == 0
+    # The job is every company's: other tests' holds may expire with it, so what is checked is
+    # this card's hold.
+    lifecycle.expire_holds(factory, now=utcnow() + timedelta(days=6))
+    assert authorize(client, secret, card["id"], "1.00")["approved"] is False  # still held
     assert lifecycle.expire_holds(factory, now=utcnow() + timedelta(days=8)) >= 1
     assert authorize(client, secret, card["id"], "100.00")["approved"] is True
     history = client.get(

@@ -161,3 +161,29 @@ def test_a_page_of_old_dates_chooses_its_spends_before_reading_them(
         rows = [s for s in sent if "JOIN (SELECT spend.id" in s]
         assert len(rows) == 3  # each page's rows, by the ids chosen first
         assert all(hints([s]) == ["ix_spend_company_date"] for s in rows)
+
+
+def test_a_submission_reads_its_company_and_category_in_one_statement(
+    client: TestClient, app: FastAPI
+) -> None:
+    """The company (under its shared lock) and the category the spend names come in one
+    statement, and nothing reads the category again: not the reference check, not the ledger's
+    posting of the approved spend to the category's account."""
+    admin = signup(client)
+    employee = create_user(client, admin)
+    category = create_category(client, admin, gl_code="6123")
+    with statements_sent(
+        lambda statement: (
+            statement.lstrip().upper().startswith("SELECT")
+            and ("FROM category" in statement or "JOIN category" in statement)
+        )
+    ) as sent:
+        spend = submit_spend(client, employee, amount="10.00", category_id=category["id"])
+    assert spend["status"] == "approved"
+    assert len(sent) == 1
+    assert "FROM company LEFT OUTER JOIN category" in sent[0]
+    if app.state.engine.dialect.name in ("mysql", "mariadb"):
+        assert sent[0].rstrip().endswith("LOCK IN SHARE MODE")
+    lines = client.get("/ledger-lines", headers=admin.headers).json()["items"]
+    # Posted to the category's account, from the row read once.
+    assert {line["account"] for line in lines if line["debit"] != "0.00"} == {"6123"}

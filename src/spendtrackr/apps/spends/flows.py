@@ -409,10 +409,12 @@ def submit_spend(session: Session, *, actor: User, body: SpendCreate) -> SpendRe
     """Check, decide, then write: the policies run on the facts before the row exists, so the
     spend is inserted once, already approved, pending or blocked."""
     fields = body.model_dump()
+    company = spends_service.share_company_with_category(
+        session, actor.company_id, fields["category_id"]
+    )
     _check_references(session, actor.company_id, fields, actor)
     spend = Spend(id=uuid.uuid4(), company_id=actor.company_id, user_id=actor.id, **fields)
     settle_tax(spend)
-    company = companies_service.share_company(session, actor.company_id)
     ledger_flows.check_open(company, spend.spend_date)
     price(session, spend, company.base_currency)
     duplicate = spends_service.looks_duplicate(session, spend)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    and_,
     bindparam,
     exists,
     extract,
@@ -22,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
+from spendtrackr.apps.catalog.models import Category
+from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.receipts.models import Receipt
 from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendSource, SpendStatus
@@ -32,10 +35,11 @@ from spendtrackr.core.db import (
     force_index,
     get_in_company_or_404,
     id_param,
+    keep_loaded,
     plain,
     utcnow,
 )
-from spendtrackr.core.errors import InvalidTransition
+from spendtrackr.core.errors import InvalidTransition, NotFound
 from spendtrackr.core.pagination import Listed, SyncParams, listing
 
 SPEND_NOT_FOUND = "Spend not found"
@@ -261,6 +265,39 @@ def _dated_index(scope: Scope, filters: SpendFilters, today: date) -> str | None
 
 def _one_person(scope: Scope) -> bool:
     return len(scope.user_ids) == 1 and not scope.team_ids
+
+
+# Built once (see core/db.py). The category is joined within the company only, so another
+# company's id finds none; a NULL id (no category) finds none either.
+_COMPANY_AND_CATEGORY = (
+    select(Company, Category)
+    .outerjoin(
+        Category,
+        and_(Category.id == id_param("category_id"), Category.company_id == Company.id),
+    )
+    .where(Company.id == id_param("company_id"))
+    .with_for_update(read=True)
+    .execution_options(populate_existing=True)
+)
+
+
+def share_company_with_category(
+    session: Session, company_id: uuid.UUID, category_id: uuid.UUID | None
+) -> Company:
+    """The company under a shared lock held to the commit (`companies.service.share_company`),
+    and the category a new spend names, read by the same statement and kept in the session,
+    where the reference check and the ledger's posting find it without a query of their own.
+    The category's row is share-locked too: it cannot be changed or removed under the spend
+    being written."""
+    row = session.execute(
+        _COMPANY_AND_CATEGORY, {"company_id": company_id, "category_id": category_id}
+    ).one_or_none()
+    if row is None:
+        raise NotFound("Company not found")
+    company, category = row
+    if category is not None:
+        keep_loaded(session, category)
+    return company
 
 
 # Built once (see core/db.py). A missing category or vendor is a NULL parameter, which equals
