@@ -261,14 +261,22 @@ def list_actionable(
         )
         stmt = force_index(every, ApprovalStep, "ix_approval_step_company_status_created")
         return paginate(session, stmt.order_by(*_INBOX_ORDER), page, count_key=count_key)
-    # Up to COUNT_CAP + 1 from each branch: when any holds more, so does their union.
-    capped = _mine(
-        company_id, user_id, role, status, for_whom, limit=COUNT_CAP + 1, columns=(ApprovalStep.id,)
-    )
-    total = min(
-        counted(count_key, lambda: session.scalar(select(func.count()).select_from(capped))),
-        COUNT_CAP + 1,
-    )
+
+    def count() -> int | None:
+        # Up to COUNT_CAP + 1 from each branch: when any holds more, so does their union. Built
+        # only when no total is kept.
+        capped = _mine(
+            company_id,
+            user_id,
+            role,
+            status,
+            for_whom,
+            limit=COUNT_CAP + 1,
+            columns=(ApprovalStep.id,),
+        )
+        return session.scalar(select(func.count()).select_from(capped))
+
+    total = min(counted(count_key, count), COUNT_CAP + 1)
     if not total:
         return 0, []
     ids = _mine(company_id, user_id, role, status, for_whom, limit=page.offset + page.limit)

@@ -172,6 +172,10 @@ def _filtered(company_id: uuid.UUID, scope: Scope, filters: SpendFilters) -> Sel
     return stmt
 
 
+# A list's order: the newest submission first, the id breaking ties (a page read by its ids
+# first keeps the same order).
+NEWEST_FIRST = (Spend.created_at.desc(), Spend.id.desc())
+
 # The columns a SpendRead shows (its flags are the system's and the policies' merged): a page of
 # spends is read as plain rows of these, not as entities.
 READ_COLUMNS = (
@@ -194,7 +198,7 @@ def list_spends(
     stmt = (
         _filtered(company_id, scope, filters)
         .with_only_columns(*READ_COLUMNS)
-        .order_by(Spend.created_at.desc(), Spend.id.desc())
+        .order_by(*NEWEST_FIRST)
     )
     index = None if page.by_cursor else _page_index(scope, filters, utcnow().date())
     if index is not None:
@@ -223,11 +227,7 @@ def _rows_of_page(page: Select[Any]) -> Select[Any]:
     creation time, so the page's ids are sorted from the index alone, and only the fifty spends
     chosen are read (rather than every spend of the range, each read whole into the sort)."""
     chosen = page.with_only_columns(Spend.id).subquery("chosen")
-    return (
-        select(*READ_COLUMNS)
-        .join(chosen, Spend.id == chosen.c.id)
-        .order_by(Spend.created_at.desc(), Spend.id.desc())
-    )
+    return select(*READ_COLUMNS).join(chosen, Spend.id == chosen.c.id).order_by(*NEWEST_FIRST)
 
 
 def _page_index(scope: Scope, filters: SpendFilters, today: date) -> str | None:
@@ -511,7 +511,7 @@ def recent(session: Session, *, company_id: uuid.UUID, limit: int) -> list[Spend
         session.scalars(
             select(Spend)
             .where(Spend.company_id == company_id, Spend.refund_of.is_(None))
-            .order_by(Spend.created_at.desc(), Spend.id.desc())
+            .order_by(*NEWEST_FIRST)
             .limit(limit)
         )
     )
