@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 POST_SPENDS = "POST /spends (20 rules)"
 HOT_CARD = "card auth, one card (16 conns)"
+# Approvals only (100 cards far from their limits): what an approval costs.
+APPROVALS = "card auth, 100 cards"
 CURSOR = "cursor page, "
 OF_CEILING = 0.8
 POST_SPENDS_X_FLOOR = 0.35
@@ -89,23 +91,41 @@ def _post_spends(run: _Run, ceiling: dict[str, Any] | None) -> Target:
 def _hot_card(run: _Run) -> Target:
     """Every round's p99, beside the least mean latency its CPU a request allows: with the
     cores saturated, `connections` requests in flight each wait for the others' CPU, so the mean
-    is at least connections x CPU a request / cores (wrk's own CPU left out: the bound errs low)."""
+    is at least connections x CPU a request / cores (wrk's own CPU left out: the bound errs low).
+
+    A round whose measured run holds the card's approvals (its first) has two phases: while the
+    card approves, every request in flight waits for approvals' CPU, which the round's average
+    (mostly declines) hides. That phase's bound takes an approval's CPU from the scenario that
+    only approves (`APPROVALS`, the same round); it decides the p99 when the approvals are more
+    than 1% of the run's requests."""
     target = f"{HOT_CARD}: p99 at most {HOT_CARD_P99_MS:.0f} ms in every round"
-    rounds = [_by_name(r).get(HOT_CARD) for r in run.rounds]
-    measured = [r for r in rounds if r is not None]
+    rounds = [(_by_name(r).get(HOT_CARD), _by_name(r).get(APPROVALS)) for r in run.rounds]
+    measured = [(hot, approving) for hot, approving in rounds if hot is not None]
     if not measured:
         return Target(target, "not run", "", None)
     cores = int(run.machine.get("cpus") or 1)
-    floors = [
-        r.connections * ((r.app_cpu_ms or 0.0) + (r.db_cpu_ms or 0.0)) / cores for r in measured
-    ]
+
+    def least_mean(connections: int, result: Any) -> float:
+        return connections * ((result.app_cpu_ms or 0.0) + (result.db_cpu_ms or 0.0)) / cores
+
+    bounds = []
+    for number, (hot, approving) in enumerate(measured, start=1):
+        bound = f"{least_mean(hot.connections, hot):.1f}"
+        approvals = getattr(hot, "approvals", None) or 0
+        if approving is not None and approvals * 100 > hot.requests:
+            bound += (
+                f" (while it approves, {approvals} of {hot.requests} requests: "
+                f"{least_mean(hot.connections, approving):.1f})"
+            )
+        bounds.append(f"round {number} {bound}")
+    hot_results = [hot for hot, _ in measured]
     return Target(
         target,
-        "p99 " + ", ".join(f"{r.p99_ms:.1f}" for r in measured) + " ms by round",
+        "p99 " + ", ".join(f"{r.p99_ms:.1f}" for r in hot_results) + " ms by round",
         "least mean latency the CPU allows: "
-        + ", ".join(f"{f:.1f}" for f in floors)
-        + f" ms ({measured[0].connections} connections x CPU a request / {cores} cores)",
-        all(r.p99_ms <= HOT_CARD_P99_MS for r in measured),
+        + ", ".join(bounds)
+        + f" ms ({hot_results[0].connections} connections x CPU a request / {cores} cores)",
+        all(r.p99_ms <= HOT_CARD_P99_MS for r in hot_results),
     )
 
 
