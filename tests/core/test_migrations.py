@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import date
+from decimal import Decimal
 
 import pytest
 from alembic import command
@@ -15,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from spendtrackr import models
 from spendtrackr.apps.companies.models import Company
+from spendtrackr.apps.spends.models import NO_GROUP, SpendTotal
 from spendtrackr.cli import alembic_config
 from spendtrackr.core.db import utcnow
 
@@ -113,3 +116,76 @@ def test_a_database_not_in_utf8mb4_gets_every_table_in_it(tmp_path: object) -> N
         with server.begin() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
         server.dispose()
+
+
+def test_the_company_totals_are_filled_in_from_the_category_rows(tmp_path: object) -> None:
+    """The `company` dimension's rows, added by a migration, start as the sums of the category
+    rows (which hold every spend once) by company, day, currency and status."""
+    url, cleanup = _scratch_url(tmp_path)
+    engine = create_engine(url)
+    try:
+        config = alembic_config(url)
+        command.upgrade(config, "5d2a9c7e4f18")
+        totals = SpendTotal.__table__
+        company = Company.__table__
+        first, second = uuid.uuid4(), uuid.uuid4()
+        day = date(2026, 11, 3)
+        rows = [
+            (first, uuid.uuid4(), day, "USD", "approved", 2, Decimal("10.5000")),
+            (first, uuid.uuid4(), day, "USD", "approved", 1, Decimal("4.2500")),
+            (first, NO_GROUP, day, "EUR", "pending", 1, Decimal("7.0000")),
+            (first, uuid.uuid4(), date(2026, 11, 4), "USD", "approved", 3, Decimal("1.0000")),
+            (second, uuid.uuid4(), day, "USD", "approved", 5, Decimal("50.0000")),
+        ]
+        with engine.begin() as conn:
+            for company_id in (first, second):
+                conn.execute(
+                    company.insert(), {"id": company_id, "name": "Co", "created_at": utcnow()}
+                )
+            for company_id, group, on, currency, status, count, total in rows:
+                for dimension in ("category", "vendor"):  # the vendor rows are not counted
+                    conn.execute(
+                        totals.insert(),
+                        {
+                            "company_id": company_id,
+                            "dimension": dimension,
+                            "group_id": group,
+                            "spend_date": on,
+                            "currency": currency,
+                            "status": status,
+                            "spend_count": count,
+                            "total": total,
+                            "base_total": total,
+                        },
+                    )
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            found = {
+                (r.company_id, r.group_id, r.spend_date, r.currency, r.status): (
+                    r.spend_count,
+                    r.total,
+                    r.base_total,
+                )
+                for r in conn.execute(select(totals).where(totals.c.dimension == "company"))
+            }
+        assert found == {
+            (first, NO_GROUP, day, "USD", "approved"): (3, Decimal("14.75"), Decimal("14.75")),
+            (first, NO_GROUP, day, "EUR", "pending"): (1, Decimal("7"), Decimal("7")),
+            (first, NO_GROUP, date(2026, 11, 4), "USD", "approved"): (
+                3,
+                Decimal("1"),
+                Decimal("1"),
+            ),
+            (second, NO_GROUP, day, "USD", "approved"): (5, Decimal("50"), Decimal("50")),
+        }
+        command.downgrade(config, "5d2a9c7e4f18")
+        with engine.connect() as conn:
+            left = conn.execute(select(totals.c.dimension).distinct()).scalars().all()
+        assert sorted(left) == ["category", "vendor"]
+    finally:
+        engine.dispose()
+        if cleanup is not None:
+            server, name = cleanup  # type: ignore[misc]
+            with server.begin() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+            server.dispose()

@@ -76,7 +76,7 @@ def test_a_bare_session_from_any_entry_point_keeps_every_invariant(
 ) -> None:
     admin = signup(client)
     totals, entries = _run(database_url, admin.company_id, admin.id, "project")
-    assert totals == 3  # one row per dimension: category, vendor, team
+    assert totals == 4  # one row per dimension: company, category, vendor, team
     assert entries == 1
     verify = client.get("/audit-logs/verify", headers=admin.headers).json()
     assert verify["valid"] is True

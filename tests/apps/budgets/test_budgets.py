@@ -4,6 +4,7 @@ exactness under concurrent submissions."""
 
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
@@ -11,11 +12,14 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
 from spendtrackr.apps.budgets.flows import forecast
 from spendtrackr.apps.budgets.models import Budget, BudgetPeriod
 from spendtrackr.apps.budgets.service import period_of
+from spendtrackr.apps.spends.models import SpendTotal
 from tests.factories import (
     Actor,
     approval_over,
@@ -247,6 +251,36 @@ def test_used_counts_pending_and_approved_apart_in_the_base_currency(client: Tes
     assert (whole["spent_approved"], whole["spent_pending"]) == ("80.00", "220.00")
     october = budget(client, admin, by_travel["id"], on="2026-10-05")
     assert (october["period_start"], october["spent_approved"]) == ("2026-10-01", "70.00")
+
+
+def test_a_company_budget_adds_up_the_companys_own_daily_rows(
+    client: TestClient, app: FastAPI
+) -> None:
+    """A company-wide budget reads the totals' `company` dimension (a day's few rows), not every
+    category's: with the category rows gone from the database it still counts every spend, and
+    once the company rows are gone too it counts none."""
+    admin = signup(client)
+    employee = create_user(client, admin)
+    categories = [create_category(client, admin) for _ in range(3)]
+    whole = make_budget(client, admin, name="All", amount="10000", mode="soft")
+    for n, category in enumerate(categories, start=1):
+        submit_spend(client, employee, f"{10 * n}.00", category_id=category["id"])
+    submit_spend(client, employee, "5.00")  # no category
+
+    def drop(dimension: str) -> None:
+        with app.state.session_factory() as session:
+            session.execute(
+                delete(SpendTotal).where(
+                    SpendTotal.company_id == uuid.UUID(admin.company_id),
+                    SpendTotal.dimension == dimension,
+                )
+            )
+            session.commit()
+
+    drop("category")
+    assert budget(client, admin, whole["id"])["spent_approved"] == "65.00"
+    drop("company")
+    assert budget(client, admin, whole["id"])["spent_approved"] == "0.00"
 
 
 def test_a_team_and_category_budget_counts_spends_of_both(client: TestClient) -> None:

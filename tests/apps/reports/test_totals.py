@@ -245,7 +245,7 @@ def test_rebuild_totals_from_the_spends(cli_env: None, app: FastAPI, client: Tes
 
     result = CliRunner().invoke(cli, ["rebuild-totals", "--company", admin.company_id])
     assert result.exit_code == 0, result.output
-    assert "rebuilt 6 total rows" in result.output  # 2 days x (category, vendor, team)
+    assert "rebuilt 8 total rows" in result.output  # 2 days x (company, category, vendor, team)
     _assert_totals_match_everywhere(app, client, admin)
     with app.state.session_factory() as session:
         vendors = set(

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.budgets.models import Budget, BudgetMode, BudgetPeriod
 from spendtrackr.apps.spends import totals
-from spendtrackr.apps.spends.models import Spend, SpendStatus, SpendTotal
+from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendStatus, SpendTotal
 from spendtrackr.core.db import apply_changes, exact_sum, get_in_company_or_404
 from spendtrackr.core.pagination import PageParams, paginate
 
@@ -205,12 +205,14 @@ def _in(budget: Budget, spend: Spend, start: date, end: date) -> bool:
     )
 
 
-def _group(budget: Budget) -> tuple[str, uuid.UUID | None]:
-    """The totals' dimension and group that hold the budget's spends: the company's are all the
-    category rows (each spend has exactly one)."""
+def _group(budget: Budget) -> tuple[str, uuid.UUID]:
+    """The totals' dimension and group that hold the budget's spends: a day's few rows (by
+    currency and status) whatever the number of categories, vendors or teams."""
     if budget.team_id is not None:
         return "team", budget.team_id
-    return "category", budget.category_id
+    if budget.category_id is not None:
+        return "category", budget.category_id
+    return "company", NO_GROUP
 
 
 def _used_by_totals(
@@ -222,12 +224,11 @@ def _used_by_totals(
     conditions: list[ColumnElement[bool]] = [
         t.company_id == budget.company_id,
         t.dimension == dimension,
+        t.group_id == group,
         t.spend_date >= start,
         t.spend_date <= end,
         t.status.in_(COUNTED),
     ]
-    if group is not None:
-        conditions.append(t.group_id == group)
     rows = session.execute(
         select(t.status, func.sum(t.base_total)).where(and_(*conditions)).group_by(t.status)
     )
@@ -237,7 +238,7 @@ def _used_by_totals(
         if (
             company_id == budget.company_id
             and key_dimension == dimension
-            and (group is None or group_id == group)
+            and group_id == group
             and start <= day <= end
             and status in COUNTED
         ):

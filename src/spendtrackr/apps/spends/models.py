@@ -125,16 +125,17 @@ def merge_flags(system_flags: list[str], policy_flags: list[str]) -> list[str]:
 
 class SpendTotal(Base):
     """How many spends, and how much, per company, day, currency and status, in one group of one
-    dimension (`category`, `vendor` or `team`; `group_id` is the category's, vendor's or team's
-    id, or `NO_GROUP` for none). Kept in step with every spend change, in the same transaction,
-    by `spends.totals`; the company-wide spend summary reads these rows instead of the spends.
-    A group whose spends all moved away keeps its row with zeros."""
+    dimension (`category`, `vendor` or `team`: `group_id` is the category's, vendor's or team's
+    id, or `NO_GROUP` for none; `company`: every spend, in the one group `NO_GROUP`). Kept in
+    step with every spend change, in the same transaction, by `spends.totals`; the company-wide
+    spend summary and the budgets read these rows instead of the spends. A group whose spends all
+    moved away keeps its row with zeros."""
 
     __tablename__ = "spend_total"
     __table_args__ = (
-        # A company-wide budget adds up a range of days over every group of one dimension; in
-        # the primary key the group comes before the day, so that read scanned all of the
-        # company's days (14 ms of MariaDB's time for each submission on the 100k tenant).
+        # A range of days over every group of one dimension (a summary of a few days by
+        # category, vendor or team); in the primary key the group comes before the day, so that
+        # read would scan all of the company's days.
         Index("ix_spend_total_company_dimension_date", "company_id", "dimension", "spend_date"),
     )
 

@@ -9,8 +9,12 @@ one upsert, rows in a fixed order, so two writers that touch the same totals loc
 order and the chain head is still the last lock a transaction takes.
 
 The company-wide spend summary then adds up a few tens of thousands of rows (days x groups x
-currencies x statuses) instead of every spend. Spends written without the ORM (the bulk demo
-loader) `count` them into deltas and `write` those with the rows, or `rebuild` afterwards.
+currencies x statuses) instead of every spend. The `company` dimension has one group (`NO_GROUP`):
+every spend of the company, by day, currency and status. A company-wide budget checked at every
+submission, and a summary by month or status, read it instead of every group of another one.
+
+Spends written without the ORM (the bulk demo loader) `count` them into deltas and `write` those
+with the rows, or `rebuild` afterwards.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ from sqlalchemy.sql.dml import Insert
 from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendTotal
 from spendtrackr.core.db import exact_sum
 
-Dimension = Literal["category", "vendor", "team"]
-DIMENSIONS: dict[Dimension, str] = {
+Dimension = Literal["company", "category", "vendor", "team"]
+# Each dimension's grouping column on the spend (none: the company's one group, `NO_GROUP`).
+DIMENSIONS: dict[Dimension, str | None] = {
+    "company": None,
     "category": "category_id",
     "vendor": "vendor_id",
     "team": "team_id",
@@ -54,7 +60,7 @@ _COUNTED = (
     "status",
     "amount",
     "base_amount",
-    *DIMENSIONS.values(),
+    *(column for column in DIMENSIONS.values() if column is not None),
 )
 
 _TABLE = cast(Table, SpendTotal.__table__)
@@ -72,7 +78,7 @@ def count(deltas: Deltas, values: Mapping[str, Any], sign: int = 1) -> None:
     amount: Decimal = values["amount"]
     base: Decimal = values["base_amount"]
     for dimension, column in DIMENSIONS.items():
-        group = values[column]
+        group = None if column is None else values[column]
         key = (
             values["company_id"],
             dimension,
@@ -251,10 +257,10 @@ def summarize(
     statuses: list[str],
 ) -> Iterable[Row[Any]]:
     """(group key..., currency, count, total, base total) per group and currency, from the
-    totals, for `group_by` in category, vendor, team, month or status. Every spend has exactly
-    one category row (maybe `NO_GROUP`), so months and statuses add up the category rows."""
+    totals, for `group_by` in category, vendor, team, month or status. Months and statuses add
+    up the company's own rows (one group: a day's spends by currency and status)."""
     t = SpendTotal
-    dimension = group_by if group_by in DIMENSIONS else "category"
+    dimension = group_by if group_by in DIMENSIONS else "company"
     columns: list[Any]
     if group_by == "month":
         columns = [extract("year", t.spend_date), extract("month", t.spend_date)]
@@ -300,10 +306,11 @@ def rebuild(session: Session, *, company_id: uuid.UUID | None = None) -> int:
 
 
 def _rebuild_dimension(
-    session: Session, dimension: str, column: str, company_id: uuid.UUID | None
+    session: Session, dimension: str, column: str | None, company_id: uuid.UUID | None
 ) -> Insert:
     s = Spend
-    group = func.coalesce(getattr(s, column), literal(NO_GROUP, SpendTotal.group_id.type))
+    no_group = literal(NO_GROUP, SpendTotal.group_id.type)
+    group = no_group if column is None else func.coalesce(getattr(s, column), no_group)
     dialect = session.get_bind().dialect.name
     total = exact_sum(s.amount, dialect)
     base_total = exact_sum(s.base_amount, dialect)
