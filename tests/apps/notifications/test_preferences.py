@@ -17,6 +17,7 @@ from tests.apps.notifications.test_email import (  # the SMTP server and setting
     smtp_settings,
 )
 from tests.factories import approval_over, create_policy, create_user, signup, submit_spend
+from tests.statements import statements_sent
 
 __all__ = ["emailing", "mailbox", "smtp_settings"]
 
@@ -138,3 +139,28 @@ def test_one_click_unsubscribe_stops_one_kind_of_email(
 
     forged = client.post(path.replace("token=", "token=x"))
     assert (forged.status_code, forged.json()["code"]) == (404, "invalid_unsubscribe_link")
+
+
+def test_a_notification_reads_the_choices_and_the_defaults_in_one_statement(
+    client: TestClient,
+) -> None:
+    """The people's preferences and the company's defaults come in one round trip: a pending
+    submission notifies its approver with one statement about them, whoever chose what."""
+    admin = signup(client)
+    manager = create_user(client, admin, role="manager")
+    employee = create_user(client, admin, manager_id=manager.id)
+    client.put(
+        "/companies/me/notification-defaults",
+        json={"channels": {"approval.requested": ["in_app"]}},
+        headers=admin.headers,
+    )
+    create_policy(client, admin, [approval_over(100, "manager", 10)])
+    with statements_sent(
+        lambda s: "notification_preference" in s or "notification_default" in s
+    ) as sent:
+        spend = submit_spend(client, employee, amount="500.00")
+    assert spend["status"] == "pending"
+    assert len(sent) == 1
+    assert "notification_preference" in sent[0]
+    assert "notification_default" in sent[0]
+    assert kinds(client, manager.headers) == ["approval.requested"]

@@ -21,14 +21,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, inspect, or_, select
+from sqlalchemy import bindparam, func, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.budgets.models import Budget, BudgetMode, BudgetPeriod
 from spendtrackr.apps.spends import totals
 from spendtrackr.apps.spends.models import NO_GROUP, Spend, SpendStatus, SpendTotal
-from spendtrackr.core.db import apply_changes, exact_sum, get_in_company_or_404
+from spendtrackr.core.db import apply_changes, exact_sum, get_in_company_or_404, id_param, plain
 from spendtrackr.core.pagination import PageParams, paginate
 
 BUDGET_NOT_FOUND = "Budget not found"
@@ -152,23 +152,35 @@ class Used:
         return self.approved + self.pending
 
 
+# Built once, executed with parameters: a company with budgets runs these on every submission
+# (core/db.py). A spend without a team or category compares the budget's column with NULL, which
+# matches nothing: only the budgets without one remain.
+_MATCHING = (
+    select(Budget)
+    .where(
+        Budget.company_id == id_param("company_id"),
+        Budget.is_active.is_(True),
+        or_(Budget.team_id.is_(None), Budget.team_id == id_param("team_id")),
+        or_(Budget.category_id.is_(None), Budget.category_id == id_param("category_id")),
+    )
+    .order_by(Budget.id)
+)
+_MATCHING_LOCKED = _MATCHING.with_for_update().execution_options(populate_existing=True)
+
+
 def matching(session: Session, spend: Spend, *, lock: bool = True) -> list[Budget]:
     """The company's active budgets that `spend` counts in (its team or none, its category or
     none, a period holding its date), locked to the commit unless `lock` is false, ids in order
     so that two spends lock the budgets they share in the same order."""
-    stmt = (
-        select(Budget)
-        .where(
-            Budget.company_id == spend.company_id,
-            Budget.is_active.is_(True),
-            or_(Budget.team_id.is_(None), Budget.team_id == spend.team_id),
-            or_(Budget.category_id.is_(None), Budget.category_id == spend.category_id),
-        )
-        .order_by(Budget.id)
+    found = session.scalars(
+        _MATCHING_LOCKED if lock else _MATCHING,
+        {
+            "company_id": spend.company_id,
+            "team_id": spend.team_id,
+            "category_id": spend.category_id,
+        },
     )
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    return [b for b in session.scalars(stmt) if period_of(b, spend.spend_date) is not None]
+    return [b for b in found if period_of(b, spend.spend_date) is not None]
 
 
 def used(
@@ -215,22 +227,34 @@ def _group(budget: Budget) -> tuple[str, uuid.UUID]:
     return "company", NO_GROUP
 
 
+_USED_BY_TOTALS = (
+    select(SpendTotal.status, func.sum(SpendTotal.base_total))
+    .where(
+        SpendTotal.company_id == id_param("company_id"),
+        SpendTotal.dimension == bindparam("dimension"),
+        SpendTotal.group_id == id_param("group_id"),
+        SpendTotal.spend_date >= bindparam("start"),
+        SpendTotal.spend_date <= bindparam("end"),
+        SpendTotal.status.in_(sorted(COUNTED)),
+    )
+    .group_by(SpendTotal.status)
+)
+
+
 def _used_by_totals(
     session: Session, budget: Budget, start: date, end: date
 ) -> dict[SpendStatus, Decimal]:
     session.flush()  # what this transaction changed is noted at its flushes
-    t = SpendTotal
     dimension, group = _group(budget)
-    conditions: list[ColumnElement[bool]] = [
-        t.company_id == budget.company_id,
-        t.dimension == dimension,
-        t.group_id == group,
-        t.spend_date >= start,
-        t.spend_date <= end,
-        t.status.in_(COUNTED),
-    ]
-    rows = session.execute(
-        select(t.status, func.sum(t.base_total)).where(and_(*conditions)).group_by(t.status)
+    rows = plain(session).execute(  # flushed above
+        _USED_BY_TOTALS,
+        {
+            "company_id": budget.company_id,
+            "dimension": dimension,
+            "group_id": group,
+            "start": start,
+            "end": end,
+        },
     )
     by_status: dict[SpendStatus, Decimal] = {row[0]: row[1] or Decimal(0) for row in rows}
     for key, (_count, _total, base_total) in totals.unwritten(session).items():
