@@ -18,6 +18,7 @@ from tests.factories import (
     signup,
     submit_spend,
 )
+from tests.statements import statements_sent
 
 
 def _notifications(client: TestClient, actor: Actor) -> list[dict[str, Any]]:
@@ -327,3 +328,28 @@ def test_two_approvers_deciding_at_once_make_one_decision(
     ).json()["items"]
     assert sorted(e["action"] for e in entries).count("approval.requested") == 5
     assert len([e for e in entries if e["action"] != "approval.requested"]) == 5
+
+
+def test_a_new_spends_steps_start_at_one_without_a_lookup(client: TestClient) -> None:
+    """A submission that needs approval numbers its steps from one: the spend was written by the
+    same transaction, so nothing looks for earlier steps. An edit that routes it again still
+    appends after the steps it has."""
+    admin = signup(client)
+    manager = create_user(client, admin, role="manager")
+    employee = create_user(client, admin, manager_id=manager.id)
+    create_policy(client, admin, [approval_over(500, "manager", 10)])
+    with statements_sent(
+        lambda s: s.lstrip().upper().startswith("SELECT") and "approval_step" in s
+    ) as sent:
+        spend = submit_spend(client, employee, amount="800.00")
+    assert spend["status"] == "pending"
+    assert [(a["step"], a["status"]) for a in spend["approvals"]] == [(1, "pending")]
+    assert sent == []
+    edited = client.patch(
+        f"/spends/{spend['id']}", json={"amount": "900.00"}, headers=employee.headers
+    )
+    assert edited.status_code == 200, edited.text
+    assert [(a["step"], a["status"]) for a in edited.json()["approvals"]] == [
+        (1, "skipped"),
+        (2, "pending"),
+    ]

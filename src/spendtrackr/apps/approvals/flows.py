@@ -89,10 +89,16 @@ def _fallback(
 
 
 def open_steps(
-    session: Session, spend: Spend, submitter: User, specs: tuple[str, ...] | list[str]
+    session: Session,
+    spend: Spend,
+    submitter: User,
+    specs: tuple[str, ...] | list[str],
+    *,
+    new_spend: bool = False,
 ) -> list[ApprovalStep]:
     """The steps a decision asks for, in order, each approver once; the first is opened (on the
-    submitter's behalf) and its approvers are told."""
+    submitter's behalf) and its approvers are told. `new_spend`: written by this transaction,
+    so it has no steps yet to follow."""
     approvers: list[approvals_service.Approver] = []
     for spec in specs:
         approver = resolve_approver(session, spend, submitter, spec)
@@ -104,6 +110,7 @@ def open_steps(
         spend_id=spend.id,
         submitter_id=submitter.id,
         approvers=approvers,
+        first_steps=new_spend,
     )
     if approvers[0] == NOBODY:
         needs_attention(session, spend)

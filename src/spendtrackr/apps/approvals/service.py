@@ -46,13 +46,19 @@ def create_steps(
     spend_id: uuid.UUID,
     submitter_id: uuid.UUID,
     approvers: list[Approver],
+    first_steps: bool = False,
 ) -> list[ApprovalStep]:
-    """Append steps after any existing ones; the first new step is opened."""
-    last = session.scalar(
-        select(ApprovalStep.step)
-        .where(ApprovalStep.company_id == company_id, ApprovalStep.spend_id == spend_id)
-        .order_by(ApprovalStep.step.desc())
-        .limit(1)
+    """Append steps after any existing ones (`first_steps`: the spend has none, it was written by
+    this transaction); the first new step is opened."""
+    last = (
+        None
+        if first_steps
+        else session.scalar(
+            select(ApprovalStep.step)
+            .where(ApprovalStep.company_id == company_id, ApprovalStep.spend_id == spend_id)
+            .order_by(ApprovalStep.step.desc())
+            .limit(1)
+        )
     )
     start = (last or 0) + 1
     now = utcnow()

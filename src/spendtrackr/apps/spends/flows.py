@@ -303,7 +303,12 @@ def _store_decision(spend: Spend, decision: engine.Decision) -> SpendStatus:
 
 
 def _act_on_decision(
-    session: Session, spend: Spend, submitter: User, decision: engine.Decision
+    session: Session,
+    spend: Spend,
+    submitter: User,
+    decision: engine.Decision,
+    *,
+    new_spend: bool = False,
 ) -> list[ApprovalStep]:
     """What follows a decision once the spend has its status: steps and notifications."""
     if decision.outcome == "blocked":
@@ -317,7 +322,9 @@ def _act_on_decision(
         return []
     if decision.outcome == "approved":
         return []
-    return approval_flows.open_steps(session, spend, submitter, decision.approvers)
+    return approval_flows.open_steps(
+        session, spend, submitter, decision.approvers, new_spend=new_spend
+    )
 
 
 def apply_decision(
@@ -362,7 +369,7 @@ def _create_decided(
             message=f"Your spend {spends_service.describe(spend)} was flagged: "
             + ", ".join(f.replace("_", " ") for f in decision.flags),
         )
-    return _act_on_decision(session, spend, submitter, decision)
+    return _act_on_decision(session, spend, submitter, decision, new_spend=True)
 
 
 def evaluate(
