@@ -253,7 +253,9 @@ def wrk(
         "-s",
         str(LUA / script),
         url,
-        env={**os.environ, **env, "BENCH_LUA": str(LUA)},
+        # BENCH_RUN: each wrk run's own, in the keys it makes, so that a run never repeats the
+        # Idempotency-Key or authorization id of the one before it (a warm-up) in the same second.
+        env={**os.environ, **env, "BENCH_LUA": str(LUA), "BENCH_RUN": uuid.uuid4().hex[:12]},
     )
     pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, re.M))
     if "99" not in pct:
@@ -429,31 +431,22 @@ def prepare_tenant(base: str, admin_email: str, password: str) -> Tenant:
     ).raise_for_status()
     categories = [c["id"] for c in client.get("/categories", headers=admin).json()["items"][:5]]
     secret = client.post("/companies/me/webhook-secret", headers=admin).json()["secret"]
-    cards = []
-    for employee in employees[:100]:
+
+    def issue(holder: dict[str, Any], amount: str, interval: str) -> str:
         card = client.post(
             "/cards",
             json={
-                "user_id": employee["id"],
+                "user_id": holder["id"],
                 "currency": "USD",
-                "spending_limits": [{"amount": "1000000", "interval": "monthly"}],
+                "spending_limits": [{"amount": amount, "interval": interval}],
             },
             headers=admin,
         )
         card.raise_for_status()
-        cards.append(card.json()["id"])
-    hot, warm = (
-        client.post(
-            "/cards",
-            json={
-                "user_id": employee["id"],
-                "currency": "USD",
-                "spending_limits": [{"amount": "50.00", "interval": "daily"}],
-            },
-            headers=admin,
-        ).json()["id"]
-        for employee in employees[:2]
-    )
+        return str(card.json()["id"])
+
+    cards = [issue(employee, "1000000", "monthly") for employee in employees[:100]]
+    hot, warm = (issue(employee, "50.00", "daily") for employee in employees[:2])
     finance_token = login(finance["email"])
     spend_ids = [
         s["id"]

@@ -15,7 +15,7 @@ end
 
 function next_key(prefix)
   counter = counter + 1
-  return string.format("%s-%d-%d-%d", prefix, os.time(), thread_id, counter)
+  return string.format("%s-%s-%d-%d-%d", prefix, os.getenv("BENCH_RUN") or "", os.time(), thread_id, counter)
 end
 
 function auth_headers()
