@@ -111,7 +111,7 @@ def _hot_card(run: _Run) -> Target:
     bounds = []
     for number, (hot, approving) in enumerate(measured, start=1):
         bound = f"{least_mean(hot.connections, hot):.1f}"
-        approvals = getattr(hot, "approvals", None) or 0
+        approvals = hot.approvals or 0
         if approving is not None and approvals * 100 > hot.requests:
             bound += (
                 f" (while it approves, {approvals} of {hot.requests} requests: "

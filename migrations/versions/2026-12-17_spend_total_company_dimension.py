@@ -23,18 +23,19 @@ NO_GROUP = uuid.UUID(int=0)
 
 
 def upgrade() -> None:
-    total = sa.table(
-        "spend_total",
-        sa.column("company_id", sa.Uuid()),
-        sa.column("dimension", sa.String(8)),
-        sa.column("group_id", sa.Uuid()),
-        sa.column("spend_date", sa.Date()),
-        sa.column("currency", sa.String(3)),
-        sa.column("status", sa.String(16)),
-        sa.column("spend_count", sa.BigInteger()),
-        sa.column("total", sa.Numeric(38, 4)),
-        sa.column("base_total", sa.Numeric(38, 4)),
+    columns = (
+        "company_id",
+        "dimension",
+        "group_id",
+        "spend_date",
+        "currency",
+        "status",
+        "spend_count",
+        "total",
+        "base_total",
     )
+    # Untyped: the rows go from the table to itself in SQL, no value passes through Python.
+    total = sa.table("spend_total", *(sa.column(name) for name in columns))
     c = total.c
     by_day = (
         sa.select(
@@ -51,22 +52,7 @@ def upgrade() -> None:
         .where(c.dimension == "category")
         .group_by(c.company_id, c.spend_date, c.currency, c.status)
     )
-    op.execute(
-        total.insert().from_select(
-            [
-                "company_id",
-                "dimension",
-                "group_id",
-                "spend_date",
-                "currency",
-                "status",
-                "spend_count",
-                "total",
-                "base_total",
-            ],
-            by_day,
-        )
-    )
+    op.execute(total.insert().from_select(list(columns), by_day))
 
 
 def downgrade() -> None:

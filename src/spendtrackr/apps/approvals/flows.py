@@ -110,7 +110,7 @@ def open_steps(
         spend_id=spend.id,
         submitter_id=submitter.id,
         approvers=approvers,
-        first_steps=new_spend,
+        new_spend=new_spend,
     )
     if approvers[0] == NOBODY:
         needs_attention(session, spend)

@@ -46,13 +46,13 @@ def create_steps(
     spend_id: uuid.UUID,
     submitter_id: uuid.UUID,
     approvers: list[Approver],
-    first_steps: bool = False,
+    new_spend: bool = False,
 ) -> list[ApprovalStep]:
-    """Append steps after any existing ones (`first_steps`: the spend has none, it was written by
+    """Append steps after any existing ones (`new_spend`: the spend has none, it was written by
     this transaction); the first new step is opened."""
     last = (
         None
-        if first_steps
+        if new_spend
         else session.scalar(
             select(ApprovalStep.step)
             .where(ApprovalStep.company_id == company_id, ApprovalStep.spend_id == spend_id)
