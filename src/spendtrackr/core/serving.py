@@ -9,12 +9,21 @@ wake-up races and can leave one worker idle beside a busy one. With a socket per
 SO_REUSEPORT group, Linux spreads connections over the workers by a hash of their addresses
 (the measurements: docs/DESIGN.md and bench/README.md).
 
+A hash spreads them evenly only on average: 16 connections fall 8/8 one time in five, and a
+worker holding 10 of them answers each of its requests a quarter slower than an even split would,
+which is where the tail of the latencies comes from. So the workers also balance what they hold:
+each publishes its count of open connections in memory shared with the others, and one that holds
+more than its share (the total over the workers, rounded up) asks that many clients to reconnect
+by answering their next request with `Connection: close`. A reconnecting client lands on a worker
+by the hash again; a worker over its share keeps asking until none is.
+
 With one worker, one uvicorn server in this process. Elsewhere than Linux (macOS has SO_REUSEPORT
 without the spreading), or with `--reload`, plain `uvicorn.run`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import multiprocessing
@@ -22,12 +31,14 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import MutableSequence
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.config import STARTUP_FAILURE
 
 logger = logging.getLogger("spendtrackr.serving")
@@ -93,20 +104,88 @@ def _check_port_free(host: str, port: int) -> None:
     _bound_socket(host, port, reuse_port=False).close()
 
 
+class Balancer:
+    """One worker's part in keeping the workers' connections even (see the module's text).
+
+    `counts` is shared by the workers, one slot each; `index` is this worker's. Every `PERIOD`
+    the worker writes its count of open connections there and works out how many it holds over
+    its share; that many of its next responses close their connections."""
+
+    PERIOD = 0.1
+
+    def __init__(self, counts: MutableSequence[int], index: int) -> None:
+        self.counts, self.index = counts, index
+        self.excess = 0
+
+    def measure(self, connections: int) -> None:
+        self.counts[self.index] = connections
+        share = -(-sum(self.counts) // len(self.counts))
+        self.excess = max(0, connections - share)
+
+    async def run(self, connections: set[Any]) -> None:
+        while True:
+            self.measure(len(connections))
+            await asyncio.sleep(self.PERIOD)
+
+    def shed(self) -> bool:
+        """Whether the response being started should close its connection."""
+        if self.excess <= 0:
+            return False
+        self.excess -= 1
+        return True
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        """`app`, whose HTTP responses say `Connection: close` while this worker sheds."""
+
+        async def balanced(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http" or not self.shed():
+                await app(scope, receive, send)
+                return
+
+            async def closing(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    headers = [*message.get("headers", ()), (b"connection", b"close")]
+                    message = {**message, "headers": headers}
+                await send(message)
+
+            await app(scope, receive, closing)
+
+        return balanced
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server: once it has started serving, the heap built so far is frozen out of the
-    garbage collector's sight and the supervisor (if any) is told."""
+    garbage collector's sight and the supervisor (if any) is told. A worker beside others
+    balances its connections with them (`Balancer`)."""
 
-    def __init__(self, config: uvicorn.Config, ready: EventType | None = None) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        ready: EventType | None = None,
+        balancer: Balancer | None = None,
+    ) -> None:
         super().__init__(config)
         self.ready = ready
+        self.balancer = balancer
+        self._balancing: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.balancer is not None:
+            # Before the sockets listen: each connection's protocol takes the app as it is then.
+            self.config.loaded_app = self.balancer.wrap(self.config.loaded_app)
         await super().startup(sockets)
         if self.started:
+            if self.balancer is not None:
+                connections = self.server_state.connections
+                self._balancing = asyncio.create_task(self.balancer.run(connections))
             freeze_heap()
             if self.ready is not None:
                 self.ready.set()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._balancing is not None:
+            self._balancing.cancel()
+        await super().shutdown(sockets)
 
 
 def freeze_heap() -> None:
@@ -122,7 +201,14 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-def _worker(app: str, host: str, port: int, options: dict[str, Any], ready: EventType) -> None:
+def _worker(
+    app: str,
+    host: str,
+    port: int,
+    options: dict[str, Any],
+    ready: EventType,
+    balancer: Balancer,
+) -> None:
     """One worker process: its own socket, one uvicorn server (which handles SIGTERM/SIGINT as a
     graceful shutdown)."""
     try:
@@ -130,7 +216,8 @@ def _worker(app: str, host: str, port: int, options: dict[str, Any], ready: Even
     except OSError as error:
         logger.error("cannot listen on %s:%s: %s", host, port, error.strerror or error)
         sys.exit(STARTUP_FAILURE)
-    _Server(uvicorn.Config(app, host=host, port=port, **options), ready).run(sockets=[sock])
+    config = uvicorn.Config(app, host=host, port=port, **options)
+    _Server(config, ready, balancer).run(sockets=[sock])
 
 
 class Supervisor:
@@ -149,6 +236,9 @@ class Supervisor:
         self.workers = workers
         # spawn, not fork: a worker starts from a clean interpreter, as uvicorn's do.
         self.context = multiprocessing.get_context("spawn")
+        # Each worker's count of open connections (`Balancer`): plain shared memory, no lock (a
+        # worker writes only its own slot, and a count read mid-write is one period old at worst).
+        self.connections = self.context.Array("i", workers, lock=False)
         self.processes: list[tuple[BaseProcess, EventType]] = []
         self.stopping = False
         self.failed = False
@@ -162,7 +252,7 @@ class Supervisor:
             raise SystemExit(1) from None
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            self.processes = [self._start() for _ in range(self.workers)]
+            self.processes = [self._start(index) for index in range(self.workers)]
             logger.info("serving on %s:%s with %d workers (SO_REUSEPORT)", host, port, self.workers)
             while not self.stopping:
                 time.sleep(0.5)
@@ -174,9 +264,13 @@ class Supervisor:
         if self.failed:
             raise SystemExit(1)
 
-    def _start(self) -> tuple[BaseProcess, EventType]:
+    def _start(self, index: int) -> tuple[BaseProcess, EventType]:
         ready = self.context.Event()
-        process = self.context.Process(target=_worker, args=(*self.target, ready), daemon=False)
+        self.connections[index] = 0  # a dead worker's connections died with it
+        balancer = Balancer(self.connections, index)
+        process = self.context.Process(
+            target=_worker, args=(*self.target, ready, balancer), daemon=False
+        )
         process.start()
         return process, ready
 
@@ -197,7 +291,7 @@ class Supervisor:
             logger.error(
                 "worker %s died (exit code %s): replacing it", process.pid, process.exitcode
             )
-            self.processes[index] = self._start()
+            self.processes[index] = self._start(index)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
