@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
 import multiprocessing
 import signal
 import socket
@@ -119,7 +120,7 @@ class Balancer:
 
     def measure(self, connections: int) -> None:
         self.counts[self.index] = connections
-        share = -(-sum(self.counts) // len(self.counts))
+        share = math.ceil(sum(self.counts) / len(self.counts))
         self.excess = max(0, connections - share)
 
     async def run(self, connections: set[Any]) -> None:
@@ -236,8 +237,8 @@ class Supervisor:
         self.workers = workers
         # spawn, not fork: a worker starts from a clean interpreter, as uvicorn's do.
         self.context = multiprocessing.get_context("spawn")
-        # Each worker's count of open connections (`Balancer`): plain shared memory, no lock (a
-        # worker writes only its own slot, and a count read mid-write is one period old at worst).
+        # Each worker's count of open connections (`Balancer`): shared memory without a lock, as
+        # each worker writes only its own slot.
         self.connections = self.context.Array("i", workers, lock=False)
         self.processes: list[tuple[BaseProcess, EventType]] = []
         self.stopping = False
