@@ -213,8 +213,9 @@ def _build(context: _Context, index: int, start: int, size: int) -> _Batch:
     entries: list[tuple[str, str, uuid.UUID, uuid.UUID | None, dict[str, Any], datetime]] = []
     # Spends come in the order they were made, as a company's do: a batch covers a few days of
     # its own, so its daily totals are rows no other batch writes and the date-ordered indexes
-    # grow at one end.
-    first = context.today - timedelta(days=729)
+    # grow at one end. The last day is yesterday: a spend made later today would be in the
+    # future, and a cursor's page leaves out what changed after it was read.
+    first = context.today - timedelta(days=730)
     moments = sorted(
         datetime.combine(
             first + timedelta(days=position * 730 // context.spends),

@@ -146,7 +146,7 @@ def test_the_workers_even_out_the_connections_they_hold() -> None:
             wait_until(balanced, timeout=20, interval=0.02)
             assert closed > 0 or sorted(Counter(first).values()) == [16, 16]
             # Once the workers have seen it even, no client is asked to reconnect.
-            time.sleep(3 * Balancer.PERIOD)
+            time.sleep(5 * Balancer.PERIOD)
             assert not any(raw_get(conn)[1] for conn in connections for _ in range(2))
         finally:
             for conn in connections:
