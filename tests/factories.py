@@ -224,3 +224,20 @@ def set_rates(
             headers=admin.headers,
         )
         assert response.status_code == 201, response.text
+
+
+def walk_all(client: TestClient, actor: Actor, path: str, *, limit: int) -> list[str]:
+    """The ids of every item of `path`, `limit` at a time by cursor, from the first change on."""
+    ids: list[str] = []
+    response = client.get(
+        f"{path}?limit={limit}&updated_since=2000-01-01T00:00:00Z", headers=actor.headers
+    )
+    while True:
+        assert response.status_code == 200, (path, response.text)
+        body = response.json()
+        ids.extend(item["id"] for item in body["items"])
+        if not body["has_more"]:
+            return ids
+        response = client.get(
+            f"{path}?limit={limit}&cursor={body['next_cursor']}", headers=actor.headers
+        )

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from spendtrackr import demo
 from spendtrackr.cli import app as cli
 from spendtrackr.core.config import Settings
-from tests.factories import Actor, login
+from tests.factories import Actor, login, walk_all
 
 
 def _actor(client: TestClient, email: str, role: str) -> Actor:
@@ -104,20 +104,7 @@ def test_large_tenant_in_bulk(settings: Settings, app: FastAPI, client: TestClie
     }
     # Every spend was made before the load (none later today): a walk by cursor, which leaves
     # out what changed after it began, reaches all of them.
-    walked, page = (
-        0,
-        client.get(
-            "/spends?limit=200&updated_since=2000-01-01T00:00:00Z", headers=admin.headers
-        ).json(),
-    )
-    while True:
-        walked += len(page["items"])
-        if not page["has_more"]:
-            break
-        page = client.get(
-            f"/spends?limit=200&cursor={page['next_cursor']}", headers=admin.headers
-        ).json()
-    assert walked == 1200
+    assert len(walk_all(client, admin, "/spends", limit=200)) == 1200
     again = loader.build_large(
         app.state.session_factory, settings, spends=1200, seed=3, console=Console(quiet=True)
     )

@@ -27,6 +27,7 @@ from tests.factories import (
     issue_card,
     signup,
     submit_spend,
+    walk_all,
     webhook_secret,
 )
 from tests.receipts import pdf_receipt
@@ -189,21 +190,6 @@ def test_updated_since_lists_what_changed_and_offset_pages_are_unchanged(
         assert (response.status_code, response.json()["code"]) == (422, code), query
 
 
-def _walk_all(client: TestClient, actor: Actor, path: str) -> list[str]:
-    """Every item of `path`, two at a time by cursor."""
-    ids: list[str] = []
-    response = client.get(
-        f"{path}?limit=2&updated_since=2000-01-01T00:00:00Z", headers=actor.headers
-    )
-    while True:
-        assert response.status_code == 200, (path, response.text)
-        body = response.json()
-        ids.extend(item["id"] for item in body["items"])
-        if not body["has_more"]:
-            return ids
-        response = client.get(f"{path}?limit=2&cursor={body['next_cursor']}", headers=actor.headers)
-
-
 def test_every_synced_list_pages_by_cursor(client: TestClient, quick_settle: float) -> None:
     """Cards, users, receipts, card authorizations, ledger lines and the audit log: walked two
     at a time, each item once, the same items as the offset pages."""
@@ -232,7 +218,7 @@ def test_every_synced_list_pages_by_cursor(client: TestClient, quick_settle: flo
         "/audit-logs": None,
     }
     for path, count in expected.items():
-        ids = _walk_all(client, admin, path)
+        ids = walk_all(client, admin, path, limit=2)
         assert len(ids) == len(set(ids)), path
         offset = client.get(f"{path}?limit=200", headers=admin.headers).json()
         assert sorted(ids) == sorted(i["id"] for i in offset["items"]), path
