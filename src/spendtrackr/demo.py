@@ -320,6 +320,9 @@ def build_demo(
                     session.get(User, u.id) for u in people["employee"] + people["manager"]
                 ]
                 company = companies_service.get_company_or_404(session, company_id)
+                network = companies_service.WebhookCaller.checked(
+                    company, companies_service.SecretSource.card_network
+                )
                 for _ in range(min(100, spends - done)):
                     user = rng.choice(submitters)
                     assert user is not None
@@ -333,7 +336,7 @@ def build_demo(
                         card = rng.choice(cards)
                         card_flows.authorize(
                             session,
-                            company=company,
+                            caller=network,
                             key=settings.card_key,
                             now=utcnow(),
                             body=AuthorizationRequest(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from spendtrackr.apps.cards import service as cards_service
+from spendtrackr.apps.companies.models import Company
 from tests.factories import (
     Actor,
     approval_over,
@@ -20,6 +24,7 @@ from tests.factories import (
     signup,
     webhook_secret,
 )
+from tests.statements import statements_sent
 
 
 def test_approval_creates_a_card_spend(
@@ -288,6 +293,82 @@ def test_bad_secrets_are_401_and_a_foreign_card_is_unknown(
     # a rotated secret stops working at once
     webhook_secret(client, admin)
     assert client.post("/card-network/authorizations", json=body, headers=secret).status_code == 401
+
+
+def test_a_secret_once_accepted_is_checked_again_on_every_path(
+    app: FastAPI,
+    client: TestClient,
+    setup: tuple[Actor, Actor, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The process remembers whose secret it accepted, so that a decline on a card at its limit
+    checks the secret on the card's read instead of reading the company: a secret rotated out
+    is still refused at once, whichever path the authorization takes, and the first refusal
+    makes the process forget it (a bad body then gets the 401 before its 422)."""
+    admin, holder, old = setup
+    card = issue_card(client, admin, holder, [{"amount": "10.00", "interval": "daily"}])
+    other_card = issue_card(client, admin, holder)
+    assert authorize(client, old, card["id"], "10.00")["approved"]
+    assert authorize(client, old, other_card["id"], "1.00", authorization_id="once")["approved"]
+    limit = "spending_limit_exceeded:daily"
+    assert authorize(client, old, card["id"], "1.00")["decline_reason"] == limit
+    with statements_sent(lambda s: "FROM company" in s) as company_reads:
+        # decided without the card's lock, the secret checked on the card's read
+        assert authorize(client, old, card["id"], "1.00")["decline_reason"] == limit
+    assert company_reads == []
+
+    overlap = client.post(
+        "/companies/me/webhook-secret",
+        json={"previous_expires_in_seconds": 3600},
+        headers=admin.headers,
+    )
+    new = {"x-webhook-secret": overlap.json()["secret"]}
+
+    def sent(headers: dict[str, str], **body: Any) -> int:
+        payload = {
+            "card_id": card["id"],
+            "amount": "1.00",
+            "currency": "USD",
+            "merchant_name": "X",
+            "authorization_id": f"auth_{uuid.uuid4().hex}",
+            **body,
+        }
+        return client.post(
+            "/card-network/authorizations", json=payload, headers=headers
+        ).status_code
+
+    def overlap_ends_in(delta: timedelta) -> None:
+        with Session(app.state.engine) as session:
+            company = session.get(Company, uuid.UUID(admin.company_id))
+            assert company is not None
+            company.previous_webhook_secret_expires_at = datetime.now(UTC) + delta
+            session.commit()
+
+    def known_then_expired() -> None:
+        """The old secret accepted (the process knows it), then its overlap over."""
+        overlap_ends_in(timedelta(hours=1))
+        assert sent(old) == 200  # a decline, in the overlap
+        overlap_ends_in(-timedelta(seconds=1))
+
+    known_then_expired()
+    assert sent(old) == 401  # the declining card's read finds the secret gone
+    assert sent(old, amount="-1") == 401  # forgotten: refused before the body is validated
+    for body in (
+        {"card_id": other_card["id"]},  # approvable: the company is read
+        {"card_id": str(uuid.uuid4())},  # unknown
+        {"card_id": other_card["id"], "authorization_id": "once"},  # no first answer for it
+    ):
+        known_then_expired()
+        assert sent(old, **body) == 401
+    # a declining card whose holder the process has forgotten: refused before "unknown_card"
+    known_then_expired()
+    monkeypatch.setattr(cards_service, "holder_and_currency", lambda session, **_: None)
+    assert sent(old) == 401
+    monkeypatch.undo()
+    assert authorize(client, new, card["id"], "1.00")["approved"] is False
+    assert authorize(client, new, other_card["id"], "1.00")["approved"] is True
+    approved = client.get("/card-authorizations?approved=true", headers=admin.headers).json()
+    assert len(approved["items"]) == 3
 
 
 @pytest.mark.parametrize(

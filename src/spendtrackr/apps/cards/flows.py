@@ -309,7 +309,12 @@ def _vendor_id(session: Session, company_id: uuid.UUID, merchant: str) -> uuid.U
 
 
 def authorize(
-    session: Session, *, company: Company, body: AuthorizationRequest, key: bytes, now: datetime
+    session: Session,
+    *,
+    caller: companies_service.WebhookCaller,
+    body: AuthorizationRequest,
+    key: bytes,
+    now: datetime,
 ) -> AuthorizationResult:
     """Approve or decline one purchase, exactly once per `authorization_id`.
 
@@ -326,13 +331,20 @@ def authorize(
     record, as above. A card with its usage row in place is approved without the card's lock:
     the usage row's conditional UPDATE is the only place its authorizations wait for each other
     (`_approve_with_one_update`); the locked path decides what that cannot.
+
+    The caller's secret comes unchecked when this process knew it (`WebhookCaller`): a decline
+    without the lock checks it on the card's read, and anything else reads the company first
+    (`company_of`), which checks it. Nothing is answered before it is checked.
     """
-    company_id = company.id
+    company_id = caller.company_id
     declining = cards_service.declining(company_id, body.card_id)
+    company = None if declining else companies_service.company_of(session, caller)
     if not declining and (retried := _first_answer(session, company_id, body)) is not None:
         return retried
     known = cards_service.holder_and_currency(session, company_id=company_id, card_id=body.card_id)
     if known is None:
+        if company is None:
+            companies_service.company_of(session, caller)  # 401 unless the secret is still good
         # An unknown card, or another company's: nothing of ours to record it against.
         return AuthorizationResult(approved=False, decline_reason="unknown_card")
     holder_id, card_currency = known
@@ -341,7 +353,6 @@ def authorize(
     # another currency carries it (the network's conversion); without it, it is declined.
     billed = amount if body.billing_amount is None else quantize(body.billing_amount, card_currency)
     category_id = _category(session, company_id, body.category_id)
-    tz = ZoneInfo(company.timezone)
     if declining:
         # The card declined last time (at a limit, frozen): likely again, and a decline needs no
         # lock. Read without it, the card's committed state can only be behind on approvals
@@ -351,21 +362,31 @@ def authorize(
         # is written under the lock) goes on to take it. The declines of a card at its limit
         # then share its row (the authorization's foreign key check takes a shared lock on it)
         # instead of queueing for it one at a time. The policies come last among the reasons,
-        # so such a decline does not need them (nor the vendor they may ask about). Nor does it
-        # look for a first answer: a retry fails to record on the unique `authorization_id`,
-        # and is answered with the first decision (as a retry racing its first attempt is).
-        card, usage_row, _holder = cards_service.card_usage_and_holder(
-            session, company_id=company_id, card_id=body.card_id
-        )
+        # so such a decline does not need them (nor the vendor they may ask about), nor the
+        # company beyond its time zone and secret, read with the card. Nor does it look for a
+        # first answer: a retry fails to record on the unique `authorization_id`, and is
+        # answered with the first decision (as a retry racing its first attempt is).
+        found = cards_service.card_for_decline(session, company_id=company_id, card_id=body.card_id)
+        if found is None or not caller.holds_secret(*found.secret):
+            companies_service.company_of(session, caller)  # 401 unless the secret is still good
+        if found is None:
+            raise NotFound(cards_service.CARD_NOT_FOUND)
+        card = found.card
         # Read with the card: from the identity map, no query.
         holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
-        usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
+        usage = cards_service.LimitUsage(
+            session, card, found.usage, now=now, tz=ZoneInfo(found.timezone)
+        )
         reason = decline_reason(card, holder, body, billed, category_id, None, usage)
         if reason is not None and not usage.added_up:
             return _record(session, card, body, amount, billed, category_id, reason, None, now)
+        company = companies_service.company_of(session, caller)
+        tz = ZoneInfo(company.timezone)
         if (retried := _first_answer(session, company_id, body)) is not None:
             return retried
     else:
+        assert company is not None
+        tz = ZoneInfo(company.timezone)
         fast = _approve_with_one_update(
             session, company, body, amount, billed, category_id, card_currency, now, tz
         )

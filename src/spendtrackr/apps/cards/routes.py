@@ -21,7 +21,7 @@ from spendtrackr.apps.cards.schemas import (
     RefundRequest,
     ReversalRequest,
 )
-from spendtrackr.apps.companies.deps import CardNetworkCompany
+from spendtrackr.apps.companies.deps import CardNetworkCaller, CardNetworkCompany
 from spendtrackr.apps.users.deps import SIGNED_IN, CardManager, CurrentUser, ReadSession
 from spendtrackr.core.db import SessionDep
 from spendtrackr.core.deps import NowDep, SettingsDep
@@ -122,7 +122,7 @@ for _verb, _to, _doc in (
 def authorize(
     body: AuthorizationRequest,
     session: SessionDep,
-    company: CardNetworkCompany,
+    caller: CardNetworkCaller,
     now: NowDep,
     settings: SettingsDep,
 ) -> AuthorizationResult:
@@ -133,7 +133,7 @@ def authorize(
     `currency_mismatch`, `category_blocked`, `mcc_blocked`, `spending_limit_exceeded:<interval>`,
     `budget_exceeded`, `policy_blocked`, `cardholder_inactive`, `no_rate`. `mcc` and
     `merchant_country` are kept with it and its spend's history."""
-    return flows.authorize(session, company=company, body=body, key=settings.card_key, now=now)
+    return flows.authorize(session, caller=caller, body=body, key=settings.card_key, now=now)
 
 
 authorizations = APIRouter(

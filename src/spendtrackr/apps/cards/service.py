@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
@@ -38,6 +39,7 @@ from spendtrackr.apps.cards.models import (
     CardUsage,
     TransactionKind,
 )
+from spendtrackr.apps.companies.models import Company
 from spendtrackr.apps.users.models import User
 from spendtrackr.core.db import apply_changes, exact_sum, get_in_company_or_404, id_param, plain
 from spendtrackr.core.errors import InvalidTransition, NotFound
@@ -293,6 +295,14 @@ _LOCK_WITH_USAGE = _CARD_WITH_USAGE.with_for_update()
 # Unlocked, the holder comes in the same round trip (whether they are active is a reason to
 # decline); locked, a join would lock the holder's row too.
 _CARD_WITH_USAGE_AND_HOLDER = _CARD_WITH_USAGE.add_columns(User).join(User, User.id == Card.user_id)
+# A decline without the lock needs nothing else of the company than its time zone (the limits'
+# windows) and its card network secret, which the route may not have checked yet.
+_DECLINABLE = _CARD_WITH_USAGE_AND_HOLDER.add_columns(
+    Company.timezone,
+    Company.webhook_secret_hash,
+    Company.previous_webhook_secret_hash,
+    Company.previous_webhook_secret_expires_at,
+).join(Company, Company.id == Card.company_id)
 
 
 def reservable(row: CardUsage | None, *, now: datetime, tz: ZoneInfo) -> bool:
@@ -401,6 +411,33 @@ def card_usage_and_holder(
     if found is None:
         raise NotFound(CARD_NOT_FOUND)
     return found[0], found[1], found[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Declinable:
+    """What a decline without the card's lock reads, in one round trip (`card_for_decline`)."""
+
+    card: Card
+    usage: CardUsage | None
+    holder: User
+    timezone: str
+    # The company's card network secret columns: current, previous, when the previous expires.
+    secret: tuple[str | None, str | None, datetime | None]
+
+
+def card_for_decline(
+    session: Session, *, company_id: uuid.UUID, card_id: uuid.UUID
+) -> Declinable | None:
+    """The card with its usage row and its holder, none of them locked, and of its company the
+    time zone and the card network secret; None if the card is gone. The holder stays in the
+    session's identity map while the caller holds it."""
+    found = session.execute(
+        _DECLINABLE, {"card_id": card_id, "company_id": company_id}
+    ).one_or_none()
+    if found is None:
+        return None
+    card, usage, holder, timezone, current, previous, expires_at = found
+    return Declinable(card, usage, holder, timezone, (current, previous, expires_at))
 
 
 # Cards whose last authorization in this process was declined: at a limit, frozen, cancelled.

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from spendtrackr.apps.audit import service as audit
 from spendtrackr.apps.companies.models import Company
 from spendtrackr.core.db import apply_changes, id_param, utcnow
-from spendtrackr.core.errors import NotFound
+from spendtrackr.core.errors import NotFound, Unauthorized
+from spendtrackr.core.lru import LruCache
 from spendtrackr.core.security import digests_equal, new_opaque_token, token_digest
 
 
@@ -154,23 +155,102 @@ def rotate_secret(
 def company_for_secret(
     session: Session, source: SecretSource, secret: str | None
 ) -> Company | None:
-    """The company whose `source` secret this is: its current one, or the one a rotation
-    replaced until that one's overlap ends (looked up only when no current secret matched).
-    Found by digest (an attacker cannot steer a SHA-256 prefix, so the index lookup leaks
-    nothing) and compared in constant time."""
-    if not secret:
-        return None
+    """The company whose `source` secret this is (see `company_for_digest`)."""
+    return company_for_digest(session, source, token_digest(secret)) if secret else None
+
+
+def company_for_digest(session: Session, source: SecretSource, digest: str) -> Company | None:
+    """The company whose `source` secret has this SHA-256 digest (`holds_secret`), its current
+    one looked up first. Found by digest (an attacker cannot steer a SHA-256 prefix, so the index
+    lookup leaks nothing) and compared in constant time. The process remembers the company found
+    (`known_caller`)."""
     columns = _SECRETS[source]
-    digest = token_digest(secret)
     company = session.scalars(columns.by_current, {"digest": digest}).one_or_none()
-    if company is not None:
-        stored = getattr(company, columns.current)
-        return company if stored is not None and digests_equal(stored, digest) else None
-    company = session.scalars(columns.by_previous, {"digest": digest}).first()
     if company is None:
+        company = session.scalars(columns.by_previous, {"digest": digest}).first()
+    if company is None or not holds_secret(
+        digest,
+        current=getattr(company, columns.current),
+        previous=getattr(company, columns.previous),
+        previous_expires_at=getattr(company, columns.previous_expires_at),
+    ):
+        _known_callers.discard((source, digest))
         return None
-    previous = getattr(company, columns.previous)
-    expires_at = getattr(company, columns.previous_expires_at)
-    if previous is None or expires_at is None or expires_at <= utcnow():
-        return None
-    return company if digests_equal(previous, digest) else None
+    _known_callers.put((source, digest), company.id)
+    return company
+
+
+def holds_secret(
+    digest: str,
+    *,
+    current: str | None,
+    previous: str | None,
+    previous_expires_at: datetime | None,
+) -> bool:
+    """Whether a company whose secret columns for a source read these holds the secret with this
+    digest: its current one, or the one a rotation replaced until that one's overlap ends."""
+    if current is not None and digests_equal(current, digest):
+        return True
+    return (
+        previous is not None
+        and previous_expires_at is not None
+        and previous_expires_at > utcnow()
+        and digests_equal(previous, digest)
+    )
+
+
+# The company each webhook secret this process has lately seen accepted belongs to, by the
+# secret's digest. A hint, never an answer: whoever takes a company from here checks the secret
+# against the company's row in a statement it sends anyway (`holds_secret`), and looks the
+# digest up afresh (`company_for_digest`) when that check fails.
+_known_callers: LruCache[tuple[SecretSource, str], uuid.UUID] = LruCache(10_000)
+
+
+def known_caller(source: SecretSource, digest: str) -> uuid.UUID | None:
+    """The company that held this secret when this process last checked it."""
+    return _known_callers.get((source, digest))
+
+
+def webhook_unauthorized() -> Unauthorized:
+    return Unauthorized("Unauthorized webhook source", code="unauthorized_webhook", headers={})
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookCaller:
+    """A webhook's caller, whose secret may not have been checked yet.
+
+    `company` is read, and the secret checked, when this process did not know the secret. When
+    it did (`known_caller`), only the company's id is known, and the route checks the secret
+    before it answers: on the company's secret columns read in a statement it sends anyway
+    (`holds_secret`), or with `company_of`.
+    """
+
+    source: SecretSource
+    digest: str
+    company_id: uuid.UUID
+    company: Company | None
+
+    @classmethod
+    def checked(cls, company: Company, source: SecretSource) -> WebhookCaller:
+        """A caller whose company is known for sure (the demo's purchases, made in process)."""
+        return cls(source, "", company.id, company)
+
+    def holds_secret(
+        self, current: str | None, previous: str | None, previous_expires_at: datetime | None
+    ) -> bool:
+        """Whether the secret sent is the company's, its secret columns for the source as just
+        read (or it was checked already)."""
+        return self.company is not None or holds_secret(
+            self.digest, current=current, previous=previous, previous_expires_at=previous_expires_at
+        )
+
+
+def company_of(session: Session, caller: WebhookCaller) -> Company:
+    """The caller's company, its secret checked: 401 if it is no longer the company's."""
+    if caller.company is not None:
+        return caller.company
+    company = company_for_digest(session, caller.source, caller.digest)
+    # Another company's now: what was read for the caller's company answers nothing.
+    if company is None or company.id != caller.company_id:
+        raise webhook_unauthorized()
+    return company
