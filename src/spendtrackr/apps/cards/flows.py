@@ -372,14 +372,13 @@ def authorize(
         if found is None:
             raise NotFound(cards_service.CARD_NOT_FOUND)
         card = found.card
-        # Read with the card: from the identity map, no query.
-        holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
         usage = cards_service.LimitUsage(
             session, card, found.usage, now=now, tz=ZoneInfo(found.timezone)
         )
-        reason = decline_reason(card, holder, body, billed, category_id, None, usage)
+        reason = decline_reason(card, found.holder_active, body, billed, category_id, None, usage)
         if reason is not None and not usage.added_up:
             return _record(session, card, body, amount, billed, category_id, reason, None, now)
+        holder = users_service.active_user(session, company_id=company_id, user_id=holder_id)
         company = companies_service.company_of(session, caller)
         tz = ZoneInfo(company.timezone)
         if (retried := _first_answer(session, company_id, body)) is not None:
@@ -408,7 +407,7 @@ def authorize(
         session, company_id=company_id, card_id=body.card_id
     )
     usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
-    reason = decline_reason(card, holder, body, billed, category_id, decision, usage)
+    reason = decline_reason(card, holder is not None, body, billed, category_id, decision, usage)
     if reason is None and purchase is None:
         reason = "no_rate"  # the billed currency has no rate to the base currency
     cards_service.note_decision(company_id, card.id, declined=reason is not None)
@@ -496,7 +495,7 @@ def _approve_with_one_update(
         session, holder=holder, purchase=purchase, company=company
     )
     usage = cards_service.LimitUsage(session, card, usage_row, now=now, tz=tz)
-    if decline_reason(card, holder, body, billed, category_id, decision, usage) is not None:
+    if decline_reason(card, holder is not None, body, billed, category_id, decision, usage):
         return None
     spend_flows.create_card_spend(
         session, holder=holder, spend=purchase, decision=decision, company=company
@@ -594,7 +593,7 @@ def _record(
 
 def decline_reason(
     card: Card,
-    holder: User | None,
+    holder_active: bool,
     body: AuthorizationRequest,
     billed: Decimal,
     category_id: uuid.UUID | None,
@@ -608,7 +607,7 @@ def decline_reason(
         return "card_frozen"
     if card.status == CardStatus.cancelled:
         return "card_cancelled"
-    if holder is None:
+    if not holder_active:
         return "cardholder_inactive"
     if body.currency != card.currency and body.billing_amount is None:
         return "currency_mismatch"

@@ -295,14 +295,20 @@ _LOCK_WITH_USAGE = _CARD_WITH_USAGE.with_for_update()
 # Unlocked, the holder comes in the same round trip (whether they are active is a reason to
 # decline); locked, a join would lock the holder's row too.
 _CARD_WITH_USAGE_AND_HOLDER = _CARD_WITH_USAGE.add_columns(User).join(User, User.id == Card.user_id)
-# A decline without the lock needs nothing else of the company than its time zone (the limits'
-# windows) and its card network secret, which the route may not have checked yet.
-_DECLINABLE = _CARD_WITH_USAGE_AND_HOLDER.add_columns(
-    Company.timezone,
-    Company.webhook_secret_hash,
-    Company.previous_webhook_secret_hash,
-    Company.previous_webhook_secret_expires_at,
-).join(Company, Company.id == Card.company_id)
+# A decline without the lock needs of the holder only whether they are active, and of the company
+# only its time zone (the limits' windows) and its card network secret, which the route may not
+# have checked yet.
+_DECLINABLE = (
+    _CARD_WITH_USAGE.add_columns(
+        User.is_active,
+        Company.timezone,
+        Company.webhook_secret_hash,
+        Company.previous_webhook_secret_hash,
+        Company.previous_webhook_secret_expires_at,
+    )
+    .outerjoin(User, and_(User.id == Card.user_id, User.company_id == Card.company_id))
+    .join(Company, Company.id == Card.company_id)
+)
 
 
 def reservable(row: CardUsage | None, *, now: datetime, tz: ZoneInfo) -> bool:
@@ -419,7 +425,7 @@ class Declinable:
 
     card: Card
     usage: CardUsage | None
-    holder: User
+    holder_active: bool
     timezone: str
     # The company's card network secret columns: current, previous, when the previous expires.
     secret: tuple[str | None, str | None, datetime | None]
@@ -428,16 +434,15 @@ class Declinable:
 def card_for_decline(
     session: Session, *, company_id: uuid.UUID, card_id: uuid.UUID
 ) -> Declinable | None:
-    """The card with its usage row and its holder, none of them locked, and of its company the
-    time zone and the card network secret; None if the card is gone. The holder stays in the
-    session's identity map while the caller holds it."""
+    """The card with its usage row, neither locked, whether its holder is active, and of its
+    company the time zone and the card network secret; None if the card is gone."""
     found = session.execute(
         _DECLINABLE, {"card_id": card_id, "company_id": company_id}
     ).one_or_none()
     if found is None:
         return None
-    card, usage, holder, timezone, current, previous, expires_at = found
-    return Declinable(card, usage, holder, timezone, (current, previous, expires_at))
+    card, usage, active, timezone, current, previous, expires_at = found
+    return Declinable(card, usage, bool(active), timezone, (current, previous, expires_at))
 
 
 # Cards whose last authorization in this process was declined: at a limit, frozen, cancelled.
