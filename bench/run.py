@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -17,6 +18,7 @@ import sys
 import time
 import timeit
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -1121,16 +1123,17 @@ def _ceilings(
     employee = {"Authorization": f"Bearer {tenant.employee_token}"}
     finance = {"Authorization": f"Bearer {tenant.finance_token}"}
 
-    def page() -> None:
-        client.get("/spends?limit=50", headers=finance).raise_for_status()
+    # Each request goes out on `on`: the capture's own client, or a fresh one to warm a worker.
+    def page(on: httpx.Client) -> None:
+        on.get("/spends?limit=50", headers=finance).raise_for_status()
 
-    def floor() -> None:
+    def floor(_: httpx.Client) -> None:  # the floor's own server, a connection each
         httpx.post(
             f"{floor_base}/floor", json={"note": "bench"}, headers=employee
         ).raise_for_status()
 
-    def declined() -> None:  # a decline once the run has taken the hot card to its limit
-        client.post(
+    def declined(on: httpx.Client) -> None:  # the hot card is at its limit by now
+        on.post(
             "/card-network/authorizations",
             json={
                 "card_id": tenant.hot_card,
@@ -1142,8 +1145,8 @@ def _ceilings(
             headers={"x-webhook-secret": tenant.secret},
         ).raise_for_status()
 
-    def submit() -> None:
-        client.post(
+    def submit(on: httpx.Client) -> None:
+        on.post(
             "/spends",
             json={
                 "amount": "123.45",
@@ -1155,14 +1158,24 @@ def _ceilings(
             headers={**employee, "Idempotency-Key": f"ceiling-{uuid.uuid4().hex}"},
         ).raise_for_status()
 
-    requests = {
+    senders: dict[str, Callable[[httpx.Client], None]] = {
         "GET /spends?limit=50 (100k)": page,  # first: the page must not hold the new spend
         "floor": floor,
         "card auth, one card (16 conns)": declined,
         "POST /spends (20 rules)": submit,
     }
-    for send in requests.values():  # once before capturing, so that the caches are warm
-        send()
+    # Before capturing, each request warms every worker's caches (compiled policies, a card's
+    # last decline, when its holder was last told of one): sixteen fresh connections each, which
+    # the kernel spreads over the workers (one worker missed: 2 ** -15 with two of them).
+    # Otherwise a request captured on a cold worker counts statements the steady state never
+    # sends (a decline notice's two).
+    for _ in range(16):
+        with httpx.Client(base_url=client.base_url, timeout=60) as fresh:
+            for send in senders.values():
+                send(fresh)
+    requests: dict[str, Callable[[], None]] = {
+        name: functools.partial(send, client) for name, send in senders.items()
+    }
     page_ids = [s["id"] for s in client.get("/spends?limit=50", headers=finance).json()["items"]]
     replays = ceiling.measure(
         server_url,

@@ -284,7 +284,8 @@ def holder_and_currency(
 WINDOWS = ("daily", "weekly", "monthly", "yearly")
 # The card and its usage row in one round trip. Locked, as an authorization reads them: it holds
 # the card's lock from there to its commit, and every statement inside that span makes the others
-# wait. Unlocked, with the holder, as a decline that needs no lock reads them (`declining` below).
+# wait. Unlocked, with the holder, as an approval without the card's lock reads them; unlocked,
+# with less, as a decline that needs no lock (`declining` below).
 _CARD_WITH_USAGE = (
     select(Card, CardUsage)
     .outerjoin(CardUsage, CardUsage.card_id == Card.id)
@@ -293,7 +294,7 @@ _CARD_WITH_USAGE = (
 )
 _LOCK_WITH_USAGE = _CARD_WITH_USAGE.with_for_update()
 # Unlocked, the holder comes in the same round trip (whether they are active is a reason to
-# decline); locked, a join would lock the holder's row too.
+# decline, and an approval's spend is theirs); locked, a join would lock the holder's row too.
 _CARD_WITH_USAGE_AND_HOLDER = _CARD_WITH_USAGE.add_columns(User).join(User, User.id == Card.user_id)
 # A decline without the lock needs of the holder only whether they are active, and of the company
 # only its time zone (the limits' windows) and its card network secret, which the route may not
