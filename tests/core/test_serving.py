@@ -1,6 +1,7 @@
 """`spendtrackr serve --workers N`: a socket per worker spreads kept-alive connections over the
-workers, which then even them out; a dead worker is replaced; SIGTERM stops them all; a server that cannot start says so
-and exits 1; every serving process has frozen its startup heap. Real processes on real ports."""
+workers, which then even them out; a dead worker is replaced; SIGTERM stops them all; a server
+that cannot start says so and exits 1; every serving process has frozen its startup heap. Real
+processes on real ports."""
 
 from __future__ import annotations
 
